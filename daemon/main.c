@@ -1,0 +1,118 @@
+/* daemon/main.c: the ccproxy command: argv, then one of server, config, version, help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include "cp_cli.h"
+#include "cp_common.h"
+#include "cp_config.h"
+#include "cp_log.h"
+#include "cp_server.h"
+
+static void main_warn(const char *line, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Server mode: warnings wait until the logger is set up from the config, then go out as log lines. */
+static void main_warn_later(const char *line, void *ud)
+{
+    json_array_append_new(ud, json_string(line));
+}
+
+static int main_version(void)
+{
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+
+    printf("ccproxy %s (commit %s)\n", CP_VERSION, CP_GIT_COMMIT);
+    printf("libevent %s\n", event_get_version());
+    printf("libcurl %s (%s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS");
+    printf("jansson %s\n", jansson_version_str());
+    printf("OpenSSL %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
+    return CP_EXIT_OK;
+}
+
+/* Loads the layered config for `server` and `config`; prints the one-line error and returns NULL on
+ * failure (the caller exits 78). */
+static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_t *warnings)
+{
+    cp_err_t e = {0};
+    cp_config_t *cfg;
+
+    memset(opts, 0, sizeof(*opts));
+    opts->flag_config = cli->config;
+    opts->flag_port = cli->port;
+    opts->flag_host = cli->host;
+    opts->flag_debug = cli->debug;
+    cfg = cp_config_load(opts, warnings ? main_warn_later : main_warn, warnings, &e);
+    if (cfg == NULL)
+        fprintf(stderr, "ccproxy: config error: %s\n", e.msg);
+    return cfg;
+}
+
+int main(int argc, char **argv)
+{
+    cp_cli_t cli;
+    cp_err_t e = {0};
+    cp_config_opts_t opts;
+    cp_config_t *cfg;
+    int rc;
+
+    if (cp_cli_parse(argc, argv, &cli, &e) != CP_OK) {
+        fprintf(stderr, "ccproxy: %s\n\n%s", e.msg, cp_cli_usage);
+        return CP_EXIT_USAGE;
+    }
+    switch (cli.cmd) {
+    case CP_CMD_HELP:
+        fputs(cp_cli_usage, stdout);
+        return CP_EXIT_OK;
+    case CP_CMD_VERSION:
+        return main_version();
+    case CP_CMD_CONFIG: {
+        json_t *dump; /* owned */
+        if ((cfg = main_load(&cli, &opts, NULL)) == NULL)
+            return CP_EXIT_CONFIG;
+        dump = cp_config_dump(cfg);
+        json_dumpf(dump, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(dump);
+        cp_config_unref(cfg);
+        return CP_EXIT_OK;
+    }
+    case CP_CMD_SERVER: {
+        json_t *warnings = json_array(); /* owned */
+        size_t i;
+        json_t *w; /* borrowed */
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "ccproxy: cannot initialise libcurl\n");
+            json_decref(warnings);
+            return CP_EXIT_FAIL;
+        }
+        if ((cfg = main_load(&cli, &opts, warnings)) == NULL) {
+            json_decref(warnings);
+            curl_global_cleanup();
+            return CP_EXIT_CONFIG;
+        }
+        cp_server_apply_logging(cfg);
+        json_array_foreach(warnings, i, w) cp_log(CP_LOG_WARN, "%s", json_string_value(w));
+        json_decref(warnings);
+        rc = cp_server_run(&opts, cfg);
+        curl_global_cleanup();
+        return rc;
+    }
+    case CP_CMD_LAUNCH:
+    default:
+        fprintf(stderr, "ccproxy: launching claude through the proxy is not available in this version yet; "
+                        "run `ccproxy server` and set ANTHROPIC_BASE_URL\n\n%s",
+                cp_cli_usage);
+        return CP_EXIT_USAGE;
+    }
+}

@@ -1,0 +1,55 @@
+/* lib/cp_common.h: what every module shares: return codes, the error record, allocation wrappers
+ * that abort on out-of-memory (redis/h2o style, style.md 2.7), request ids and clocks. No I/O. */
+#ifndef CP_COMMON_H
+#define CP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CP_OK       0
+#define CP_ERR      -1
+#define CP_AGAIN    -2
+#define CP_DECLINED -3
+
+#ifndef CP_VERSION
+#define CP_VERSION "0.1.0"
+#endif
+#ifndef CP_GIT_COMMIT
+#define CP_GIT_COMMIT "unknown"
+#endif
+
+/* Exit codes of the ccproxy command (sysexits.h values where one fits). */
+#define CP_EXIT_OK     0
+#define CP_EXIT_FAIL   1
+#define CP_EXIT_USAGE  2
+#define CP_EXIT_CONFIG 78 /* EX_CONFIG */
+
+/* Error details, filled by the function that detected the error and never by its callers.
+ * <http_status> and <type> describe what the client should see; <msg> is always NUL-terminated. */
+typedef struct cp_err {
+    int http_status;  /* e.g. 400, 413, 502; 0 when not an HTTP-facing error */
+    const char *type; /* Anthropic error.type: "invalid_request_error", "api_error", ... */
+    char msg[512];
+} cp_err_t;
+
+/* Fills <e> (which may be NULL) and returns CP_ERR, for `return cp_err_set(...)`. */
+int cp_err_set(cp_err_t *e, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+void *cp_xmalloc(size_t n);
+void *cp_xcalloc(size_t n, size_t m);
+void *cp_xrealloc(void *p, size_t n);
+char *cp_xstrdup(const char *s);
+char *cp_xstrndup(const char *s, size_t n);
+/* Returns new: a printf-formatted heap string. */
+char *cp_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes a fresh request id "req_" + 24 lowercase hex digits + NUL into <out> (29 bytes). */
+#define CP_REQ_ID_LEN 28
+void cp_req_id(char out[CP_REQ_ID_LEN + 1]);
+
+/* Monotonic clock in microseconds, and wall clock in milliseconds since the epoch. */
+uint64_t cp_mono_us(void);
+uint64_t cp_wall_ms(void);
+
+#endif

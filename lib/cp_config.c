@@ -1,0 +1,789 @@
+/* lib/cp_config.c: see cp_config.h.
+ *
+ * Loading is three steps. (1) Each layer becomes a JSON object: files are parsed (line:column on
+ * syntax errors), `${VAR}` is expanded, and the layer is checked against the schema table below, so a
+ * wrong type is reported against the file that holds it. (2) Layers are merged into one tree while
+ * `sources` records, per leaf path, which layer set it. (3) The merged tree becomes the typed
+ * cp_config_t, with the checks that need the whole picture (a model naming a missing provider),
+ * reported against the layer that set the offending value. */
+#include "cp_config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CFG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
+#define CFG_REDACTED        "<redacted>"
+
+const char cp_config_defaults_json[] =
+    "{\n"
+    "  \"server\": {\n"
+    "    \"port\": 8082,\n"
+    "    \"host\": \"0.0.0.0\",\n"
+    "    \"maxBodyBytes\": 33554432,\n"
+    "    \"maxHeaderBytes\": 65536,\n"
+    "    \"clientTimeoutSeconds\": 600,\n"
+    "    \"drainTimeoutSeconds\": 30\n"
+    "  },\n"
+    "  \"providers\": {\n"
+    "    \"openai\": {\"baseURL\": \"https://api.openai.com/v1\", \"responseStyle\": \"openai\"},\n"
+    "    \"gemini\": {\"baseURL\": \"https://generativelanguage.googleapis.com\", \"responseStyle\": "
+    "\"openai\"},\n"
+    "    \"openrouter\": {\"baseURL\": \"https://openrouter.ai/api/v1\", \"responseStyle\": \"openai\"},\n"
+    "    \"anthropic\": {\"baseURL\": \"https://api.anthropic.com\", \"responseStyle\": \"anthropic\"}\n"
+    "  },\n"
+    "  \"models\": {\n"
+    "    \"bigModel\": \"gpt-4@openai\",\n"
+    "    \"smallModel\": \"gpt-4-mini@openai\",\n"
+    "    \"preferredProvider\": \"openai\"\n"
+    "  },\n"
+    "  \"logging\": {\"level\": \"info\", \"format\": \"json\"}\n"
+    "}\n";
+
+/* ---- the schema ---------------------------------------------------------------------------- */
+
+enum cfg_kind {
+    K_OBJECT = 0, /* a known object: its keys are checked */
+    K_MAP,        /* an object whose keys are names (providers): each value is checked as "<path>.*" */
+    K_PORT,
+    K_UINT,   /* integer in [min, max] */
+    K_STRING, /* any string */
+    K_NONEMPTY,
+    K_URL,
+    K_STYLE,
+    K_LEVEL,
+    K_FORMAT,
+    K_MODEL,   /* "name" or "name@provider" */
+    K_HEADERS, /* object of strings */
+};
+
+typedef struct cfg_field {
+    const char *path; /* dotted, "*" stands for a provider name */
+    enum cfg_kind kind;
+    long long min, max;
+} cfg_field_t;
+
+static const cfg_field_t cfg_schema[] = {
+    {"server", K_OBJECT, 0, 0},
+    {"server.port", K_PORT, 1, 65535},
+    {"server.host", K_NONEMPTY, 0, 0},
+    {"server.maxBodyBytes", K_UINT, 1024, 1LL << 31},
+    {"server.maxHeaderBytes", K_UINT, 1024, 1LL << 22},
+    {"server.clientTimeoutSeconds", K_UINT, 1, 86400},
+    {"server.drainTimeoutSeconds", K_UINT, 0, 86400},
+    {"providers", K_MAP, 0, 0},
+    {"providers.*", K_OBJECT, 0, 0},
+    {"providers.*.baseURL", K_URL, 0, 0},
+    {"providers.*.apiKey", K_STRING, 0, 0},
+    {"providers.*.responseStyle", K_STYLE, 0, 0},
+    {"providers.*.headers", K_HEADERS, 0, 0},
+    {"providers.*.connectTimeoutMs", K_UINT, 1, 600000},
+    {"providers.*.firstByteTimeoutMs", K_UINT, 1, 3600000},
+    {"providers.*.idleTimeoutMs", K_UINT, 1, 3600000},
+    {"models", K_OBJECT, 0, 0},
+    {"models.bigModel", K_MODEL, 0, 0},
+    {"models.smallModel", K_MODEL, 0, 0},
+    {"models.preferredProvider", K_NONEMPTY, 0, 0},
+    {"logging", K_OBJECT, 0, 0},
+    {"logging.level", K_LEVEL, 0, 0},
+    {"logging.format", K_FORMAT, 0, 0},
+};
+
+static const cfg_field_t *cfg_lookup(const char *pattern)
+{
+    for (size_t i = 0; i < sizeof(cfg_schema) / sizeof(cfg_schema[0]); i++)
+        if (strcmp(cfg_schema[i].path, pattern) == 0)
+            return &cfg_schema[i];
+    return NULL;
+}
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+typedef struct cfg_ctx {
+    cp_config_warn_cb warn;
+    void *ud;
+    cp_err_t *e;
+} cfg_ctx_t;
+
+static void cfg_warn(cfg_ctx_t *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfg_warn(cfg_ctx_t *cx, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+
+    if (cx->warn == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    cx->warn(buf, cx->ud);
+}
+
+static char *cfg_join(const char *prefix, const char *key)
+{
+    return prefix[0] ? cp_xasprintf("%s.%s", prefix, key) : cp_xstrdup(key);
+}
+
+/* Describes a JSON value for "got ..." in messages, bounded in length. */
+static void cfg_describe(const json_t *v, char *buf, size_t n)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        snprintf(buf, n, "\"%.60s%s\"", s, strlen(s) > 60 ? "..." : "");
+        break;
+    }
+    case JSON_INTEGER:
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        snprintf(buf, n, "%g", json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
+        break;
+    case JSON_NULL:
+        snprintf(buf, n, "null");
+        break;
+    case JSON_ARRAY:
+        snprintf(buf, n, "an array");
+        break;
+    default:
+        snprintf(buf, n, "an object");
+        break;
+    }
+}
+
+/* True when <s> is an absolute http(s) URL with a host and no whitespace. */
+static int cfg_url_ok(const char *s)
+{
+    const char *h;
+
+    if (strncmp(s, "http://", 7) == 0)
+        h = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        h = s + 8;
+    else
+        return 0;
+    if (*h == '\0' || *h == '/' || *h == ':' || *h == '?' || *h == '#')
+        return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+/* Checks "name" or "name@provider" with both parts non-empty. */
+static int cfg_model_ok(const char *s)
+{
+    const char *at = strrchr(s, '@');
+
+    if (*s == '\0' || *s == '@')
+        return 0;
+    return at == NULL || at[1] != '\0';
+}
+
+/* Validates one value against its schema entry. <where> names the layer ("FILE", "environment
+ * CCPROXY_PORT"); <path> is the dotted path. Returns CP_OK or CP_ERR with <cx->e> set. */
+static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, const cfg_field_t *f,
+                           const json_t *v)
+{
+    char got[96];
+    const char *expect = NULL;
+    char range[96];
+
+    cfg_describe(v, got, sizeof(got));
+    switch (f->kind) {
+    case K_OBJECT:
+    case K_MAP:
+        if (!json_is_object(v))
+            expect = "an object";
+        break;
+    case K_PORT:
+    case K_UINT:
+        if (!json_is_integer(v) || json_integer_value(v) < f->min || json_integer_value(v) > f->max) {
+            snprintf(range, sizeof(range), "an integer from %lld to %lld", f->min, f->max);
+            expect = range;
+        }
+        break;
+    case K_STRING:
+        if (!json_is_string(v))
+            expect = "a string";
+        break;
+    case K_NONEMPTY:
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            expect = "a non-empty string";
+        break;
+    case K_URL:
+        if (!json_is_string(v) || !cfg_url_ok(json_string_value(v)))
+            expect = "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
+        break;
+    case K_STYLE:
+        if (!json_is_string(v) || (strcmp(json_string_value(v), "openai") != 0 &&
+                                   strcmp(json_string_value(v), "anthropic") != 0))
+            expect = "\"openai\" or \"anthropic\"";
+        break;
+    case K_LEVEL: {
+        enum cp_log_level l;
+        if (!json_is_string(v) || cp_log_level_parse(json_string_value(v), &l) != CP_OK)
+            expect = "one of \"error\", \"warn\", \"info\", \"debug\"";
+        break;
+    }
+    case K_FORMAT: {
+        enum cp_log_format fm;
+        if (!json_is_string(v) || cp_log_format_parse(json_string_value(v), &fm) != CP_OK)
+            expect = "\"json\" or \"text\"";
+        break;
+    }
+    case K_MODEL:
+        if (!json_is_string(v) || !cfg_model_ok(json_string_value(v)))
+            expect = "a model name, \"model\" or \"model@provider\"";
+        break;
+    case K_HEADERS: {
+        const char *k;
+        json_t *hv; /* borrowed */
+        if (!json_is_object(v)) {
+            expect = "an object of header names to string values";
+            break;
+        }
+        json_object_foreach((json_t *)v, k, hv)
+        {
+            if (!json_is_string(hv) || strpbrk(k, " :\r\n") != NULL || *k == '\0' ||
+                strpbrk(json_string_value(hv), "\r\n") != NULL) {
+                cfg_describe(hv, got, sizeof(got));
+                return cp_err_set(cx->e, 0, NULL, "%s: %s.%s: expected a header value string without line breaks, got %s",
+                                  where, path, k, got);
+            }
+        }
+        break;
+    }
+    }
+    if (expect != NULL)
+        return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
+    return CP_OK;
+}
+
+/* Walks one layer: unknown keys warn, known keys are type-checked. <pattern> is <path> with provider
+ * names replaced by "*". */
+static int cfg_check_object(cfg_ctx_t *cx, const char *where, const char *path, const char *pattern,
+                            const json_t *obj, int is_map)
+{
+    const char *key;
+    json_t *v; /* borrowed */
+
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        char *p = cfg_join(path, key);
+        char *pat = is_map ? cfg_join(pattern, "*") : cfg_join(pattern, key);
+        const cfg_field_t *f = cfg_lookup(pat);
+        int rc = CP_OK;
+
+        if (f == NULL) {
+            if (strcmp(key, "$schema") != 0 && strcmp(key, "//") != 0 && key[0] != '_')
+                cfg_warn(cx, "ccproxy: warning: %s: unknown key %s (ignored)", where, p);
+        } else if ((rc = cfg_check_value(cx, where, p, f, v)) == CP_OK &&
+                   (f->kind == K_OBJECT || f->kind == K_MAP)) {
+            rc = cfg_check_object(cx, where, p, pat, v, f->kind == K_MAP);
+        }
+        if (rc == CP_OK && is_map && (key[0] == '\0' || strpbrk(key, "@. /") != NULL))
+            rc = cp_err_set(cx->e, 0, NULL, "%s: %s: provider names may not be empty or contain '@', '.', '/' or spaces",
+                            where, p);
+        free(p);
+        free(pat);
+        if (rc != CP_OK)
+            return rc;
+    }
+    return CP_OK;
+}
+
+/* ---- ${VAR} expansion ----------------------------------------------------------------------- */
+
+/* Returns new: <s> with ${VAR} and ${VAR:-default} replaced; "$${" is a literal "${". */
+static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, const char *s)
+{
+    size_t cap = strlen(s) + 64, len = 0;
+    char *out = cp_xmalloc(cap);
+
+    while (*s) {
+        const char *val = NULL;
+        size_t vlen = 0, skip = 1;
+        char lit = *s;
+
+        if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+            val = "${";
+            vlen = 2;
+            skip = 3;
+        } else if (s[0] == '$' && s[1] == '{' && strchr(s + 2, '}') != NULL) {
+            const char *end = strchr(s + 2, '}');
+            const char *dflt = strstr(s + 2, ":-");
+            size_t nlen = (dflt != NULL && dflt < end) ? (size_t)(dflt - (s + 2)) : (size_t)(end - (s + 2));
+            char *name = cp_xstrndup(s + 2, nlen);
+            const char *env = getenv(name);
+
+            if (env != NULL && *env != '\0') {
+                val = env;
+                vlen = strlen(env);
+            } else if (dflt != NULL && dflt < end) {
+                val = dflt + 2;
+                vlen = (size_t)(end - val);
+            } else {
+                cfg_warn(cx, "ccproxy: warning: %s: %s: environment variable %s is not set; using \"\"", where,
+                         path, name);
+                val = "";
+                vlen = 0;
+            }
+            free(name);
+            skip = (size_t)(end - s) + 1;
+        }
+        if (val == NULL) {
+            val = &lit;
+            vlen = 1;
+        }
+        if (len + vlen + 1 > cap) {
+            cap = (len + vlen + 1) * 2;
+            out = cp_xrealloc(out, cap);
+        }
+        memcpy(out + len, val, vlen);
+        len += vlen;
+        s += skip;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static void cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, json_t *v)
+{
+    const char *key;
+    json_t *child; /* borrowed */
+
+    json_object_foreach(v, key, child)
+    {
+        char *p = cfg_join(path, key);
+
+        if (json_is_string(child) && strchr(json_string_value(child), '$') != NULL) {
+            char *x = cfg_expand(cx, where, p, json_string_value(child));
+            json_string_set(child, x);
+            free(x);
+        } else if (json_is_object(child)) {
+            cfg_expand_tree(cx, where, p, child);
+        }
+        free(p);
+    }
+}
+
+/* ---- layers ------------------------------------------------------------------------------------ */
+
+/* Parses and checks one file. Returns CP_OK with *out (new) set, CP_DECLINED when the file does not
+ * exist and <optional>, or CP_ERR. */
+static int cfg_load_file(cfg_ctx_t *cx, const char *path, int optional, json_t **out)
+{
+    json_error_t jerr;
+    json_t *root; /* owned */
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        if (errno == ENOENT && optional)
+            return CP_DECLINED;
+        return cp_err_set(cx->e, 0, NULL, "%s: cannot read: %s", path, strerror(errno));
+    }
+    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (root == NULL)
+        return cp_err_set(cx->e, 0, NULL, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return cp_err_set(cx->e, 0, NULL, "%s: expected a JSON object at the top level", path);
+    }
+    cfg_expand_tree(cx, path, "", root);
+    if (cfg_check_object(cx, path, "", "", root, 0) != CP_OK) {
+        json_decref(root);
+        return CP_ERR;
+    }
+    *out = root;
+    return CP_OK;
+}
+
+/* Records <origin> for every leaf under <v> at <path>. */
+static void cfg_mark(json_t *sources, const char *path, const json_t *v, const char *origin)
+{
+    const char *key;
+    json_t *child; /* borrowed */
+
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        json_object_foreach((json_t *)v, key, child)
+        {
+            char *p = cfg_join(path, key);
+            cfg_mark(sources, p, child, origin);
+            free(p);
+        }
+        return;
+    }
+    json_object_set_new(sources, path, json_string(origin));
+}
+
+/* Merges <src> into <dst> key by key (objects recurse, anything else replaces). */
+static void cfg_merge(json_t *dst, const json_t *src, const char *path, const char *origin, json_t *sources)
+{
+    const char *key;
+    json_t *sv; /* borrowed from src */
+
+    json_object_foreach((json_t *)src, key, sv)
+    {
+        json_t *dv = json_object_get(dst, key); /* borrowed from dst */
+        char *p = cfg_join(path, key);
+
+        if (json_is_object(dv) && json_is_object(sv)) {
+            cfg_merge(dv, sv, p, origin, sources);
+        } else {
+            json_object_set_new(dst, key, json_deep_copy(sv));
+            cfg_mark(sources, p, sv, origin);
+        }
+        free(p);
+    }
+}
+
+/* Sets <path> (two levels, "a.b") in <layer> to <v> (takes). */
+static void cfg_set2(json_t *layer, const char *obj, const char *key, json_t *v)
+{
+    json_t *o = json_object_get(layer, obj); /* borrowed */
+
+    if (o == NULL) {
+        o = json_object();
+        json_object_set_new(layer, obj, o);
+    }
+    json_object_set_new(o, key, v);
+}
+
+/* Adds one environment/flag value as its own layer so that its origin is exact. Returns CP_OK or
+ * CP_ERR (bad value, named after <origin>). */
+static int cfg_apply_scalar(cfg_ctx_t *cx, json_t *merged, json_t *sources, const char *origin, const char *obj,
+                            const char *key, json_t *v /* takes */)
+{
+    char path[64];
+    const cfg_field_t *f;
+    json_t *layer = json_object(); /* owned */
+    int rc;
+
+    snprintf(path, sizeof(path), "%s.%s", obj, key);
+    f = cfg_lookup(path);
+    rc = cfg_check_value(cx, origin, path, f, v);
+    cfg_set2(layer, obj, key, v);
+    if (rc == CP_OK)
+        cfg_merge(merged, layer, "", origin, sources);
+    json_decref(layer);
+    return rc;
+}
+
+/* An integer from an environment variable or flag, as JSON (a string when it is not a number, so the
+ * schema check reports it as given). Returns new. */
+static json_t *cfg_int_value(const char *s)
+{
+    char *end = NULL;
+    long long n;
+
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return json_string(s);
+    return json_integer(n);
+}
+
+static int cfg_layer_file(cfg_ctx_t *cx, json_t *merged, json_t *sources, const char *path, int optional)
+{
+    json_t *layer = NULL; /* owned */
+    int rc = cfg_load_file(cx, path, optional, &layer);
+
+    if (rc == CP_DECLINED)
+        return CP_OK;
+    if (rc != CP_OK)
+        return CP_ERR;
+    cfg_merge(merged, layer, "", path, sources);
+    json_decref(layer);
+    return CP_OK;
+}
+
+/* ---- typed config ---------------------------------------------------------------------------- */
+
+static int cfg_provider_cmp(const void *a, const void *b)
+{
+    return strcmp(((const cp_provider_t *)a)->name, ((const cp_provider_t *)b)->name);
+}
+
+static const char *cfg_source(const cp_config_t *c, const char *path)
+{
+    const char *s = json_string_value(json_object_get(c->sources, path));
+    return s ? s : "default";
+}
+
+static long long cfg_int(const json_t *o, const char *key, long long dflt)
+{
+    json_t *v = json_object_get(o, key); /* borrowed */
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+static const char *cfg_str(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : dflt;
+}
+
+/* "<NAME>_API_KEY": upper case, anything not [A-Z0-9] becomes '_'. Returns new. */
+static char *cfg_key_env_name(const char *name)
+{
+    char *s = cp_xasprintf("%s_API_KEY", name);
+
+    for (char *p = s; *p && p < s + strlen(name); p++) {
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+        else if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    }
+    return s;
+}
+
+static int cfg_check_model_provider(cfg_ctx_t *cx, cp_config_t *c, const char *path, const char *model)
+{
+    const char *at = strrchr(model, '@');
+    char list[512];
+
+    if (at == NULL || cp_config_provider(c, at + 1, strlen(at + 1)) != NULL)
+        return CP_OK;
+    cp_config_provider_list(c, list, sizeof(list));
+    return cp_err_set(cx->e, 0, NULL, "%s: %s: provider \"%s\" in \"%s\" is not configured (configured: %s)",
+                      cfg_source(c, path), path, at + 1, model, list);
+}
+
+static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
+{
+    json_t *srv = json_object_get(c->merged, "server");    /* borrowed */
+    json_t *prov = json_object_get(c->merged, "providers"); /* borrowed */
+    json_t *mod = json_object_get(c->merged, "models");     /* borrowed */
+    json_t *lg = json_object_get(c->merged, "logging");     /* borrowed */
+    const char *name;
+    json_t *pv; /* borrowed */
+    size_t i = 0;
+    char list[512];
+
+    c->host = cp_xstrdup(cfg_str(srv, "host", "0.0.0.0"));
+    c->port = (int)cfg_int(srv, "port", 8082);
+    c->max_body_bytes = (size_t)cfg_int(srv, "maxBodyBytes", 32LL << 20);
+    c->max_header_bytes = (size_t)cfg_int(srv, "maxHeaderBytes", 65536);
+    c->client_timeout_s = (unsigned)cfg_int(srv, "clientTimeoutSeconds", 600);
+    c->drain_timeout_s = (unsigned)cfg_int(srv, "drainTimeoutSeconds", 30);
+
+    c->nproviders = json_object_size(prov);
+    c->providers = cp_xcalloc(c->nproviders ? c->nproviders : 1, sizeof(cp_provider_t));
+    json_object_foreach(prov, name, pv)
+    {
+        cp_provider_t *p = &c->providers[i++];
+        const char *url = cfg_str(pv, "baseURL", NULL);
+        const char *key = cfg_str(pv, "apiKey", NULL);
+        json_t *hdr = json_object_get(pv, "headers"); /* borrowed */
+        size_t ul;
+
+        p->name = cp_xstrdup(name);
+        p->api_key_env = cfg_key_env_name(name);
+        p->headers = hdr ? json_deep_copy(hdr) : json_object();
+        p->style = strcmp(cfg_str(pv, "responseStyle", "openai"), "anthropic") == 0 ? CP_STYLE_ANTHROPIC
+                                                                                     : CP_STYLE_OPENAI;
+        p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
+        p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 300000);
+        p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
+        if (url == NULL) {
+            char path[256];
+            snprintf(path, sizeof(path), "providers.%s", name);
+            return cp_err_set(cx->e, 0, NULL, "%s: providers.%s.baseURL: expected an http:// or https:// URL, got nothing",
+                              cfg_source(c, path), name);
+        }
+        ul = strlen(url);
+        while (ul > 0 && url[ul - 1] == '/')
+            ul--;
+        p->base_url = cp_xstrndup(url, ul);
+        if (key == NULL || *key == '\0') {
+            const char *env = getenv(p->api_key_env);
+            if (env != NULL && *env != '\0') {
+                char path[256], origin[300];
+                snprintf(path, sizeof(path), "providers.%s.apiKey", name);
+                snprintf(origin, sizeof(origin), "env %s", p->api_key_env);
+                json_object_set_new(pv, "apiKey", json_string(env));
+                json_object_set_new(c->sources, path, json_string(origin));
+                key = env;
+            }
+        }
+        p->api_key = (key != NULL && *key != '\0') ? cp_xstrdup(key) : NULL;
+    }
+    qsort(c->providers, c->nproviders, sizeof(cp_provider_t), cfg_provider_cmp);
+
+    c->big_model = cp_xstrdup(cfg_str(mod, "bigModel", "gpt-4@openai"));
+    c->small_model = cp_xstrdup(cfg_str(mod, "smallModel", "gpt-4-mini@openai"));
+    c->preferred_provider = cp_xstrdup(cfg_str(mod, "preferredProvider", "openai"));
+    if (cfg_check_model_provider(cx, c, "models.bigModel", c->big_model) != CP_OK ||
+        cfg_check_model_provider(cx, c, "models.smallModel", c->small_model) != CP_OK)
+        return CP_ERR;
+    if (cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL) {
+        cp_config_provider_list(c, list, sizeof(list));
+        return cp_err_set(cx->e, 0, NULL, "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
+                          cfg_source(c, "models.preferredProvider"), c->preferred_provider, list);
+    }
+    cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
+    cp_log_format_parse(cfg_str(lg, "format", "json"), &c->log_format);
+    return CP_OK;
+}
+
+/* ---- public ---------------------------------------------------------------------------------- */
+
+cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e)
+{
+    cfg_ctx_t cx = {warn, ud, e};
+    cp_config_t *c = cp_xcalloc(1, sizeof(*c));
+    cp_config_opts_t none = {0};
+    json_error_t jerr;
+    const char *home, *cwd, *managed, *env;
+    char cwdbuf[PATH_MAX];
+    char *path = NULL;
+
+    if (o == NULL)
+        o = &none;
+    c->refs = 1;
+    c->sources = json_object();
+    c->merged = json_loads(cp_config_defaults_json, 0, &jerr);
+    if (c->merged == NULL) { /* cannot happen: the defaults are a constant */
+        cp_err_set(e, 0, NULL, "built-in defaults: %s", jerr.text);
+        goto fail;
+    }
+    cfg_mark(c->sources, "", c->merged, "default");
+
+    home = o->home ? o->home : getenv("HOME");
+    if (home != NULL && *home != '\0') {
+        path = cp_xasprintf("%s/.ccproxy/settings.json", home);
+        if (cfg_layer_file(&cx, c->merged, c->sources, path, 1) != CP_OK)
+            goto fail;
+        free(path);
+        path = NULL;
+    }
+    cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
+    if (cwd != NULL) {
+        path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
+        /* $CWD == $HOME must not load the same file twice under two names */
+        if (home == NULL || strcmp(home, cwd) != 0)
+            if (cfg_layer_file(&cx, c->merged, c->sources, path, 1) != CP_OK)
+                goto fail;
+        free(path);
+        path = NULL;
+    }
+    managed = o->managed_path ? o->managed_path : getenv("CCPROXY_MANAGED_PATH");
+    if (managed == NULL || *managed == '\0')
+        managed = CFG_MANAGED_DEFAULT;
+    if (cfg_layer_file(&cx, c->merged, c->sources, managed, 1) != CP_OK)
+        goto fail;
+
+    /* environment */
+    if ((env = getenv("CCPROXY_CONFIG")) != NULL && *env != '\0' &&
+        cfg_layer_file(&cx, c->merged, c->sources, env, 0) != CP_OK)
+        goto fail;
+    if ((env = getenv("CCPROXY_PORT")) != NULL && *env != '\0' &&
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_PORT", "server", "port", cfg_int_value(env)) !=
+            CP_OK)
+        goto fail;
+    if ((env = getenv("CCPROXY_HOST")) != NULL && *env != '\0' &&
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_HOST", "server", "host", json_string(env)) != CP_OK)
+        goto fail;
+    if ((env = getenv("CCPROXY_LOG_LEVEL")) != NULL && *env != '\0' &&
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_LEVEL", "logging", "level", json_string(env)) !=
+            CP_OK)
+        goto fail;
+    if ((env = getenv("CCPROXY_LOG_FORMAT")) != NULL && *env != '\0' &&
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_FORMAT", "logging", "format",
+                         json_string(env)) != CP_OK)
+        goto fail;
+
+    /* command line */
+    if (o->flag_config != NULL && cfg_layer_file(&cx, c->merged, c->sources, o->flag_config, 0) != CP_OK)
+        goto fail;
+    if (o->flag_port != 0 && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --port", "server", "port",
+                                              json_integer(o->flag_port)) != CP_OK)
+        goto fail;
+    if (o->flag_host != NULL &&
+        cfg_apply_scalar(&cx, c->merged, c->sources, "flag --host", "server", "host", json_string(o->flag_host)) !=
+            CP_OK)
+        goto fail;
+    if (o->flag_debug && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --debug", "logging", "level",
+                                          json_string("debug")) != CP_OK)
+        goto fail;
+
+    if (cfg_build(&cx, c) != CP_OK)
+        goto fail;
+    return c;
+fail:
+    free(path);
+    cp_config_unref(c);
+    return NULL;
+}
+
+cp_config_t *cp_config_ref(cp_config_t *c)
+{
+    c->refs++;
+    return c;
+}
+
+void cp_config_unref(cp_config_t *c)
+{
+    if (c == NULL || --c->refs > 0)
+        return;
+    for (size_t i = 0; i < c->nproviders; i++) {
+        cp_provider_t *p = &c->providers[i];
+        free(p->name);
+        free(p->base_url);
+        free(p->api_key);
+        free(p->api_key_env);
+        json_decref(p->headers);
+    }
+    free(c->providers);
+    free(c->host);
+    free(c->big_model);
+    free(c->small_model);
+    free(c->preferred_provider);
+    json_decref(c->merged);
+    json_decref(c->sources);
+    free(c);
+}
+
+json_t *cp_config_dump(const cp_config_t *c)
+{
+    json_t *cfg = json_deep_copy(c->merged);                      /* owned */
+    json_t *prov = json_object_get(cfg, "providers");              /* borrowed from cfg */
+    const char *name;
+    json_t *pv; /* borrowed */
+
+    json_object_foreach(prov, name, pv)
+    {
+        const char *k = json_string_value(json_object_get(pv, "apiKey"));
+        if (k != NULL && *k != '\0')
+            json_object_set_new(pv, "apiKey", json_string(CFG_REDACTED));
+    }
+    return json_pack("{s:o,s:O}", "config", cfg, "sources", c->sources);
+}
+
+const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->nproviders; i++)
+        if (strlen(c->providers[i].name) == len && memcmp(c->providers[i].name, name, len) == 0)
+            return &c->providers[i];
+    return NULL;
+}
+
+void cp_config_provider_list(const cp_config_t *c, char *buf, size_t n)
+{
+    size_t len = 0;
+
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->nproviders && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", c->providers[i].name);
+}

@@ -1,0 +1,99 @@
+/* lib/cp_config.h: the layered configuration.
+ *
+ * Layers, later overriding earlier, objects merged key by key (design.md, Configuration):
+ *   built-in defaults < $HOME/.ccproxy/settings.json < $CWD/.ccproxy/settings.json
+ *   < managed file (/etc/ccproxy/managed-settings.json, or $CCPROXY_MANAGED_PATH)
+ *   < environment ($CCPROXY_CONFIG file, then CCPROXY_PORT/HOST/LOG_LEVEL/LOG_FORMAT)
+ *   < command line (--config file, then --port/--host/--debug).
+ * `${VAR}` and `${VAR:-default}` in file strings are expanded from the environment; a provider
+ * without `apiKey` takes `<NAME>_API_KEY`. Every leaf value remembers where it came from.
+ *
+ * A loaded cp_config_t is immutable and reference counted: requests in flight keep the snapshot
+ * they started with while SIGHUP installs a new one. No I/O besides reading the files. */
+#ifndef CP_CONFIG_H
+#define CP_CONFIG_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cp_common.h"
+#include "cp_log.h"
+
+enum cp_style {
+    CP_STYLE_OPENAI = 0, /* OpenAI Chat Completions */
+    CP_STYLE_ANTHROPIC,  /* Anthropic Messages passthrough */
+};
+
+/* One upstream provider (plain value type, filled by the loader, read-only afterwards). */
+typedef struct cp_provider {
+    char *name;                  /* the key under "providers" */
+    char *base_url;              /* validated http(s) URL, no trailing slash */
+    char *api_key;               /* NULL when the provider has no key (unconfigured) */
+    char *api_key_env;           /* the fallback variable name, e.g. "OPENAI_API_KEY" */
+    enum cp_style style;         /* responseStyle */
+    json_t *headers;             /* extra upstream headers, object of strings; owned, never NULL */
+    long connect_timeout_ms;     /* connectTimeoutMs */
+    long first_byte_timeout_ms;  /* firstByteTimeoutMs: status line + headers */
+    long idle_timeout_ms;        /* idleTimeoutMs: longest silence inside a body */
+} cp_provider_t;
+
+typedef struct cp_config {
+    int refs;
+    /* server */
+    char *host;
+    int port;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    unsigned client_timeout_s;
+    unsigned drain_timeout_s;
+    /* providers, sorted by name */
+    cp_provider_t *providers;
+    size_t nproviders;
+    /* models */
+    char *big_model;
+    char *small_model;
+    char *preferred_provider;
+    /* logging */
+    enum cp_log_level log_level;
+    enum cp_log_format log_format;
+    /* the effective merged tree (keys NOT redacted) and {dotted path: origin} */
+    json_t *merged;
+    json_t *sources;
+} cp_config_t;
+
+/* Where to look. Every field may be NULL/0, meaning "the real thing" (getenv, getcwd, /etc). */
+typedef struct cp_config_opts {
+    const char *home;         /* directory holding .ccproxy/settings.json; NULL: $HOME */
+    const char *cwd;          /* NULL: the process's working directory */
+    const char *managed_path; /* NULL: $CCPROXY_MANAGED_PATH, else /etc/ccproxy/managed-settings.json */
+    const char *flag_config;  /* --config FILE */
+    int flag_port;            /* --port; 0 = not given */
+    const char *flag_host;    /* --host */
+    int flag_debug;           /* --debug: logging.level = debug */
+} cp_config_opts_t;
+
+/* Receives each warning (unknown keys, unset ${VAR}) as one line without a trailing newline. */
+typedef void (*cp_config_warn_cb)(const char *line, void *ud);
+
+/* Loads and validates every layer. Returns new (refs = 1), or NULL with <e->msg> holding one line
+ * that names the file (with line:column for JSON syntax errors) or the environment variable or flag,
+ * the JSON path, and what was expected. Never returns a half-valid config. <warn> may be NULL. */
+cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e);
+
+cp_config_t *cp_config_ref(cp_config_t *c);
+void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */
+
+/* Returns new: {"config": <merged, every apiKey replaced by "<redacted>">, "sources": {...}}. */
+json_t *cp_config_dump(const cp_config_t *c);
+
+/* Borrows: the provider named <name> (<len> bytes, not NUL-terminated), or NULL. */
+const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len);
+
+/* Writes "a, b, c" (configured provider names) into <buf>. */
+void cp_config_provider_list(const cp_config_t *c, char *buf, size_t n);
+
+/* The default settings as JSON text (also what `ccproxy init` starts from). */
+extern const char cp_config_defaults_json[];
+
+#endif

@@ -1,0 +1,687 @@
+/* lib/cp_front.c: see cp_front.h.
+ *
+ * Connections. evhttp 2.1.12 gives no hook when a server connection opens, so the front supplies
+ * each connection's bufferevent itself (evhttp_set_bevcb) and, on the next pass of the loop, finds
+ * the evhttp_connection that took it (the bufferevent's callback argument) and installs a close
+ * callback whose argument is our per-connection record. That record therefore lives exactly as long
+ * as the connection: it is freed in front_on_close, which evhttp calls from evhttp_connection_free
+ * (client EOF, timeout, "Connection: close" after a reply, evhttp_free). An input-buffer callback
+ * marks the connection busy as soon as request bytes arrive, so a drain knows which connections are
+ * idle (closed at once) and which carry a request still being uploaded (left to finish).
+ *
+ * Errors evhttp answers by itself (request line or headers malformed, headers or body over the
+ * limits) come out as a small HTML page. An output-buffer callback recognises that page while it is
+ * still in the buffer and rewrites it into the Anthropic error envelope, so every error a client
+ * sees is JSON. The body limit is enforced by evhttp from Content-Length before it reads the body.
+ *
+ * Requests. Each request runs with its own reference to the config snapshot that was current when
+ * it started. Replies are sent with evhttp_send_reply; the access log line is written when the
+ * reply is handed to evhttp. */
+#include "cp_front.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "cp_anth.h"
+#include "cp_log.h"
+#include "cp_route.h"
+
+#define FRONT_HTML_TAIL     "</BODY></HTML>\n"
+#define FRONT_HTML_TAIL_LEN (sizeof(FRONT_HTML_TAIL) - 1)
+
+typedef struct front_conn {
+    cp_front_t *f;
+    struct bufferevent *bev;          /* ours until evhttp takes it; freed by evhttp */
+    struct evhttp_connection *evc;    /* known once associated */
+    evutil_socket_t fd;               /* known once associated */
+    struct event *assoc_ev;           /* one-shot: finds evc on the next loop pass */
+    struct evbuffer_cb_entry *in_cb;  /* marks busy */
+    struct evbuffer_cb_entry *out_cb; /* rewrites evhttp's HTML errors */
+    struct front_conn *prev, *next;
+    unsigned associated : 1;
+    unsigned busy : 1;       /* request bytes arrived and no reply has completed since */
+    unsigned in_request : 1; /* a request of ours is between handler and completion */
+} front_conn_t;
+
+struct cp_front {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    char *host;
+    int port;
+    cp_config_t *cfg; /* current snapshot; owned reference */
+    unsigned active;  /* requests between handler and completion */
+    unsigned nconns;
+    front_conn_t *conns;
+    front_conn_t **by_fd; /* associated connections indexed by socket, for O(1) lookup */
+    size_t nby_fd;
+    uint64_t started_us;
+    unsigned draining : 1;
+    cp_front_idle_cb idle_cb;
+    void *idle_ud;
+    struct event *idle_ev;
+};
+
+/* One request, from the handler to the reply. Lives on the handler's stack: every reply in this
+ * module is sent before the handler returns. */
+typedef struct front_req {
+    cp_front_t *f;
+    struct evhttp_request *req;
+    front_conn_t *conn; /* NULL when the connection was never associated (should not happen) */
+    cp_config_t *cfg;   /* owned reference for the request's lifetime */
+    char rid[CP_REQ_ID_LEN + 1];
+    uint64_t t0;
+    const char *method;
+    char path[256];
+    char model[CP_ROUTE_MODEL_MAX];
+    char provider[80];
+    char upstream_model[CP_ROUTE_MODEL_MAX];
+    size_t bytes_in;
+} front_req_t;
+
+static void front_check_idle(cp_front_t *f);
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static front_conn_t *front_conn_of(cp_front_t *f, struct evhttp_connection *evc)
+{
+    evutil_socket_t fd = evc ? bufferevent_getfd(evhttp_connection_get_bufferevent(evc)) : -1;
+
+    if (fd < 0 || (size_t)fd >= f->nby_fd || f->by_fd[fd] == NULL || f->by_fd[fd]->evc != evc)
+        return NULL;
+    return f->by_fd[fd];
+}
+
+static void front_conn_unlink(front_conn_t *c)
+{
+    cp_front_t *f = c->f;
+
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        f->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    f->nconns--;
+}
+
+/* evhttp_connection_free is tearing the connection down; the bufferevent is freed right after. */
+static void front_on_close(struct evhttp_connection *evc, void *arg)
+{
+    front_conn_t *c = arg;
+    cp_front_t *f = c->f;
+
+    (void)evc;
+    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+    evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+    if (c->fd >= 0 && (size_t)c->fd < f->nby_fd && f->by_fd[c->fd] == c)
+        f->by_fd[c->fd] = NULL;
+    front_conn_unlink(c);
+    event_free(c->assoc_ev);
+    free(c);
+    front_check_idle(f);
+}
+
+static void front_associate(evutil_socket_t fd, short what, void *arg)
+{
+    front_conn_t *c = arg;
+    cp_front_t *f = c->f;
+    bufferevent_data_cb rcb, wcb;
+    bufferevent_event_cb ecb;
+    void *cbarg = NULL;
+
+    (void)fd;
+    (void)what;
+    bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &cbarg);
+    c->evc = cbarg; /* evhttp_connection_base_bufferevent_new passes the evcon as the argument */
+    c->associated = 1;
+    c->fd = bufferevent_getfd(c->bev);
+    if (c->fd >= 0) {
+        if ((size_t)c->fd >= f->nby_fd) {
+            size_t n = (size_t)c->fd * 2 + 64;
+            f->by_fd = cp_xrealloc(f->by_fd, n * sizeof(*f->by_fd));
+            memset(f->by_fd + f->nby_fd, 0, (n - f->nby_fd) * sizeof(*f->by_fd));
+            f->nby_fd = n;
+        }
+        f->by_fd[c->fd] = c;
+    }
+    evhttp_connection_set_closecb(c->evc, front_on_close, c);
+    if (f->draining && !c->busy)
+        evhttp_connection_free(c->evc); /* accepted in the same pass as the drain began */
+}
+
+static void front_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    front_conn_t *c = arg;
+
+    (void)buf;
+    if (info->n_added > 0)
+        c->busy = 1;
+}
+
+/* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the
+ * Anthropic error envelope (see the comment at the top of the file). */
+static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    front_conn_t *c = arg;
+    size_t len = evbuffer_get_length(buf);
+    char head[13], tail[FRONT_HTML_TAIL_LEN];
+    struct evbuffer_ptr pos;
+    char rid[CP_REQ_ID_LEN + 1];
+    const char *msg;
+    char *json, msgbuf[300];
+    int status;
+
+    if (info->n_added == 0 || len < 64 || len > 2048)
+        return;
+    if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) || memcmp(head, "HTTP/1.", 7) != 0)
+        return;
+    if (evbuffer_ptr_set(buf, &pos, len - FRONT_HTML_TAIL_LEN, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(buf, &pos, tail, FRONT_HTML_TAIL_LEN) != (ev_ssize_t)FRONT_HTML_TAIL_LEN ||
+        memcmp(tail, FRONT_HTML_TAIL, FRONT_HTML_TAIL_LEN) != 0)
+        return;
+    status = atoi(head + 9);
+    if (status == 413) {
+        snprintf(msgbuf, sizeof(msgbuf),
+                 "Request too large: the body may be at most %zu bytes (server.maxBodyBytes) and the headers at "
+                 "most %zu bytes (server.maxHeaderBytes)",
+                 c->f->cfg->max_body_bytes, c->f->cfg->max_header_bytes);
+        msg = msgbuf;
+    } else if (status == 400) {
+        snprintf(msgbuf, sizeof(msgbuf),
+                 "Malformed HTTP request, or request headers over %zu bytes (server.maxHeaderBytes)",
+                 c->f->cfg->max_header_bytes);
+        msg = msgbuf;
+    } else {
+        msg = "The request could not be processed";
+    }
+    cp_req_id(rid);
+    json = cp_anth_error_json(status, NULL, msg, rid);
+    evbuffer_drain(buf, len);
+    evbuffer_add_printf(buf,
+                        "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\nConnection: close\r\n"
+                        "Content-Length: %zu\r\n\r\n%s",
+                        head, status, status == 413 ? "Request Entity Too Large" : "Bad Request", rid,
+                        strlen(json), json);
+    cp_log_j(CP_LOG_INFO, "request",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", "-", "path", "-", "status",
+                       status, "dur_ms", 0.0, "model", "provider", "bytes_in", 0, "bytes_out",
+                       (json_int_t)strlen(json)));
+    free(json);
+}
+
+static struct bufferevent *front_bevcb(struct event_base *base, void *arg)
+{
+    cp_front_t *f = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    front_conn_t *c;
+
+    if (bev == NULL)
+        return NULL; /* evhttp then makes its own; that connection is simply not tracked */
+    c = cp_xcalloc(1, sizeof(*c));
+    c->f = f;
+    c->bev = bev;
+    c->fd = -1;
+    c->assoc_ev = event_new(base, -1, 0, front_associate, c);
+    c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), front_input_cb, c);
+    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), front_output_cb, c);
+    if (c->assoc_ev == NULL || c->in_cb == NULL || c->out_cb == NULL) {
+        cp_log(CP_LOG_ERROR, "out of memory setting up a client connection");
+        abort();
+    }
+    c->next = f->conns;
+    if (f->conns != NULL)
+        f->conns->prev = c;
+    f->conns = c;
+    f->nconns++;
+    event_active(c->assoc_ev, EV_TIMEOUT, 0); /* runs before the loop next polls: before any read */
+    return bev;
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+static const char *front_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request Entity Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
+    default:
+        return "Status";
+    }
+}
+
+static void front_on_complete(struct evhttp_request *req, void *arg)
+{
+    front_conn_t *c = arg;
+    cp_front_t *f = c->f;
+
+    (void)req;
+    c->in_request = 0;
+    c->busy = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+    f->active--;
+    front_check_idle(f);
+}
+
+/* Sends the reply and writes the access line. <extra> is NULL or "Name", "value", ..., NULL pairs.
+ * Never touches <r->req> afterwards (evhttp may free it before returning). */
+static void front_reply(front_req_t *r, int status, const char *ctype, const char *body, size_t len,
+                        const char *const *extra)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    struct evbuffer *out = evbuffer_new();
+    json_t *fields; /* owned until handed to the logger */
+
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "request-id", r->rid);
+    if (r->f->draining)
+        evhttp_add_header(h, "Connection", "close");
+    for (; extra != NULL && extra[0] != NULL; extra += 2)
+        evhttp_add_header(h, extra[0], extra[1]);
+    if (out == NULL) {
+        cp_log(CP_LOG_ERROR, "out of memory building a reply");
+        abort();
+    }
+    evbuffer_add(out, body, len);
+    fields = json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method, "path",
+                       r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0, "model",
+                       r->model[0] ? r->model : NULL, "provider", r->provider[0] ? r->provider : NULL,
+                       "upstream_model", r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in",
+                       (json_int_t)r->bytes_in, "bytes_out", (json_int_t)len);
+    evhttp_send_reply(r->req, status, front_phrase(status), out);
+    evbuffer_free(out);
+    cp_log_j(CP_LOG_INFO, "request", fields);
+}
+
+static void front_json(front_req_t *r, int status, json_t *body /* takes */)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+
+    json_decref(body);
+    front_reply(r, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+    free(s);
+}
+
+static void front_error_x(front_req_t *r, int status, const char *type, const char *msg, const char *const *extra)
+{
+    char *s = cp_anth_error_json(status, type, msg, r->rid);
+
+    cp_log(CP_LOG_DEBUG, "%s %s -> %d: %s", r->method, r->path, status, msg);
+    front_reply(r, status, "application/json", s, strlen(s), extra);
+    free(s);
+}
+
+static void front_error(front_req_t *r, const cp_err_t *e)
+{
+    static const char *const no_retry[] = {"x-should-retry", "false", NULL};
+
+    /* 4xx answers are the client's to fix: tell the SDKs not to retry them */
+    front_error_x(r, e->http_status, e->type, e->msg, e->http_status < 500 ? no_retry : NULL);
+}
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+
+static void front_health(front_req_t *r)
+{
+    front_json(r, 200,
+               json_pack("{s:s,s:s,s:s,s:I,s:I}", "status", "ok", "service", "ccproxy", "version", CP_VERSION,
+                         "uptime_s", (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
+                         (json_int_t)r->f->active - 1));
+}
+
+static void front_root(front_req_t *r)
+{
+    front_json(r, 200, json_pack("{s:s,s:s}", "service", "ccproxy", "version", CP_VERSION));
+}
+
+/* Adds "<model>" routed as ccproxy would route it, as "name@provider", unless already listed. */
+static void front_models_add(json_t *data, const cp_config_t *cfg, const char *model)
+{
+    char id[CP_ROUTE_MODEL_MAX + 96];
+    size_t i;
+    json_t *m; /* borrowed */
+    cp_route_t rt;
+
+    if (cp_route_resolve(cfg, strchr(model, '@') ? model : model, &rt, NULL) != CP_OK)
+        return;
+    snprintf(id, sizeof(id), "%s@%s", rt.model, rt.provider->name);
+    json_array_foreach(data, i, m) if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) return;
+    json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "type", "model", "id", id, "display_name",
+                                          id, "created_at", "1970-01-01T00:00:00Z", "max_input_tokens",
+                                          "max_tokens"));
+}
+
+static void front_models(front_req_t *r)
+{
+    json_t *data = json_array(); /* owned until packed */
+    size_t n;
+
+    front_models_add(data, r->cfg, r->cfg->big_model);
+    front_models_add(data, r->cfg, r->cfg->small_model);
+    n = json_array_size(data);
+    front_json(r, 200,
+               json_pack("{s:o,s:b,s:O?,s:O?}", "data", data, "has_more", 0, "first_id",
+                         n ? json_object_get(json_array_get(data, 0), "id") : NULL, "last_id",
+                         n ? json_object_get(json_array_get(data, n - 1), "id") : NULL));
+}
+
+/* True when <url> points at one of the public vendor APIs, which never work without a key. */
+static int front_needs_key(const char *url)
+{
+    static const char *const hosts[] = {"://api.openai.com", "://generativelanguage.googleapis.com",
+                                        "://openrouter.ai", "://api.anthropic.com"};
+
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        const char *p = strstr(url, hosts[i]);
+        if (p != NULL) {
+            char next = p[strlen(hosts[i])];
+            if (next == '\0' || next == '/' || next == ':')
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void front_messages(front_req_t *r, enum cp_anth_kind kind)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t n = evbuffer_get_length(in);
+    const char *buf = n ? (const char *)evbuffer_pullup(in, -1) : "";
+    json_t *body; /* owned */
+    cp_err_t e = {0};
+    cp_route_t rt;
+    char msg[512];
+
+    r->bytes_in = n;
+    body = cp_anth_parse(buf, n, &e);
+    if (body == NULL) {
+        front_error(r, &e);
+        return;
+    }
+    if (json_is_string(json_object_get(body, "model")))
+        snprintf(r->model, sizeof(r->model), "%s", json_string_value(json_object_get(body, "model")));
+    if (cp_anth_validate(body, kind, &e) != CP_OK || cp_route_resolve(r->cfg, r->model, &rt, &e) != CP_OK) {
+        json_decref(body);
+        front_error(r, &e);
+        return;
+    }
+    json_decref(body);
+    snprintf(r->provider, sizeof(r->provider), "%s", rt.provider->name);
+    snprintf(r->upstream_model, sizeof(r->upstream_model), "%s", rt.model);
+    if (rt.provider->api_key == NULL && front_needs_key(rt.provider->base_url)) {
+        snprintf(msg, sizeof(msg),
+                 "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" under "
+                 "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
+                 rt.provider->name, rt.provider->api_key_env, rt.provider->name);
+        cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
+        front_error(r, &e);
+        return;
+    }
+    snprintf(msg, sizeof(msg),
+             "ccproxy: forwarding to provider \"%s\" (model \"%s\") is not implemented in this build yet",
+             rt.provider->name, rt.model);
+    {
+        static const char *const no_retry[] = {"x-should-retry", "false", NULL};
+        front_error_x(r, 501, "api_error", msg, no_retry);
+    }
+}
+
+typedef struct front_route {
+    const char *path;
+    unsigned methods; /* EVHTTP_REQ_* bits */
+    const char *allow;
+    void (*get)(front_req_t *r);
+    enum cp_anth_kind kind; /* for POST routes */
+} front_route_t;
+
+static const front_route_t front_routes[] = {
+    {"/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_root, 0},
+    {"/health", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_health, 0},
+    {"/v1/models", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_models, 0},
+    {"/v1/messages", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_MESSAGES},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_COUNT_TOKENS},
+};
+
+static const char *front_method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "?";
+    }
+}
+
+static void front_on_request(struct evhttp_request *req, void *arg)
+{
+    cp_front_t *f = arg;
+    front_req_t r;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    memset(&r, 0, sizeof(r));
+    r.f = f;
+    r.req = req;
+    r.cfg = cp_config_ref(f->cfg);
+    r.t0 = cp_mono_us();
+    r.method = front_method_name(m);
+    r.bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    cp_req_id(r.rid);
+    snprintf(r.path, sizeof(r.path), "%s", path && *path ? path : "/");
+    r.conn = front_conn_of(f, evhttp_request_get_connection(req));
+    f->active++;
+    if (r.conn != NULL) {
+        r.conn->in_request = 1;
+        evhttp_request_set_on_complete_cb(req, front_on_complete, r.conn);
+    }
+
+    for (size_t i = 0; i < sizeof(front_routes) / sizeof(front_routes[0]); i++) {
+        const front_route_t *rt = &front_routes[i];
+        char msg[320];
+
+        if (strcmp(r.path, rt->path) != 0)
+            continue;
+        if (!(rt->methods & (unsigned)m)) {
+            const char *const allow[] = {"Allow", rt->allow, NULL};
+            snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r.method, rt->path, rt->allow);
+            front_error_x(&r, 405, "invalid_request_error", msg, allow);
+        } else if (rt->get != NULL) {
+            rt->get(&r);
+        } else {
+            front_messages(&r, rt->kind);
+        }
+        goto done;
+    }
+    {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "Not found: %s %.200s", r.method, r.path);
+        front_error_x(&r, 404, "not_found_error", msg, NULL);
+    }
+done:
+    if (r.conn == NULL)
+        f->active--; /* no completion callback will come for it */
+    cp_config_unref(r.cfg);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void front_idle_fire(evutil_socket_t fd, short what, void *arg)
+{
+    cp_front_t *f = arg;
+
+    (void)fd;
+    (void)what;
+    if (f->draining && f->nconns == 0 && f->active == 0 && f->idle_cb != NULL)
+        f->idle_cb(f, f->idle_ud);
+}
+
+static void front_check_idle(cp_front_t *f)
+{
+    if (f->draining && f->nconns == 0 && f->active == 0)
+        event_active(f->idle_ev, EV_TIMEOUT, 0); /* never call out from inside evhttp's callbacks */
+}
+
+static void front_apply_limits(cp_front_t *f, const cp_config_t *cfg)
+{
+    evhttp_set_max_body_size(f->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_max_headers_size(f->http, (ev_ssize_t)cfg->max_header_bytes);
+    evhttp_set_timeout(f->http, (int)cfg->client_timeout_s);
+}
+
+static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
+{
+    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(f->http, host, (ev_uint16_t)port);
+
+    if (s == NULL)
+        return cp_err_set(e, 0, NULL, "cannot listen on %s:%d: %s", host, port,
+                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    if (f->sock != NULL)
+        evhttp_del_accept_socket(f->http, f->sock);
+    f->sock = s;
+    free(f->host);
+    f->host = cp_xstrdup(host);
+    f->port = port;
+    return CP_OK;
+}
+
+cp_front_t *cp_front_new(struct event_base *base, cp_config_t *cfg, cp_err_t *e)
+{
+    cp_front_t *f = cp_xcalloc(1, sizeof(*f));
+
+    f->base = base;
+    f->started_us = cp_mono_us();
+    f->http = evhttp_new(base);
+    f->idle_ev = event_new(base, -1, 0, front_idle_fire, f);
+    if (f->http == NULL || f->idle_ev == NULL) {
+        cp_err_set(e, 0, NULL, "cannot create the HTTP server");
+        cp_front_free(f);
+        return NULL;
+    }
+    f->cfg = cp_config_ref(cfg);
+    /* every method reaches us, so that wrong methods get our 405 instead of evhttp's 501 page */
+    evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_PATCH);
+    evhttp_set_bevcb(f->http, front_bevcb, f);
+    evhttp_set_gencb(f->http, front_on_request, f);
+    front_apply_limits(f, cfg);
+    if (front_bind(f, cfg->host, cfg->port, e) != CP_OK) {
+        cp_front_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+int cp_front_reload(cp_front_t *f, cp_config_t *cfg, cp_err_t *e)
+{
+    if ((strcmp(cfg->host, f->host) != 0 || cfg->port != f->port) && !f->draining &&
+        front_bind(f, cfg->host, cfg->port, e) != CP_OK)
+        return CP_ERR;
+    front_apply_limits(f, cfg);
+    cp_config_unref(f->cfg);
+    f->cfg = cp_config_ref(cfg);
+    return CP_OK;
+}
+
+void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud)
+{
+    front_conn_t *c, *next;
+
+    f->idle_cb = cb;
+    f->idle_ud = ud;
+    if (!f->draining) {
+        f->draining = 1;
+        if (f->sock != NULL)
+            evhttp_del_accept_socket(f->http, f->sock);
+        f->sock = NULL;
+        for (c = f->conns; c != NULL; c = next) {
+            next = c->next;
+            if (c->associated && !c->busy && !c->in_request)
+                evhttp_connection_free(c->evc); /* front_on_close unlinks and frees c */
+        }
+    }
+    front_check_idle(f);
+}
+
+unsigned cp_front_active(const cp_front_t *f)
+{
+    return f->active;
+}
+
+unsigned cp_front_connections(const cp_front_t *f)
+{
+    return f->nconns;
+}
+
+void cp_front_free(cp_front_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->http != NULL)
+        evhttp_free(f->http); /* closes every connection: front_on_close frees the associated ones */
+    f->http = NULL;
+    while (f->conns != NULL) { /* never associated: evhttp freed them without telling us */
+        front_conn_t *c = f->conns;
+        front_conn_unlink(c);
+        event_free(c->assoc_ev);
+        free(c);
+    }
+    if (f->idle_ev != NULL)
+        event_free(f->idle_ev);
+    f->idle_ev = NULL;
+    free(f->by_fd);
+    f->by_fd = NULL;
+    cp_config_unref(f->cfg);
+    f->cfg = NULL;
+    free(f->host);
+    f->host = NULL;
+    free(f);
+}

@@ -1,0 +1,85 @@
+/* lib/cp_route.c: see cp_route.h. */
+#include "cp_route.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Length of <s> without a trailing "[...]" suffix and surrounding blanks. */
+static size_t route_base_len(const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n > 0 && s[n - 1] == ']') {
+        const char *open = memchr(s, '[', n);
+        if (open != NULL && open > s)
+            n = (size_t)(open - s);
+    }
+    return n;
+}
+
+static int route_contains(const char *s, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+
+    for (size_t i = 0; i + w <= n; i++)
+        if (strncasecmp(s + i, word, w) == 0)
+            return 1;
+    return 0;
+}
+
+/* Splits "name@provider" (<n> bytes) and fills <out>. <alias> names the config key that produced
+ * <s>, for the error message ("" when <s> is the client's own model). */
+static int route_target(const cp_config_t *c, const char *s, size_t n, const char *alias, cp_route_t *out,
+                        cp_err_t *e)
+{
+    const char *at = NULL;
+    const char *prov;
+    size_t plen, mlen;
+    char list[512];
+
+    for (size_t i = n; i > 0; i--) {
+        if (s[i - 1] == '@') {
+            at = s + i - 1;
+            break;
+        }
+    }
+    if (at != NULL) {
+        prov = at + 1;
+        plen = n - (size_t)(prov - s);
+        mlen = (size_t)(at - s);
+    } else {
+        prov = c->preferred_provider;
+        plen = strlen(prov);
+        mlen = n;
+    }
+    if (mlen == 0 || mlen >= sizeof(out->model))
+        return cp_err_set(e, 400, "invalid_request_error", "model: \"%.*s\" is not a valid model name", (int)n > 200 ? 200 : (int)n, s);
+    out->provider = cp_config_provider(c, prov, plen);
+    if (out->provider == NULL) {
+        cp_config_provider_list(c, list, sizeof(list));
+        return cp_err_set(e, 400, "invalid_request_error",
+                          "model: unknown provider \"%.*s\" in \"%.*s\"%s%s; configured providers: %s",
+                          (int)(plen > 100 ? 100 : plen), prov, (int)(n > 200 ? 200 : n), s,
+                          alias[0] ? " from " : "", alias, list);
+    }
+    memcpy(out->model, s, mlen);
+    out->model[mlen] = '\0';
+    return CP_OK;
+}
+
+int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e)
+{
+    size_t n = route_base_len(model);
+
+    memset(out, 0, sizeof(*out));
+    if (memchr(model, '@', n) != NULL)
+        return route_target(c, model, n, "", out, e);
+    if (route_contains(model, n, "haiku"))
+        return route_target(c, c->small_model, strlen(c->small_model), "models.smallModel", out, e);
+    if (route_contains(model, n, "sonnet") || route_contains(model, n, "opus"))
+        return route_target(c, c->big_model, strlen(c->big_model), "models.bigModel", out, e);
+    return route_target(c, model, n, "", out, e);
+}

@@ -1,0 +1,25 @@
+/* lib/cp_route.h: model name -> {provider, upstream model} (design.md, Routing). Pure. */
+#ifndef CP_ROUTE_H
+#define CP_ROUTE_H
+
+#include "cp_common.h"
+#include "cp_config.h"
+
+#define CP_ROUTE_MODEL_MAX 256
+
+typedef struct cp_route {
+    const cp_provider_t *provider;   /* borrowed from the config snapshot the request holds */
+    char model[CP_ROUTE_MODEL_MAX];  /* the upstream model name */
+} cp_route_t;
+
+/* Resolves the client's <model>:
+ *   "name@provider"          -> that provider, upstream model "name"
+ *   contains "haiku"         -> models.smallModel (itself "name" or "name@provider")
+ *   contains "sonnet"/"opus" -> models.bigModel
+ *   anything else            -> models.preferredProvider, under its own name
+ * A trailing "[...]" suffix such as "[1m]" is stripped first; matching is case-insensitive.
+ * Returns CP_OK, or CP_ERR with a 400 invalid_request_error in <e> naming the unknown provider and
+ * listing the configured ones. */
+int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e);
+
+#endif

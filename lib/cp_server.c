@@ -1,0 +1,193 @@
+/* lib/cp_server.c: see cp_server.h. */
+#include "cp_server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cp_front.h"
+#include "cp_log.h"
+
+typedef struct server {
+    struct event_base *base;
+    cp_front_t *front;
+    const cp_config_opts_t *opts;
+    cp_config_t *cfg; /* owned reference to the current snapshot */
+    struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+    int stopping;
+    int exit_code;
+} server_t;
+
+void cp_server_apply_logging(const cp_config_t *cfg)
+{
+    const char *keys[64];
+    size_t n = 0;
+
+    cp_log_setup(cfg->log_level, cfg->log_format);
+    for (size_t i = 0; i < cfg->nproviders && n < 64; i++)
+        if (cfg->providers[i].api_key != NULL)
+            keys[n++] = cfg->providers[i].api_key;
+    cp_log_set_secrets(keys, n);
+}
+
+/* Tells systemd (Type=notify) a state, when NOTIFY_SOCKET is set; a no-op otherwise. */
+static void server_sd_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    socklen_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path));
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* abstract namespace */
+    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return;
+    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa, len) == -1)
+        cp_log(CP_LOG_DEBUG, "sd_notify failed");
+    close(fd);
+}
+
+static void server_on_drained(cp_front_t *f, void *ud)
+{
+    server_t *s = ud;
+
+    (void)f;
+    cp_log(CP_LOG_INFO, "drained; exiting");
+    event_base_loopbreak(s->base);
+}
+
+static void server_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    server_t *s = arg;
+
+    (void)fd;
+    (void)what;
+    cp_log_j(CP_LOG_WARN, "drain timeout reached; closing remaining connections",
+             json_pack("{s:I,s:I}", "active", (json_int_t)cp_front_active(s->front), "connections",
+                       (json_int_t)cp_front_connections(s->front)));
+    event_base_loopbreak(s->base);
+}
+
+static void server_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *s = arg;
+    struct timeval tv = {0, 0};
+
+    (void)what;
+    if (s->stopping) {
+        cp_log(CP_LOG_WARN, "second signal (%s): exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        s->exit_code = CP_EXIT_FAIL;
+        event_base_loopbreak(s->base);
+        return;
+    }
+    s->stopping = 1;
+    server_sd_notify("STOPPING=1");
+    cp_log_j(CP_LOG_INFO, "draining",
+             json_pack("{s:s,s:I,s:I,s:I}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "active",
+                       (json_int_t)cp_front_active(s->front), "connections",
+                       (json_int_t)cp_front_connections(s->front), "timeout_s", (json_int_t)s->cfg->drain_timeout_s));
+    tv.tv_sec = (time_t)s->cfg->drain_timeout_s;
+    evtimer_add(s->drain_timer, &tv);
+    cp_front_drain(s->front, server_on_drained, s);
+}
+
+static void server_warn(const char *line, void *ud)
+{
+    (void)ud;
+    cp_log(CP_LOG_WARN, "%s", line);
+}
+
+static void server_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *s = arg;
+    cp_err_t e = {0};
+    cp_config_t *next;
+
+    (void)sig;
+    (void)what;
+    if (s->stopping)
+        return;
+    server_sd_notify("RELOADING=1");
+    next = cp_config_load(s->opts, server_warn, NULL, &e);
+    if (next == NULL || cp_front_reload(s->front, next, &e) != CP_OK) {
+        cp_log_j(CP_LOG_ERROR, "config reload failed; keeping the running configuration",
+                 json_pack("{s:s}", "error", e.msg));
+        cp_config_unref(next);
+        server_sd_notify("READY=1");
+        return;
+    }
+    cp_config_unref(s->cfg);
+    s->cfg = next;
+    cp_server_apply_logging(next);
+    cp_log_j(CP_LOG_INFO, "config reloaded",
+             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", next->port, "bigModel", next->big_model,
+                       "smallModel", next->small_model));
+    server_sd_notify("READY=1");
+}
+
+int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
+{
+    server_t s;
+    cp_err_t e = {0};
+    int rc = CP_EXIT_FAIL;
+
+    memset(&s, 0, sizeof(s));
+    s.opts = opts;
+    s.cfg = cfg;
+    s.exit_code = CP_EXIT_OK;
+    signal(SIGPIPE, SIG_IGN); /* evbuffer writes use writev(): EPIPE must not kill us */
+    cp_server_apply_logging(cfg);
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        cp_log(CP_LOG_ERROR, "cannot create the event loop");
+        goto out;
+    }
+    s.front = cp_front_new(s.base, cfg, &e);
+    if (s.front == NULL) {
+        cp_log(CP_LOG_ERROR, "%s", e.msg);
+        goto out;
+    }
+    s.sig_term = evsignal_new(s.base, SIGTERM, server_on_stop, &s);
+    s.sig_int = evsignal_new(s.base, SIGINT, server_on_stop, &s);
+    s.sig_hup = evsignal_new(s.base, SIGHUP, server_on_hup, &s);
+    s.drain_timer = evtimer_new(s.base, server_on_drain_timeout, &s);
+    if (s.sig_term == NULL || s.sig_int == NULL || s.sig_hup == NULL || s.drain_timer == NULL ||
+        evsignal_add(s.sig_term, NULL) != 0 || evsignal_add(s.sig_int, NULL) != 0 ||
+        evsignal_add(s.sig_hup, NULL) != 0) {
+        cp_log(CP_LOG_ERROR, "cannot install signal handlers");
+        goto out;
+    }
+    cp_log_j(CP_LOG_INFO, "listening",
+             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cfg->port, "version", CP_VERSION, "pid",
+                       (int)getpid(), "bigModel", cfg->big_model, "smallModel", cfg->small_model));
+    server_sd_notify("READY=1");
+    event_base_dispatch(s.base);
+    rc = s.exit_code;
+out:
+    cp_front_free(s.front);
+    if (s.sig_term)
+        event_free(s.sig_term);
+    if (s.sig_int)
+        event_free(s.sig_int);
+    if (s.sig_hup)
+        event_free(s.sig_hup);
+    if (s.drain_timer)
+        event_free(s.drain_timer);
+    if (s.base)
+        event_base_free(s.base);
+    cp_config_unref(s.cfg);
+    return rc;
+}
