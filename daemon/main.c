@@ -110,8 +110,9 @@ int main(int argc, char **argv)
     }
     case CP_CMD_LAUNCH:
     default:
-        fprintf(stderr, "ccproxy: launching claude through the proxy is not available in this version yet; "
-                        "run `ccproxy server` and set ANTHROPIC_BASE_URL\n\n%s",
+        fprintf(stderr,
+                "ccproxy: launching claude through the proxy is not available in this version yet; "
+                "run `ccproxy server` and set ANTHROPIC_BASE_URL\n\n%s",
                 cp_cli_usage);
         return CP_EXIT_USAGE;
     }

@@ -17,8 +17,8 @@ json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e)
     }
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        cp_err_set(e, 400, ANTH_BAD, "Request body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                   jerr.column);
+        cp_err_set(e, 400, ANTH_BAD, "Request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                   jerr.line, jerr.column);
         return NULL;
     }
     if (!json_is_object(root)) {
@@ -48,7 +48,8 @@ static int anth_check_blocks(const json_t *arr, const char *path, cp_err_t *e)
             return anth_bad(e, p, "Input should be a valid content block object");
         if (!json_is_string(json_object_get(b, "type"))) {
             snprintf(p, sizeof(p), "%s.%zu.type", path, i);
-            return anth_bad(e, p, json_object_get(b, "type") ? "Input should be a valid string" : "Field required");
+            return anth_bad(e, p,
+                            json_object_get(b, "type") ? "Input should be a valid string" : "Field required");
         }
     }
     return CP_OK;
@@ -142,7 +143,8 @@ int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e)
                 return anth_bad(e, p, "Input should be a valid tool object");
             snprintf(p, sizeof(p), "tools.%zu.name", i);
             if (!json_is_string(json_object_get(t, "name")))
-                return anth_bad(e, p, json_object_get(t, "name") ? "Input should be a valid string" : "Field required");
+                return anth_bad(
+                    e, p, json_object_get(t, "name") ? "Input should be a valid string" : "Field required");
         }
     }
     v = json_object_get(body, "stop_sequences");
@@ -152,8 +154,8 @@ int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e)
 
         if (!json_is_array(v))
             return anth_bad(e, "stop_sequences", "Input should be a valid list");
-        json_array_foreach(v, i, s) if (!json_is_string(s)) return anth_bad(e, "stop_sequences",
-                                                                             "Input should be a list of strings");
+        json_array_foreach(v, i, s) if (!json_is_string(s)) return anth_bad(
+            e, "stop_sequences", "Input should be a list of strings");
     }
     if ((v = json_object_get(body, "temperature")) != NULL && !json_is_null(v) && !json_is_number(v))
         return anth_bad(e, "temperature", "Input should be a valid number");
@@ -208,8 +210,8 @@ char *cp_anth_error_json(int status, const char *type, const char *msg, const ch
 
     if (o == NULL) /* msg was not valid UTF-8: say so rather than send nothing */
         o = json_pack("{s:s,s:{s:s,s:s},s:n}", "type", "error", "error", "type",
-                      type ? type : cp_anth_error_type(status), "message", "(error message was not valid UTF-8)",
-                      "request_id");
+                      type ? type : cp_anth_error_type(status), "message",
+                      "(error message was not valid UTF-8)", "request_id");
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;

@@ -71,7 +71,8 @@ int cp_cli_parse(int argc, char **argv, cp_cli_t *out, cp_err_t *e)
 
         if (strcmp(a, "--debug") == 0) {
             out->debug = 1;
-        } else if (!have_cmd && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0)) {
+        } else if (!have_cmd &&
+                   (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0)) {
             out->cmd = CP_CMD_HELP;
             have_cmd = 1;
         } else if (!have_cmd && (strcmp(a, "--version") == 0 || strcmp(a, "version") == 0)) {

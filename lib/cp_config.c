@@ -71,7 +71,7 @@ static const cfg_field_t cfg_schema[] = {
     {"server", K_OBJECT, 0, 0},
     {"server.port", K_PORT, 1, 65535},
     {"server.host", K_NONEMPTY, 0, 0},
-    {"server.maxBodyBytes", K_UINT, 1024, 1LL << 31},
+    {"server.maxBodyBytes", K_UINT, 1, 1LL << 31},
     {"server.maxHeaderBytes", K_UINT, 1024, 1LL << 22},
     {"server.clientTimeoutSeconds", K_UINT, 1, 86400},
     {"server.drainTimeoutSeconds", K_UINT, 0, 86400},
@@ -224,8 +224,8 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
             expect = "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
         break;
     case K_STYLE:
-        if (!json_is_string(v) || (strcmp(json_string_value(v), "openai") != 0 &&
-                                   strcmp(json_string_value(v), "anthropic") != 0))
+        if (!json_is_string(v) ||
+            (strcmp(json_string_value(v), "openai") != 0 && strcmp(json_string_value(v), "anthropic") != 0))
             expect = "\"openai\" or \"anthropic\"";
         break;
     case K_LEVEL: {
@@ -256,7 +256,8 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
             if (!json_is_string(hv) || strpbrk(k, " :\r\n") != NULL || *k == '\0' ||
                 strpbrk(json_string_value(hv), "\r\n") != NULL) {
                 cfg_describe(hv, got, sizeof(got));
-                return cp_err_set(cx->e, 0, NULL, "%s: %s.%s: expected a header value string without line breaks, got %s",
+                return cp_err_set(cx->e, 0, NULL,
+                                  "%s: %s.%s: expected a header value string without line breaks, got %s",
                                   where, path, k, got);
             }
         }
@@ -291,7 +292,8 @@ static int cfg_check_object(cfg_ctx_t *cx, const char *where, const char *path, 
             rc = cfg_check_object(cx, where, p, pat, v, f->kind == K_MAP);
         }
         if (rc == CP_OK && is_map && (key[0] == '\0' || strpbrk(key, "@. /") != NULL))
-            rc = cp_err_set(cx->e, 0, NULL, "%s: %s: provider names may not be empty or contain '@', '.', '/' or spaces",
+            rc = cp_err_set(cx->e, 0, NULL,
+                            "%s: %s: provider names may not be empty or contain '@', '.', '/' or spaces",
                             where, p);
         free(p);
         free(pat);
@@ -332,8 +334,8 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
                 val = dflt + 2;
                 vlen = (size_t)(end - val);
             } else {
-                cfg_warn(cx, "ccproxy: warning: %s: %s: environment variable %s is not set; using \"\"", where,
-                         path, name);
+                cfg_warn(cx, "ccproxy: warning: %s: %s: environment variable %s is not set; using \"\"",
+                         where, path, name);
                 val = "";
                 vlen = 0;
             }
@@ -394,7 +396,8 @@ static int cfg_load_file(cfg_ctx_t *cx, const char *path, int optional, json_t *
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
     if (root == NULL)
-        return cp_err_set(cx->e, 0, NULL, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+        return cp_err_set(cx->e, 0, NULL, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
+                          jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return cp_err_set(cx->e, 0, NULL, "%s: expected a JSON object at the top level", path);
@@ -461,8 +464,8 @@ static void cfg_set2(json_t *layer, const char *obj, const char *key, json_t *v)
 
 /* Adds one environment/flag value as its own layer so that its origin is exact. Returns CP_OK or
  * CP_ERR (bad value, named after <origin>). */
-static int cfg_apply_scalar(cfg_ctx_t *cx, json_t *merged, json_t *sources, const char *origin, const char *obj,
-                            const char *key, json_t *v /* takes */)
+static int cfg_apply_scalar(cfg_ctx_t *cx, json_t *merged, json_t *sources, const char *origin,
+                            const char *obj, const char *key, json_t *v /* takes */)
 {
     char path[64];
     const cfg_field_t *f;
@@ -520,6 +523,17 @@ static const char *cfg_source(const cp_config_t *c, const char *path)
     return s ? s : "default";
 }
 
+/* The origin of the first leaf under <prefix> (e.g. "providers.x."), for values that are missing. */
+static const char *cfg_source_under(const cp_config_t *c, const char *prefix)
+{
+    const char *key;
+    json_t *v; /* borrowed */
+    size_t n = strlen(prefix);
+
+    json_object_foreach(c->sources, key, v) if (strncmp(key, prefix, n) == 0) return json_string_value(v);
+    return "default";
+}
+
 static long long cfg_int(const json_t *o, const char *key, long long dflt)
 {
     json_t *v = json_object_get(o, key); /* borrowed */
@@ -560,7 +574,7 @@ static int cfg_check_model_provider(cfg_ctx_t *cx, cp_config_t *c, const char *p
 
 static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
 {
-    json_t *srv = json_object_get(c->merged, "server");    /* borrowed */
+    json_t *srv = json_object_get(c->merged, "server");     /* borrowed */
     json_t *prov = json_object_get(c->merged, "providers"); /* borrowed */
     json_t *mod = json_object_get(c->merged, "models");     /* borrowed */
     json_t *lg = json_object_get(c->merged, "logging");     /* borrowed */
@@ -590,15 +604,16 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         p->api_key_env = cfg_key_env_name(name);
         p->headers = hdr ? json_deep_copy(hdr) : json_object();
         p->style = strcmp(cfg_str(pv, "responseStyle", "openai"), "anthropic") == 0 ? CP_STYLE_ANTHROPIC
-                                                                                     : CP_STYLE_OPENAI;
+                                                                                    : CP_STYLE_OPENAI;
         p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
         p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 300000);
         p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
         if (url == NULL) {
-            char path[256];
-            snprintf(path, sizeof(path), "providers.%s", name);
-            return cp_err_set(cx->e, 0, NULL, "%s: providers.%s.baseURL: expected an http:// or https:// URL, got nothing",
-                              cfg_source(c, path), name);
+            char prefix[256];
+            snprintf(prefix, sizeof(prefix), "providers.%s.", name);
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: providers.%s.baseURL: expected an http:// or https:// URL, got nothing",
+                              cfg_source_under(c, prefix), name);
         }
         ul = strlen(url);
         while (ul > 0 && url[ul - 1] == '/')
@@ -627,7 +642,8 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         return CP_ERR;
     if (cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL) {
         cp_config_provider_list(c, list, sizeof(list));
-        return cp_err_set(cx->e, 0, NULL, "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
+        return cp_err_set(cx->e, 0, NULL,
+                          "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
                           cfg_source(c, "models.preferredProvider"), c->preferred_provider, list);
     }
     cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
@@ -687,15 +703,16 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
         cfg_layer_file(&cx, c->merged, c->sources, env, 0) != CP_OK)
         goto fail;
     if ((env = getenv("CCPROXY_PORT")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_PORT", "server", "port", cfg_int_value(env)) !=
-            CP_OK)
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_PORT", "server", "port",
+                         cfg_int_value(env)) != CP_OK)
         goto fail;
     if ((env = getenv("CCPROXY_HOST")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_HOST", "server", "host", json_string(env)) != CP_OK)
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_HOST", "server", "host",
+                         json_string(env)) != CP_OK)
         goto fail;
     if ((env = getenv("CCPROXY_LOG_LEVEL")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_LEVEL", "logging", "level", json_string(env)) !=
-            CP_OK)
+        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_LEVEL", "logging", "level",
+                         json_string(env)) != CP_OK)
         goto fail;
     if ((env = getenv("CCPROXY_LOG_FORMAT")) != NULL && *env != '\0' &&
         cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_FORMAT", "logging", "format",
@@ -708,9 +725,8 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
     if (o->flag_port != 0 && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --port", "server", "port",
                                               json_integer(o->flag_port)) != CP_OK)
         goto fail;
-    if (o->flag_host != NULL &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "flag --host", "server", "host", json_string(o->flag_host)) !=
-            CP_OK)
+    if (o->flag_host != NULL && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --host", "server", "host",
+                                                 json_string(o->flag_host)) != CP_OK)
         goto fail;
     if (o->flag_debug && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --debug", "logging", "level",
                                           json_string("debug")) != CP_OK)
@@ -755,8 +771,8 @@ void cp_config_unref(cp_config_t *c)
 
 json_t *cp_config_dump(const cp_config_t *c)
 {
-    json_t *cfg = json_deep_copy(c->merged);                      /* owned */
-    json_t *prov = json_object_get(cfg, "providers");              /* borrowed from cfg */
+    json_t *cfg = json_deep_copy(c->merged);          /* owned */
+    json_t *prov = json_object_get(cfg, "providers"); /* borrowed from cfg */
     const char *name;
     json_t *pv; /* borrowed */
 

@@ -27,15 +27,15 @@ enum cp_style {
 
 /* One upstream provider (plain value type, filled by the loader, read-only afterwards). */
 typedef struct cp_provider {
-    char *name;                  /* the key under "providers" */
-    char *base_url;              /* validated http(s) URL, no trailing slash */
-    char *api_key;               /* NULL when the provider has no key (unconfigured) */
-    char *api_key_env;           /* the fallback variable name, e.g. "OPENAI_API_KEY" */
-    enum cp_style style;         /* responseStyle */
-    json_t *headers;             /* extra upstream headers, object of strings; owned, never NULL */
-    long connect_timeout_ms;     /* connectTimeoutMs */
-    long first_byte_timeout_ms;  /* firstByteTimeoutMs: status line + headers */
-    long idle_timeout_ms;        /* idleTimeoutMs: longest silence inside a body */
+    char *name;                 /* the key under "providers" */
+    char *base_url;             /* validated http(s) URL, no trailing slash */
+    char *api_key;              /* NULL when the provider has no key (unconfigured) */
+    char *api_key_env;          /* the fallback variable name, e.g. "OPENAI_API_KEY" */
+    enum cp_style style;        /* responseStyle */
+    json_t *headers;            /* extra upstream headers, object of strings; owned, never NULL */
+    long connect_timeout_ms;    /* connectTimeoutMs */
+    long first_byte_timeout_ms; /* firstByteTimeoutMs: status line + headers */
+    long idle_timeout_ms;       /* idleTimeoutMs: longest silence inside a body */
 } cp_provider_t;
 
 typedef struct cp_config {

@@ -180,7 +180,8 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
 
     if (info->n_added == 0 || len < 64 || len > 2048)
         return;
-    if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) || memcmp(head, "HTTP/1.", 7) != 0)
+    if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
+        memcmp(head, "HTTP/1.", 7) != 0)
         return;
     if (evbuffer_ptr_set(buf, &pos, len - FRONT_HTML_TAIL_LEN, EVBUFFER_PTR_SET) != 0 ||
         evbuffer_copyout_from(buf, &pos, tail, FRONT_HTML_TAIL_LEN) != (ev_ssize_t)FRONT_HTML_TAIL_LEN ||
@@ -188,10 +189,11 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
         return;
     status = atoi(head + 9);
     if (status == 413) {
-        snprintf(msgbuf, sizeof(msgbuf),
-                 "Request too large: the body may be at most %zu bytes (server.maxBodyBytes) and the headers at "
-                 "most %zu bytes (server.maxHeaderBytes)",
-                 c->f->cfg->max_body_bytes, c->f->cfg->max_header_bytes);
+        snprintf(
+            msgbuf, sizeof(msgbuf),
+            "Request too large: the body may be at most %zu bytes (server.maxBodyBytes) and the headers at "
+            "most %zu bytes (server.maxHeaderBytes)",
+            c->f->cfg->max_body_bytes, c->f->cfg->max_header_bytes);
         msg = msgbuf;
     } else if (status == 400) {
         snprintf(msgbuf, sizeof(msgbuf),
@@ -204,14 +206,14 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
     cp_req_id(rid);
     json = cp_anth_error_json(status, NULL, msg, rid);
     evbuffer_drain(buf, len);
-    evbuffer_add_printf(buf,
-                        "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\nConnection: close\r\n"
-                        "Content-Length: %zu\r\n\r\n%s",
-                        head, status, status == 413 ? "Request Entity Too Large" : "Bad Request", rid,
-                        strlen(json), json);
+    evbuffer_add_printf(
+        buf,
+        "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\nConnection: close\r\n"
+        "Content-Length: %zu\r\n\r\n%s",
+        head, status, status == 413 ? "Request Entity Too Large" : "Bad Request", rid, strlen(json), json);
     cp_log_j(CP_LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", "-", "path", "-", "status",
-                       status, "dur_ms", 0.0, "model", "provider", "bytes_in", 0, "bytes_out",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", "-", "path", "-",
+                       "status", status, "dur_ms", 0.0, "model", "provider", "bytes_in", 0, "bytes_out",
                        (json_int_t)strlen(json)));
     free(json);
 }
@@ -313,12 +315,20 @@ static void front_reply(front_req_t *r, int status, const char *ctype, const cha
         cp_log(CP_LOG_ERROR, "out of memory building a reply");
         abort();
     }
+    if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD) {
+        /* evhttp 2.1.12 would write the body after a HEAD reply; send the length only */
+        char cl[24];
+        snprintf(cl, sizeof(cl), "%zu", len);
+        evhttp_add_header(h, "Content-Length", cl);
+        len = 0;
+    }
     evbuffer_add(out, body, len);
-    fields = json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method, "path",
-                       r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0, "model",
-                       r->model[0] ? r->model : NULL, "provider", r->provider[0] ? r->provider : NULL,
-                       "upstream_model", r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in",
-                       (json_int_t)r->bytes_in, "bytes_out", (json_int_t)len);
+    fields =
+        json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method, "path",
+                  r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0, "model",
+                  r->model[0] ? r->model : NULL, "provider", r->provider[0] ? r->provider : NULL,
+                  "upstream_model", r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in",
+                  (json_int_t)r->bytes_in, "bytes_out", (json_int_t)len);
     evhttp_send_reply(r->req, status, front_phrase(status), out);
     evbuffer_free(out);
     cp_log_j(CP_LOG_INFO, "request", fields);
@@ -333,7 +343,8 @@ static void front_json(front_req_t *r, int status, json_t *body /* takes */)
     free(s);
 }
 
-static void front_error_x(front_req_t *r, int status, const char *type, const char *msg, const char *const *extra)
+static void front_error_x(front_req_t *r, int status, const char *type, const char *msg,
+                          const char *const *extra)
 {
     char *s = cp_anth_error_json(status, type, msg, r->rid);
 
@@ -377,9 +388,9 @@ static void front_models_add(json_t *data, const cp_config_t *cfg, const char *m
         return;
     snprintf(id, sizeof(id), "%s@%s", rt.model, rt.provider->name);
     json_array_foreach(data, i, m) if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) return;
-    json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "type", "model", "id", id, "display_name",
-                                          id, "created_at", "1970-01-01T00:00:00Z", "max_input_tokens",
-                                          "max_tokens"));
+    json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "type", "model", "id", id,
+                                          "display_name", id, "created_at", "1970-01-01T00:00:00Z",
+                                          "max_input_tokens", "max_tokens"));
 }
 
 static void front_models(front_req_t *r)
@@ -440,10 +451,11 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
     snprintf(r->provider, sizeof(r->provider), "%s", rt.provider->name);
     snprintf(r->upstream_model, sizeof(r->upstream_model), "%s", rt.model);
     if (rt.provider->api_key == NULL && front_needs_key(rt.provider->base_url)) {
-        snprintf(msg, sizeof(msg),
-                 "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" under "
-                 "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
-                 rt.provider->name, rt.provider->api_key_env, rt.provider->name);
+        snprintf(
+            msg, sizeof(msg),
+            "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" under "
+            "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
+            rt.provider->name, rt.provider->api_key_env, rt.provider->name);
         cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
         front_error(r, &e);
         return;
@@ -531,7 +543,8 @@ static void front_on_request(struct evhttp_request *req, void *arg)
             continue;
         if (!(rt->methods & (unsigned)m)) {
             const char *const allow[] = {"Allow", rt->allow, NULL};
-            snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r.method, rt->path, rt->allow);
+            snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r.method, rt->path,
+                     rt->allow);
             front_error_x(&r, 405, "invalid_request_error", msg, allow);
         } else if (rt->get != NULL) {
             rt->get(&r);

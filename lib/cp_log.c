@@ -129,7 +129,8 @@ static char *log_text_line(const char *ts, enum cp_log_level level, const char *
     }
     json_object_foreach(fields, key, v)
     {
-        char *val = json_is_string(v) ? cp_xstrdup(json_string_value(v)) : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *val = json_is_string(v) ? cp_xstrdup(json_string_value(v))
+                                      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         size_t need = len + strlen(key) + strlen(val ? val : "") + 8;
 
         if (need > cap) {
@@ -158,7 +159,8 @@ void cp_log_j(enum cp_log_level level, const char *msg, json_t *fields)
     }
     log_ts(ts, sizeof(ts));
     if (lg.format == CP_LOG_JSON) {
-        json_t *rec = json_pack("{s:s,s:s,s:s}", "ts", ts, "level", level_names[level], "msg", msg); /* owned */
+        json_t *rec =
+            json_pack("{s:s,s:s,s:s}", "ts", ts, "level", level_names[level], "msg", msg); /* owned */
         if (rec != NULL && fields != NULL)
             json_object_update_missing(rec, fields);
         line = rec ? json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;

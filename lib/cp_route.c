@@ -56,7 +56,8 @@ static int route_target(const cp_config_t *c, const char *s, size_t n, const cha
         mlen = n;
     }
     if (mlen == 0 || mlen >= sizeof(out->model))
-        return cp_err_set(e, 400, "invalid_request_error", "model: \"%.*s\" is not a valid model name", (int)n > 200 ? 200 : (int)n, s);
+        return cp_err_set(e, 400, "invalid_request_error", "model: \"%.*s\" is not a valid model name",
+                          (int)n > 200 ? 200 : (int)n, s);
     out->provider = cp_config_provider(c, prov, plen);
     if (out->provider == NULL) {
         cp_config_provider_list(c, list, sizeof(list));

@@ -8,8 +8,8 @@
 #define CP_ROUTE_MODEL_MAX 256
 
 typedef struct cp_route {
-    const cp_provider_t *provider;   /* borrowed from the config snapshot the request holds */
-    char model[CP_ROUTE_MODEL_MAX];  /* the upstream model name */
+    const cp_provider_t *provider;  /* borrowed from the config snapshot the request holds */
+    char model[CP_ROUTE_MODEL_MAX]; /* the upstream model name */
 } cp_route_t;
 
 /* Resolves the client's <model>:

@@ -98,7 +98,8 @@ static void server_on_stop(evutil_socket_t sig, short what, void *arg)
     cp_log_j(CP_LOG_INFO, "draining",
              json_pack("{s:s,s:I,s:I,s:I}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "active",
                        (json_int_t)cp_front_active(s->front), "connections",
-                       (json_int_t)cp_front_connections(s->front), "timeout_s", (json_int_t)s->cfg->drain_timeout_s));
+                       (json_int_t)cp_front_connections(s->front), "timeout_s",
+                       (json_int_t)s->cfg->drain_timeout_s));
     tv.tv_sec = (time_t)s->cfg->drain_timeout_s;
     evtimer_add(s->drain_timer, &tv);
     cp_front_drain(s->front, server_on_drained, s);
@@ -133,8 +134,8 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
     s->cfg = next;
     cp_server_apply_logging(next);
     cp_log_j(CP_LOG_INFO, "config reloaded",
-             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", next->port, "bigModel", next->big_model,
-                       "smallModel", next->small_model));
+             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", next->port, "bigModel",
+                       next->big_model, "smallModel", next->small_model));
     server_sd_notify("READY=1");
 }
 
@@ -171,8 +172,9 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
         goto out;
     }
     cp_log_j(CP_LOG_INFO, "listening",
-             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cfg->port, "version", CP_VERSION, "pid",
-                       (int)getpid(), "bigModel", cfg->big_model, "smallModel", cfg->small_model));
+             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cfg->port, "version",
+                       CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
+                       cfg->small_model));
     server_sd_notify("READY=1");
     event_base_dispatch(s.base);
     rc = s.exit_code;

@@ -159,7 +159,7 @@ describe('layering (defaults < home < cwd < managed < env < flags)', () => {
     try {
       const envFile = `${dirs.root}/env-extra.json`;
       const flagFile = `${dirs.root}/flag-extra.json`;
-      writeFile(dirs.homeSettingsPath, { server: { port: 1111, maxBodyBytes: 1000 }, logging: { level: 'debug' } });
+      writeFile(dirs.homeSettingsPath, { server: { port: 1111, maxBodyBytes: 2048 }, logging: { level: 'debug' } });
       writeFile(dirs.cwdSettingsPath, { server: { port: 2222 } });
       writeFile(envFile, { server: { port: 4444 } });
       writeFile(flagFile, { server: { port: 6666, host: '127.0.0.9' } });
@@ -169,7 +169,7 @@ describe('layering (defaults < home < cwd < managed < env < flags)', () => {
       let out = await cfg();
       assert.equal(out.config.server.port, 2222, 'cwd beats home');
       assert.equal(out.sources['server.port'], dirs.cwdSettingsPath);
-      assert.equal(out.config.server.maxBodyBytes, 1000, 'home key not overridden by cwd survives (merge)');
+      assert.equal(out.config.server.maxBodyBytes, 2048, 'home key not overridden by cwd survives (merge)');
       assert.equal(out.sources['server.maxBodyBytes'], dirs.homeSettingsPath);
       assert.equal(out.config.logging.level, 'debug');
       assert.equal(out.sources['logging.level'], dirs.homeSettingsPath);
@@ -200,7 +200,7 @@ describe('layering (defaults < home < cwd < managed < env < flags)', () => {
       out = await cfg(['--config', flagFile, '--port', '7777'], { CCPROXY_CONFIG: envFile, CCPROXY_PORT: '5555' });
       assert.equal(out.config.server.port, 7777, '--port beats --config file');
       assert.equal(out.sources['server.port'], 'flag --port');
-      assert.equal(out.config.server.maxBodyBytes, 1000, 'home value still present at the end');
+      assert.equal(out.config.server.maxBodyBytes, 2048, 'home value still present at the end');
     } finally {
       removeDirs(dirs);
     }

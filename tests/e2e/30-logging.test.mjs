@@ -1,7 +1,9 @@
 // Logging: JSON lines on stderr, one access line per request, text format, debug level, no secrets.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, request, parseJsonLines, waitFor, validBody } from './lib/daemon.mjs';
+import {
+  startDaemon, request, rawConnect, parseJsonLines, waitFor, validBody,
+} from './lib/daemon.mjs';
 
 /** Wait for the access line with the given request id; returns all access lines for it. */
 async function accessLines(d, rid) {
@@ -70,6 +72,28 @@ describe('JSON log format (default)', () => {
     await new Promise((res) => setTimeout(res, 300));
     const bad = d.jsonLines().filter((l) => ['info', 'debug'].includes(l.level));
     assert.deepEqual(bad, [], `no info/debug lines at level error:\n${d.stderrText()}`);
+  });
+});
+
+describe('access line for an early 413', () => {
+  test('413 (body too large) is logged once with its rid, method and path', async (t) => {
+    const d = await startDaemon({ homeSettings: { server: { maxBodyBytes: 1000 } } });
+    t.after(() => d.stop());
+    const c = await rawConnect(d.port);
+    let r;
+    try {
+      await c.write('POST /v1/messages?beta=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 100000000\r\n\r\n{"model":');
+      r = await c.readResponse(2000);
+    } finally {
+      c.close();
+    }
+    assert.equal(r.status, 413);
+    const lines = await accessLines(d, r.headers['request-id']);
+    assert.equal(lines.length, 1, d.stderrText());
+    assert.equal(lines[0].status, 413);
+    assert.equal(lines[0].method, 'POST', `method on the 413 access line: ${JSON.stringify(lines[0])}`);
+    assert.match(String(lines[0].path), /^\/v1\/messages(\?|$)/, `path on the 413 access line: ${JSON.stringify(lines[0])}`);
   });
 });
 

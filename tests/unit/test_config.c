@@ -1,7 +1,389 @@
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest ts[]={cmocka_unit_test(t)};return cmocka_run_group_tests(ts,NULL,NULL);}
+/* Unit tests for lib/cp_config.c: layering, sources, validation messages, env and ${VAR} rules. */
+#include "cp_unit.h"
+
+#include "cp_config.h"
+
+typedef struct fx {
+    char *home, *cwd, *etc;
+    char managed[1200];
+    cp_config_opts_t o;
+    char warnings[4096];
+    cp_err_t e;
+} fx_t;
+
+static const char *const env_vars[] = {
+    "CCPROXY_CONFIG",       "CCPROXY_PORT",   "CCPROXY_HOST",   "CCPROXY_LOG_LEVEL",  "CCPROXY_LOG_FORMAT",
+    "CCPROXY_MANAGED_PATH", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY",
+    "MY_LOCAL_API_KEY",     "CP_TEST_VAR",    "CP_UNSET_VAR"};
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+
+    for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+        unsetenv(env_vars[i]);
+    f->home = unit_tmpdir();
+    f->cwd = unit_tmpdir();
+    f->etc = unit_tmpdir();
+    snprintf(f->managed, sizeof(f->managed), "%s/managed-settings.json", f->etc);
+    f->o.home = f->home;
+    f->o.cwd = f->cwd;
+    f->o.managed_path = f->managed;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+
+    unit_rmtree(f->home);
+    unit_rmtree(f->cwd);
+    unit_rmtree(f->etc);
+    free(f->home);
+    free(f->cwd);
+    free(f->etc);
+    free(f);
+    return 0;
+}
+
+static void collect_warn(const char *line, void *ud)
+{
+    fx_t *f = ud;
+    strncat(f->warnings, line, sizeof(f->warnings) - strlen(f->warnings) - 2);
+    strcat(f->warnings, "\n");
+}
+
+static cp_config_t *load(fx_t *f)
+{
+    memset(&f->e, 0, sizeof(f->e));
+    f->warnings[0] = '\0';
+    return cp_config_load(&f->o, collect_warn, f, &f->e);
+}
+
+static const char *src(const cp_config_t *c, const char *path)
+{
+    return json_string_value(json_object_get(c->sources, path));
+}
+
+static void test_defaults(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c = load(f);
+
+    assert_non_null(c);
+    assert_int_equal(c->port, 8082);
+    assert_string_equal(c->host, "0.0.0.0");
+    assert_string_equal(c->big_model, "gpt-4@openai");
+    assert_string_equal(c->small_model, "gpt-4-mini@openai");
+    assert_string_equal(c->preferred_provider, "openai");
+    assert_int_equal(c->max_body_bytes, 32u << 20);
+    assert_int_equal(c->log_level, CP_LOG_INFO);
+    assert_int_equal(c->log_format, CP_LOG_JSON);
+    assert_int_equal(cp_config_provider(c, "openai", 6)->style, CP_STYLE_OPENAI);
+    assert_int_equal(cp_config_provider(c, "anthropic", 9)->style, CP_STYLE_ANTHROPIC);
+    assert_null(cp_config_provider(c, "openai", 6)->api_key);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->api_key_env, "OPENAI_API_KEY");
+    assert_string_equal(src(c, "server.port"), "default");
+    assert_string_equal(src(c, "providers.gemini.baseURL"), "default");
+    cp_config_unref(c);
+}
+
+static void test_layer_order(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    char path[1200], extra[1200];
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"server\":{\"port\":1001,\"host\":\"10.0.0.1\",\"drainTimeoutSeconds\":5},"
+               "\"models\":{\"smallModel\":\"h@openai\"},\"logging\":{\"level\":\"warn\"}}");
+    unit_write(f->cwd, ".ccproxy/settings.json",
+               "{\"server\":{\"port\":1002},\"logging\":{\"format\":\"text\"}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_int_equal(c->port, 1002);          /* cwd beats home */
+    assert_string_equal(c->host, "10.0.0.1"); /* objects merge key by key */
+    assert_int_equal(c->drain_timeout_s, 5);
+    assert_string_equal(c->small_model, "h@openai");
+    assert_int_equal(c->log_level, CP_LOG_WARN);
+    assert_int_equal(c->log_format, CP_LOG_TEXT);
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->cwd);
+    assert_string_equal(src(c, "server.port"), path);
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->home);
+    assert_string_equal(src(c, "server.host"), path);
+    assert_string_equal(src(c, "server.maxBodyBytes"), "default");
+    cp_config_unref(c);
+
+    /* managed beats cwd */
+    unit_write(f->etc, "managed-settings.json", "{\"server\":{\"port\":1003}}");
+    c = load(f);
+    assert_int_equal(c->port, 1003);
+    assert_string_equal(src(c, "server.port"), f->managed);
+    cp_config_unref(c);
+
+    /* env beats managed; CCPROXY_CONFIG file sits below the other env vars */
+    snprintf(extra, sizeof(extra), "%s/extra.json", f->etc);
+    unit_write(f->etc, "extra.json", "{\"server\":{\"port\":1004,\"host\":\"10.0.0.4\"}}");
+    setenv("CCPROXY_CONFIG", extra, 1);
+    c = load(f);
+    assert_int_equal(c->port, 1004);
+    assert_string_equal(c->host, "10.0.0.4");
+    assert_string_equal(src(c, "server.port"), extra);
+    cp_config_unref(c);
+    setenv("CCPROXY_PORT", "1005", 1);
+    setenv("CCPROXY_LOG_LEVEL", "debug", 1);
+    c = load(f);
+    assert_int_equal(c->port, 1005);
+    assert_string_equal(src(c, "server.port"), "env CCPROXY_PORT");
+    assert_int_equal(c->log_level, CP_LOG_DEBUG);
+    cp_config_unref(c);
+
+    /* flags beat env */
+    f->o.flag_port = 1006;
+    f->o.flag_host = "127.0.0.9";
+    c = load(f);
+    assert_int_equal(c->port, 1006);
+    assert_string_equal(c->host, "127.0.0.9");
+    assert_string_equal(src(c, "server.port"), "flag --port");
+    assert_string_equal(src(c, "server.host"), "flag --host");
+    cp_config_unref(c);
+}
+
+static void test_flag_config_and_debug(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    char path[1200];
+
+    snprintf(path, sizeof(path), "%s/flag.json", f->etc);
+    unit_write(f->etc, "flag.json", "{\"logging\":{\"level\":\"error\"},\"server\":{\"port\":2000}}");
+    setenv("CCPROXY_PORT", "1999", 1);
+    f->o.flag_config = path;
+    c = load(f);
+    assert_int_equal(c->port, 2000); /* --config is a command-line layer: above env */
+    assert_int_equal(c->log_level, CP_LOG_ERROR);
+    cp_config_unref(c);
+    f->o.flag_debug = 1;
+    c = load(f);
+    assert_int_equal(c->log_level, CP_LOG_DEBUG);
+    assert_string_equal(src(c, "logging.level"), "flag --debug");
+    cp_config_unref(c);
+
+    /* a --config file that does not exist is an error, unlike the optional layers */
+    f->o.flag_config = "/nonexistent/ccproxy.json";
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "/nonexistent/ccproxy.json: cannot read"));
+}
+
+static void test_invalid_json_names_line_and_column(void **state)
+{
+    fx_t *f = *state;
+    char want[1300];
+
+    unit_write(f->home, ".ccproxy/settings.json", "{\n  \"server\": {\n    \"port\": 8082,,\n  }\n}\n");
+    assert_null(load(f));
+    snprintf(want, sizeof(want), "%s/.ccproxy/settings.json:3:", f->home);
+    assert_non_null(strstr(f->e.msg, want));
+    assert_non_null(strstr(f->e.msg, "invalid JSON"));
+
+    unit_write(f->home, ".ccproxy/settings.json", "[1,2]");
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "expected a JSON object"));
+
+    unit_write(f->home, ".ccproxy/settings.json", "{\"server\":{\"port\":1},\"server\":{}}");
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "duplicate"));
+}
+
+/* Each case: file text, expected substrings of the error. */
+static void test_type_errors_name_path_and_expectation(void **state)
+{
+    fx_t *f = *state;
+    static const struct {
+        const char *json;
+        const char *want1, *want2;
+    } cases[] = {
+        {"{\"server\":{\"port\":\"abc\"}}", "server.port: expected an integer from 1 to 65535",
+         "got \"abc\""},
+        {"{\"server\":{\"port\":70000}}", "server.port: expected an integer from 1 to 65535", "got 70000"},
+        {"{\"server\":{\"port\":80.5}}", "server.port", "got 80.5"},
+        {"{\"server\":[]}", "server: expected an object", "got an array"},
+        {"{\"server\":{\"maxBodyBytes\":0}}", "server.maxBodyBytes: expected an integer from 1 ",
+         "got 0"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"ftp://h\"}}}",
+         "providers.x.baseURL: expected an http:// or https:// URL", "got \"ftp://h\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://\"}}}", "providers.x.baseURL", "http://"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"https://a b\"}}}", "providers.x.baseURL", "a b"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"responseStyle\":\"bogus\"}}}",
+         "providers.x.responseStyle: expected \"openai\" or \"anthropic\"", "got \"bogus\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"headers\":{\"X-A\":5}}}}",
+         "providers.x.headers.X-A", "got 5"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"headers\":{\"X-A\":\"a\\r\\nB: c\"}}}}",
+         "providers.x.headers.X-A", "line breaks"},
+        {"{\"providers\":{\"x\":{\"responseStyle\":\"openai\"}}}", "providers.x.baseURL", "got nothing"},
+        {"{\"providers\":{\"a@b\":{\"baseURL\":\"http://h\"}}}", "providers.a@b", "provider names"},
+        {"{\"providers\":{\"x\":5}}", "providers.x: expected an object", "got 5"},
+        {"{\"models\":{\"bigModel\":\"m@nosuch\"}}", "models.bigModel: provider \"nosuch\"",
+         "configured: anthropic, gemini, openai, openrouter"},
+        {"{\"models\":{\"smallModel\":\"\"}}", "models.smallModel: expected a model name", "got \"\""},
+        {"{\"models\":{\"smallModel\":\"m@\"}}", "models.smallModel", "got \"m@\""},
+        {"{\"models\":{\"preferredProvider\":\"nosuch\"}}", "models.preferredProvider: provider \"nosuch\"",
+         "not configured"},
+        {"{\"logging\":{\"level\":\"loud\"}}", "logging.level: expected one of", "got \"loud\""},
+        {"{\"logging\":{\"format\":\"xml\"}}", "logging.format: expected \"json\" or \"text\"",
+         "got \"xml\""},
+    };
+    char file[1200];
+
+    snprintf(file, sizeof(file), "%s/.ccproxy/settings.json: ", f->cwd);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unit_write(f->cwd, ".ccproxy/settings.json", cases[i].json);
+        if (load(f) != NULL)
+            fail_msg("case %zu (%s) loaded", i, cases[i].json);
+        if (strstr(f->e.msg, file) == NULL || strstr(f->e.msg, cases[i].want1) == NULL ||
+            strstr(f->e.msg, cases[i].want2) == NULL)
+            fail_msg("case %zu: message \"%s\" lacks \"%s\" / \"%s\" / \"%s\"", i, f->e.msg, file,
+                     cases[i].want1, cases[i].want2);
+    }
+}
+
+static void test_env_errors_name_the_variable(void **state)
+{
+    fx_t *f = *state;
+
+    setenv("CCPROXY_PORT", "abc", 1);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "env CCPROXY_PORT: server.port: expected an integer from 1 to 65535"));
+    assert_non_null(strstr(f->e.msg, "got \"abc\""));
+    setenv("CCPROXY_PORT", "0", 1);
+    assert_null(load(f));
+    unsetenv("CCPROXY_PORT");
+    setenv("CCPROXY_LOG_LEVEL", "chatty", 1);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "env CCPROXY_LOG_LEVEL: logging.level"));
+    unsetenv("CCPROXY_LOG_LEVEL");
+    setenv("CCPROXY_CONFIG", "/nonexistent/x.json", 1);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "/nonexistent/x.json"));
+}
+
+static void test_unknown_keys_warn(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"$schema\":\"x\",\"server\":{\"colour\":\"red\"},\"extra\":1,"
+               "\"providers\":{\"openai\":{\"region\":\"eu\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_non_null(strstr(f->warnings, "unknown key server.colour"));
+    assert_non_null(strstr(f->warnings, "unknown key extra"));
+    assert_non_null(strstr(f->warnings, "unknown key providers.openai.region"));
+    assert_null(strstr(f->warnings, "$schema"));
+    cp_config_unref(c);
+}
+
+static void test_var_expansion(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    const cp_provider_t *p;
+
+    setenv("CP_TEST_VAR", "sk-from-var", 1);
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"local\":{\"baseURL\":\"${CP_UNSET_VAR:-http://127.0.0.1:11434}/v1\","
+               "\"apiKey\":\"${CP_TEST_VAR}\",\"headers\":{\"X-Lit\":\"$${CP_TEST_VAR} $5\"}},"
+               "\"openai\":{\"apiKey\":\"${CP_UNSET_VAR}\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    p = cp_config_provider(c, "local", 5);
+    assert_string_equal(p->base_url, "http://127.0.0.1:11434/v1");
+    assert_string_equal(p->api_key, "sk-from-var");
+    assert_string_equal(json_string_value(json_object_get(p->headers, "X-Lit")), "${CP_TEST_VAR} $5");
+    /* unset variable without default: empty, with a warning naming it */
+    assert_null(cp_config_provider(c, "openai", 6)->api_key);
+    assert_non_null(strstr(f->warnings, "CP_UNSET_VAR is not set"));
+    assert_non_null(strstr(f->warnings, "providers.openai.apiKey"));
+    cp_config_unref(c);
+
+    /* expansion happens before validation */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"l\":{\"baseURL\":\"${CP_UNSET_VAR}\"}}}");
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "providers.l.baseURL"));
+}
+
+static void test_api_key_from_env_and_redaction(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    json_t *dump;
+    char *text;
+
+    setenv("OPENAI_API_KEY", "sk-openai-secret", 1);
+    setenv("MY_LOCAL_API_KEY", "sk-local-secret", 1);
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"my-local\":{\"baseURL\":\"http://h/v1\"},"
+               "\"anthropic\":{\"apiKey\":\"sk-file-secret\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->api_key, "sk-openai-secret");
+    assert_string_equal(src(c, "providers.openai.apiKey"), "env OPENAI_API_KEY");
+    assert_string_equal(cp_config_provider(c, "my-local", 8)->api_key, "sk-local-secret");
+    assert_string_equal(cp_config_provider(c, "my-local", 8)->api_key_env, "MY_LOCAL_API_KEY");
+    assert_string_equal(cp_config_provider(c, "anthropic", 9)->api_key, "sk-file-secret");
+    assert_null(cp_config_provider(c, "gemini", 6)->api_key);
+    dump = cp_config_dump(c);
+    text = json_dumps(dump, JSON_COMPACT);
+    assert_null(strstr(text, "secret"));
+    assert_non_null(strstr(text, "\"apiKey\":\"<redacted>\""));
+    assert_non_null(strstr(text, "\"providers.openai.apiKey\":\"env OPENAI_API_KEY\""));
+    free(text);
+    json_decref(dump);
+    cp_config_unref(c);
+}
+
+static void test_refcount_snapshot(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c = load(f);
+    cp_config_t *held = cp_config_ref(c);
+
+    assert_int_equal(c->refs, 2);
+    cp_config_unref(c);
+    assert_string_equal(held->big_model, "gpt-4@openai"); /* still valid for the holder */
+    cp_config_unref(held);
+    cp_config_unref(NULL);
+}
+
+static void test_base_url_trailing_slash_trimmed(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"baseURL\":\"https://h/v1//\"}}}");
+    c = load(f);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->base_url, "https://h/v1");
+    cp_config_unref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layer_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flag_config_and_debug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_json_names_line_and_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_errors_name_path_and_expectation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_errors_name_the_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_keys_warn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_var_expansion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_key_from_env_and_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refcount_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_base_url_trailing_slash_trimmed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

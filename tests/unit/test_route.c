@@ -1,7 +1,86 @@
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest ts[]={cmocka_unit_test(t)};return cmocka_run_group_tests(ts,NULL,NULL);}
+/* Unit tests for lib/cp_route.c. */
+#include "cp_unit.h"
+
+#include "cp_route.h"
+
+static cp_config_t *cfg_with(const char *json)
+{
+    char *dir = unit_tmpdir();
+    char managed[1200];
+    cp_config_opts_t o = {0};
+    cp_err_t e = {0};
+    cp_config_t *c;
+
+    unit_write(dir, ".ccproxy/settings.json", json);
+    snprintf(managed, sizeof(managed), "%s/none.json", dir);
+    o.home = dir;
+    o.cwd = dir;
+    o.managed_path = managed;
+    unsetenv("CCPROXY_CONFIG");
+    unsetenv("CCPROXY_PORT");
+    c = cp_config_load(&o, NULL, NULL, &e);
+    if (c == NULL)
+        fail_msg("config: %s", e.msg);
+    unit_rmtree(dir);
+    free(dir);
+    return c;
+}
+
+static void expect(const cp_config_t *c, const char *model, const char *prov, const char *up)
+{
+    cp_route_t r;
+    cp_err_t e = {0};
+
+    if (cp_route_resolve(c, model, &r, &e) != CP_OK)
+        fail_msg("%s: %s", model, e.msg);
+    if (strcmp(r.provider->name, prov) != 0 || strcmp(r.model, up) != 0)
+        fail_msg("%s -> %s@%s, want %s@%s", model, r.model, r.provider->name, up, prov);
+}
+
+static void test_rules(void **s)
+{
+    cp_config_t *c = cfg_with("{\"providers\":{\"local\":{\"baseURL\":\"http://127.0.0.1:1/v1\"}},"
+                              "\"models\":{\"bigModel\":\"big-m@gemini\",\"smallModel\":\"small-m\","
+                              "\"preferredProvider\":\"openrouter\"}}");
+
+    (void)s;
+    expect(c, "gpt-4o@openai", "openai", "gpt-4o");
+    expect(c, "qwen@local", "local", "qwen");
+    expect(c, "org/model@x@local", "local", "org/model@x"); /* the last '@' splits */
+    expect(c, "claude-3-5-haiku-20241022", "openrouter", "small-m");
+    expect(c, "claude-HAIKU-4-5", "openrouter", "small-m");
+    expect(c, "claude-sonnet-4-5-20250929", "gemini", "big-m");
+    expect(c, "claude-opus-4-8", "gemini", "big-m");
+    expect(c, "claude-opus-4-8[1m]", "gemini", "big-m");
+    expect(c, "claude-sonnet-4-5[1m]", "gemini", "big-m");
+    expect(c, "deepseek-chat", "openrouter", "deepseek-chat");
+    expect(c, "deepseek-chat[1m]", "openrouter", "deepseek-chat");
+    expect(c, "gpt-4o@openai[1m]", "openai", "gpt-4o");
+    cp_config_unref(c);
+}
+
+static void test_unknown_provider(void **s)
+{
+    cp_config_t *c = cfg_with("{}");
+    cp_route_t r;
+    cp_err_t e = {0};
+
+    (void)s;
+    assert_int_equal(cp_route_resolve(c, "m@nosuch", &r, &e), CP_ERR);
+    assert_int_equal(e.http_status, 400);
+    assert_string_equal(e.type, "invalid_request_error");
+    assert_non_null(strstr(e.msg, "unknown provider \"nosuch\""));
+    assert_non_null(strstr(e.msg, "anthropic, gemini, openai, openrouter"));
+    assert_int_equal(cp_route_resolve(c, "@openai", &r, &e), CP_ERR);
+    assert_non_null(strstr(e.msg, "not a valid model name"));
+    cp_config_unref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_unknown_provider),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
