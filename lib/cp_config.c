@@ -651,6 +651,15 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     return CP_OK;
 }
 
+static int cfg_same_dir(const char *a, const char *b)
+{
+    char ra[PATH_MAX], rb[PATH_MAX];
+
+    if (realpath(a, ra) == NULL || realpath(b, rb) == NULL)
+        return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
+}
+
 /* ---- public ---------------------------------------------------------------------------------- */
 
 cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e)
@@ -685,8 +694,8 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
     cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
     if (cwd != NULL) {
         path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
-        /* $CWD == $HOME must not load the same file twice under two names */
-        if (home == NULL || strcmp(home, cwd) != 0)
+        /* $CWD == $HOME must not load the same file twice */
+        if (home == NULL || !cfg_same_dir(home, cwd))
             if (cfg_layer_file(&cx, c->merged, c->sources, path, 1) != CP_OK)
                 goto fail;
         free(path);

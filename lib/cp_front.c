@@ -47,6 +47,8 @@ typedef struct front_conn {
     unsigned associated : 1;
     unsigned busy : 1;       /* request bytes arrived and no reply has completed since */
     unsigned in_request : 1; /* a request of ours is between handler and completion */
+    unsigned line_done : 1;  /* <line> holds the whole request line */
+    char line[160];          /* start of the current request line, for logging evhttp's own errors */
 } front_conn_t;
 
 struct cp_front {
@@ -160,9 +162,35 @@ static void front_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
 {
     front_conn_t *c = arg;
 
-    (void)buf;
-    if (info->n_added > 0)
-        c->busy = 1;
+    ev_ssize_t n;
+    char *eol;
+
+    if (info->n_added == 0)
+        return;
+    if (!c->busy)
+        c->line_done = 0;
+    c->busy = 1;
+    if (c->line_done)
+        return;
+    /* the request line is still at the start of the buffer: evhttp consumes only whole lines */
+    n = evbuffer_copyout(buf, c->line, sizeof(c->line) - 1);
+    c->line[n > 0 ? n : 0] = '\0';
+    if ((eol = strpbrk(c->line, "\r\n")) != NULL || n == (ev_ssize_t)sizeof(c->line) - 1) {
+        if (eol != NULL)
+            *eol = '\0';
+        c->line_done = 1;
+    }
+}
+
+/* Splits the saved request line into method and path (query string dropped) for the access log. */
+static void front_conn_line(const front_conn_t *c, char *method, size_t mn, char *path, size_t pn)
+{
+    const char *sp = strchr(c->line, ' ');
+    size_t ml = sp ? (size_t)(sp - c->line) : 0;
+    size_t pl = sp ? strcspn(sp + 1, " ?") : 0;
+
+    snprintf(method, mn, "%.*s", ml ? (int)ml : 1, ml ? c->line : "-");
+    snprintf(path, pn, "%.*s", pl ? (int)pl : 1, pl ? sp + 1 : "-");
 }
 
 /* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the
@@ -175,7 +203,7 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
     struct evbuffer_ptr pos;
     char rid[CP_REQ_ID_LEN + 1];
     const char *msg;
-    char *json, msgbuf[300];
+    char *json, msgbuf[300], method[24], path[140];
     int status;
 
     if (info->n_added == 0 || len < 64 || len > 2048)
@@ -211,8 +239,9 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
         "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\nConnection: close\r\n"
         "Content-Length: %zu\r\n\r\n%s",
         head, status, status == 413 ? "Request Entity Too Large" : "Bad Request", rid, strlen(json), json);
+    front_conn_line(c, method, sizeof(method), path, sizeof(path));
     cp_log_j(CP_LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", "-", "path", "-",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", method, "path", path,
                        "status", status, "dur_ms", 0.0, "model", "provider", "bytes_in", 0, "bytes_out",
                        (json_int_t)strlen(json)));
     free(json);

@@ -15,6 +15,8 @@ export const BIN = process.env.CCPROXY_BIN
   ? path.resolve(process.env.CCPROXY_BIN)
   : path.join(REPO, 'build', 'ccproxy');
 
+/** What AddressSanitizer, LeakSanitizer and UBSan print when they find something. */
+export const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 export const REQUEST_ID_RE = /^req_[0-9a-f]{24}$/;
 export const CONFIG_EXIT = 78;
 export const USAGE_EXIT = 2;
@@ -240,12 +242,26 @@ export async function startDaemon(opts = {}) {
       }
     },
     signal(sig) { proc.kill(sig); },
+    /**
+     * Graceful stop: SIGTERM, then the daemon must exit 0 within 10 s. Under ASan/UBSan this is also
+     * where leaks and runtime errors surface, so any sanitizer report in stderr fails the caller.
+     */
     async stop() {
+      let problem = null;
       if (!exitInfo) {
-        try { proc.kill('SIGKILL'); } catch { /* ignore */ }
-        await Promise.race([exited, sleep(3000)]);
+        try { proc.kill('SIGTERM'); } catch { /* ignore */ }
+        await Promise.race([exited, sleep(10000)]);
+        if (!exitInfo) {
+          try { proc.kill('SIGKILL'); } catch { /* ignore */ }
+          await Promise.race([exited, sleep(3000)]);
+          problem = 'daemon did not exit within 10 s of SIGTERM';
+        } else if (exitInfo.code !== 0) {
+          problem = `daemon exited with ${exitInfo.code}/${exitInfo.signal} after SIGTERM`;
+        }
       }
+      if (!problem && SANITIZER_RE.test(stderr)) problem = 'sanitizer report in daemon stderr';
       if (ownDirs) removeDirs(dirs);
+      if (problem) throw new Error(`${problem}\nstderr:\n${stderr}`);
     },
     /** JSON log lines (lines that do not parse are skipped). */
     jsonLines() { return parseJsonLines(stderr).filter((x) => x.json).map((x) => x.json); },
