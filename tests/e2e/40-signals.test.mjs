@@ -166,3 +166,55 @@ describe('SIGHUP reload', () => {
     assert.ok(ids.includes('big-a@openai') && !ids.includes('big-b@openai'), `old config kept: ${ids}`);
   });
 });
+
+describe('drain and reload details', () => {
+  test('SIGTERM closes idle keep-alive connections at once and exits 0 promptly', async (t) => {
+    const d = await startDaemon({ homeSettings: { server: { drainTimeoutSeconds: 20 } } });
+    t.after(() => d.stop());
+    const c = await rawConnect(d.port);
+    t.after(() => c.close());
+    await c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const r = await c.readResponse(2000);
+    assert.equal(r.status, 200);
+    const t0 = Date.now();
+    d.signal('SIGTERM');
+    const ex = await d.waitExit(3000);
+    assert.deepEqual(ex, { code: 0, signal: null }, d.stderrText());
+    assert.ok(Date.now() - t0 < 2000, `an idle keep-alive connection must not hold the drain (${Date.now() - t0} ms)`);
+  });
+
+  test('SIGHUP with a new port binds it and closes the old listener', async (t) => {
+    const d = await startDaemon({ portInHomeSettings: true });
+    t.after(() => d.stop());
+    const oldPort = d.port;
+    const { freePort } = await import('./lib/daemon.mjs');
+    const newPort = await freePort();
+    writeFile(d.dirs.homeSettingsPath, { server: { port: newPort } });
+    d.signal('SIGHUP');
+    await waitFor(async () => {
+      try { return (await request(newPort, { path: '/health', timeoutMs: 500 })).status === 200; } catch { return false; }
+    }, { timeoutMs: 3000, what: 'health on the new port' })
+      .catch((e) => { throw new Error(`${e.message}\nstderr:\n${d.stderrText()}`); });
+    assert.ok(await waitRefused(oldPort, 1000), 'old port no longer accepts');
+    d.port = newPort;
+  });
+
+  test('SIGHUP to a port that is taken keeps the old listener and config', async (t) => {
+    const d = await startDaemon({ portInHomeSettings: true, homeSettings: { models: { smallModel: 'a@openai' } } });
+    t.after(() => d.stop());
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    await new Promise((res) => blocker.listen(0, '127.0.0.1', res));
+    t.after(() => blocker.close());
+    const taken = blocker.address().port;
+    writeFile(d.dirs.homeSettingsPath, { server: { port: taken }, models: { smallModel: 'b@openai' } });
+    const before = d.stderrText().length;
+    d.signal('SIGHUP');
+    await waitFor(() => d.stderrText().slice(before).includes('config reload failed'),
+      { timeoutMs: 3000, what: 'reload failure logged' })
+      .catch((e) => { throw new Error(`${e.message}\nstderr:\n${d.stderrText()}`); });
+    const r = await request(d.port, { path: '/v1/models' });
+    assert.equal(r.status, 200);
+    assert.ok(r.json.data.some((m) => m.id === 'a@openai'), `old config kept: ${r.text}`);
+  });
+});

@@ -189,13 +189,22 @@ export async function startDaemon(opts = {}) {
   checkBin();
   const dirs = opts.dirs || makeDirs();
   const ownDirs = !opts.dirs;
+  let settingsPort = null;
+  if (opts.portInHomeSettings) { // the port comes from ~/.ccproxy/settings.json, not from --port
+    settingsPort = await freePort();
+    const hs = { ...(opts.homeSettings || {}) };
+    hs.server = { ...(hs.server || {}), port: settingsPort };
+    opts = { ...opts, homeSettings: hs };
+  }
   writeAll(dirs, opts);
   const env = baseEnv(dirs, opts.env);
   const extra = opts.args || [];
   let port;
   const args = [...(opts.globalArgs || []), 'server'];
   if (!extra.includes('--host')) args.push('--host', '127.0.0.1');
-  if (extra.includes('--port')) {
+  if (settingsPort !== null) {
+    port = settingsPort;
+  } else if (extra.includes('--port')) {
     port = Number(extra[extra.indexOf('--port') + 1]);
   } else {
     port = await freePort();
