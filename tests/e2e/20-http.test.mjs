@@ -308,6 +308,36 @@ for (const limit of [1000, 2048]) {
       assert.equal(h.status, 200);
     });
 
+    test('chunked body growing past the limit → 413 request_too_large JSON, daemon still healthy', async () => {
+      const c = await rawConnect(d.port);
+      try {
+        await c.write('POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
+        const chunk = `${(500).toString(16)}\r\n${'a'.repeat(500)}\r\n`;
+        for (let i = 0; i < Math.ceil(limit / 500) + 1; i++) {
+          try { await c.write(chunk); } catch { break; } // the daemon may close as soon as it has answered
+        }
+        const r = await c.readResponse(2000);
+        assert.equal(r.status, 413, `status; got ${JSON.stringify(r)}`);
+        assert.equal(r.json?.error?.type, 'request_too_large', r.text);
+        assert.match(r.headers['request-id'] || '', REQUEST_ID_RE);
+      } finally {
+        c.close();
+      }
+      assert.equal((await request(d.port, { path: '/health', timeoutMs: 2000 })).status, 200);
+    });
+
+    test('malformed request line → 400 invalid_request_error JSON', async () => {
+      const c = await rawConnect(d.port);
+      try {
+        await c.write('THIS IS NOT HTTP\r\n\r\n');
+        const r = await c.readResponse(2000);
+        assert.equal(r.status, 400, `status; got ${JSON.stringify(r)}`);
+        assert.equal(r.json?.error?.type, 'invalid_request_error', r.text);
+      } finally {
+        c.close();
+      }
+    });
+
     test(`${limit + 1}-byte body → 413; exactly ${limit}-byte body is accepted (400 for other reasons)`, async () => {
       const base = { messages: [{ role: 'user', content: 'x' }], max_tokens: 5, pad: '' };
       const mk = (n) => {
