@@ -57,8 +57,11 @@ enum cfg_kind {
     K_STYLE,
     K_LEVEL,
     K_FORMAT,
-    K_MODEL,   /* "name" or "name@provider" */
-    K_HEADERS, /* object of strings */
+    K_MODEL,    /* "name" or "name@provider" */
+    K_HEADERS,  /* object of strings */
+    K_STRLIST,  /* array of non-empty strings */
+    K_MAXTOK,   /* "auto", "max_tokens", "max_completion_tokens" */
+    K_TRISTATE, /* true, false or "auto" */
 };
 
 typedef struct cfg_field {
@@ -84,6 +87,9 @@ static const cfg_field_t cfg_schema[] = {
     {"providers.*.connectTimeoutMs", K_UINT, 1, 600000},
     {"providers.*.firstByteTimeoutMs", K_UINT, 1, 3600000},
     {"providers.*.idleTimeoutMs", K_UINT, 1, 3600000},
+    {"providers.*.reasoningModels", K_STRLIST, 0, 0},
+    {"providers.*.maxTokensField", K_MAXTOK, 0, 0},
+    {"providers.*.reasoningEffort", K_TRISTATE, 0, 0},
     {"models", K_OBJECT, 0, 0},
     {"models.bigModel", K_MODEL, 0, 0},
     {"models.smallModel", K_MODEL, 0, 0},
@@ -243,6 +249,30 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
     case K_MODEL:
         if (!json_is_string(v) || !cfg_model_ok(json_string_value(v)))
             expect = "a model name, \"model\" or \"model@provider\"";
+        break;
+    case K_STRLIST: {
+        size_t i;
+        json_t *it; /* borrowed */
+        if (!json_is_array(v)) {
+            expect = "an array of strings";
+            break;
+        }
+        json_array_foreach(v, i, it)
+        {
+            if (!json_is_string(it) || json_string_length(it) == 0)
+                expect = "an array of non-empty strings";
+        }
+        break;
+    }
+    case K_MAXTOK:
+        if (!json_is_string(v) ||
+            (strcmp(json_string_value(v), "auto") != 0 && strcmp(json_string_value(v), "max_tokens") != 0 &&
+             strcmp(json_string_value(v), "max_completion_tokens") != 0))
+            expect = "\"auto\", \"max_tokens\" or \"max_completion_tokens\"";
+        break;
+    case K_TRISTATE:
+        if (!json_is_boolean(v) && !(json_is_string(v) && strcmp(json_string_value(v), "auto") == 0))
+            expect = "true, false or \"auto\"";
         break;
     case K_HEADERS: {
         const char *k;
@@ -560,6 +590,23 @@ static char *cfg_key_env_name(const char *name)
     return s;
 }
 
+/* The reasoning-model rules of one provider (see cp_provider_t). */
+static void cfg_provider_reasoning(cp_provider_t *p, const json_t *pv)
+{
+    json_t *rm = json_object_get(pv, "reasoningModels"); /* borrowed */
+    json_t *re = json_object_get(pv, "reasoningEffort"); /* borrowed */
+    const char *mt = cfg_str(pv, "maxTokensField", "auto");
+
+    p->reasoning_models = rm ? json_deep_copy(rm) : json_pack("[s,s,s,s]", "o1*", "o3*", "o4*", "gpt-5*");
+    if (strcmp(mt, "max_tokens") == 0)
+        p->max_tokens_field = CP_MAXTOK_MAX_TOKENS;
+    else if (strcmp(mt, "max_completion_tokens") == 0)
+        p->max_tokens_field = CP_MAXTOK_MAX_COMPLETION_TOKENS;
+    else
+        p->max_tokens_field = CP_MAXTOK_AUTO;
+    p->reasoning_effort = json_is_boolean(re) ? json_is_true(re) : -1;
+}
+
 static int cfg_check_model_provider(cfg_ctx_t *cx, cp_config_t *c, const char *path, const char *model)
 {
     const char *at = strrchr(model, '@');
@@ -608,6 +655,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
         p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 300000);
         p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
+        cfg_provider_reasoning(p, pv);
         if (url == NULL) {
             char prefix[256];
             snprintf(prefix, sizeof(prefix), "providers.%s.", name);
@@ -767,6 +815,7 @@ void cp_config_unref(cp_config_t *c)
         free(p->api_key);
         free(p->api_key_env);
         json_decref(p->headers);
+        json_decref(p->reasoning_models);
     }
     free(c->providers);
     free(c->host);

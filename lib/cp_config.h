@@ -36,7 +36,16 @@ typedef struct cp_provider {
     long connect_timeout_ms;    /* connectTimeoutMs */
     long first_byte_timeout_ms; /* firstByteTimeoutMs: status line + headers */
     long idle_timeout_ms;       /* idleTimeoutMs: longest silence inside a body */
+    json_t *reasoning_models;   /* reasoningModels: array of glob patterns naming reasoning models; owned */
+    int max_tokens_field;       /* maxTokensField: enum cp_maxtok */
+    int reasoning_effort;       /* reasoningEffort: -1 auto, 0 never send, 1 always send */
 } cp_provider_t;
+
+enum cp_maxtok {
+    CP_MAXTOK_AUTO = 0,              /* max_completion_tokens for api.openai.com and reasoning models */
+    CP_MAXTOK_MAX_TOKENS,            /* always "max_tokens" */
+    CP_MAXTOK_MAX_COMPLETION_TOKENS, /* always "max_completion_tokens" */
+};
 
 typedef struct cp_config {
     int refs;
