@@ -1,0 +1,432 @@
+/* lib/cp_exchange.c: see cp_exchange.h.
+ *
+ * States: the client half is live until cp_front_req_reply/_error was called or the client left
+ * (exchange_on_gone); the upstream half until on_done ran or the transfer was cancelled. Callbacks
+ * only record and release halves; the exchange is freed from its own zero-delay event once both are
+ * released (style.md 2.8), so no callback frees the object that delivered it.
+ *
+ * Streaming requests are answered, for now, from the complete upstream answer: the upstream call is
+ * made non-streaming and the Anthropic event stream is produced from the final message
+ * (cp_anth_message_sse), which every client accepts. Incremental streaming replaces this later. */
+#include "cp_exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "cp_log.h"
+#include "cp_oai.h"
+#include "cp_tok.h"
+#include "cp_up.h"
+
+#define EX_ERROR_BODY_MAX (64u * 1024u) /* what we keep of a non-2xx upstream body */
+#define EX_BODY_MAX       (256u << 20)  /* largest upstream answer we accept */
+#define EX_HALF_CLIENT    1u
+#define EX_HALF_UPSTREAM  2u
+
+typedef struct exchange {
+    cp_front_req_t *fr; /* NULL once replied or gone */
+    cp_xfer_t *xfer;    /* NULL once done or cancelled */
+    cp_config_t *cfg;   /* own reference: the provider below lives in it */
+    const cp_provider_t *prov;
+    char model[CP_ROUTE_MODEL_MAX]; /* the client's model, echoed in answers */
+    char upstream_model[CP_ROUTE_MODEL_MAX];
+    char rid[CP_REQ_ID_LEN + 1];
+    enum cp_anth_kind kind;
+    unsigned client_stream : 1; /* the client asked for SSE */
+    unsigned live;              /* EX_HALF_* still held */
+    cp_oai_opts_t oo;
+    cp_oai_names_t *names;
+    long status;
+    char *buf; /* upstream body */
+    size_t len, cap;
+    size_t limit;
+    struct event *reap;
+} exchange_t;
+
+static unsigned ex_live_count;
+
+unsigned cp_exchange_live(void)
+{
+    return ex_live_count;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------- */
+
+static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exchange_t *x = arg;
+
+    (void)fd;
+    (void)what;
+    event_free(x->reap);
+    x->reap = NULL;
+    cp_oai_names_free(x->names);
+    x->names = NULL;
+    cp_config_unref(x->cfg);
+    x->cfg = NULL;
+    free(x->buf);
+    x->buf = NULL;
+    free(x);
+    ex_live_count--;
+}
+
+/* Called when one side is definitively finished with <x>. Never frees synchronously. */
+static void ex_release(exchange_t *x, unsigned half)
+{
+    x->live &= ~half;
+    if (x->live == 0)
+        event_active(x->reap, EV_TIMEOUT, 0);
+}
+
+static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
+{
+    cp_front_req_t *fr = x->fr;
+
+    if (fr == NULL)
+        return;
+    x->fr = NULL;
+    if (e->http_status >= 500)
+        cp_log_j(CP_LOG_WARN, "upstream error",
+                 json_pack("{s:s,s:s,s:i,s:s}", "rid", x->rid, "provider", x->prov->name, "status",
+                           e->http_status, "error", e->msg));
+    cp_front_req_error(fr, e, extra);
+    ex_release(x, EX_HALF_CLIENT);
+}
+
+static void ex_reply(exchange_t *x, int status, const char *ctype, const char *body, size_t len,
+                     const char *const *extra)
+{
+    cp_front_req_t *fr = x->fr;
+
+    if (fr == NULL)
+        return;
+    x->fr = NULL;
+    cp_front_req_reply(fr, status, ctype, body, len, extra);
+    ex_release(x, EX_HALF_CLIENT);
+}
+
+/* Replies with an Anthropic Message: as JSON, or as the event stream the client asked for. Takes <msg>. */
+static void ex_reply_message(exchange_t *x, json_t *msg)
+{
+    char *s = x->client_stream ? cp_anth_message_sse(msg) : json_dumps(msg, JSON_COMPACT);
+    static const char *const sse_hdr[] = {"Cache-Control", "no-cache", NULL};
+
+    json_decref(msg);
+    if (s == NULL) {
+        cp_err_t e;
+        cp_err_set(&e, 500, "api_error", "ccproxy could not encode the answer");
+        ex_error(x, &e, NULL);
+        return;
+    }
+    if (x->client_stream)
+        ex_reply(x, 200, "text/event-stream", s, strlen(s), sse_hdr);
+    else
+        ex_reply(x, 200, "application/json", s, strlen(s), NULL);
+    free(s);
+}
+
+/* The client left: drop the upstream at once (abandoned generations cost money). */
+static void ex_on_gone(void *ud)
+{
+    exchange_t *x = ud;
+
+    x->fr = NULL;
+    if (x->xfer != NULL) {
+        cp_up_cancel(x->xfer);
+        x->xfer = NULL;
+        ex_release(x, EX_HALF_UPSTREAM);
+    }
+    ex_release(x, EX_HALF_CLIENT);
+}
+
+/* ---- upstream callbacks --------------------------------------------------------------------- */
+
+static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
+{
+    exchange_t *x = ud;
+
+    (void)xf;
+    x->status = status;
+    x->limit = (status >= 200 && status < 300) ? EX_BODY_MAX : EX_ERROR_BODY_MAX;
+    return CP_OK;
+}
+
+static int ex_on_body(void *ud, cp_xfer_t *xf, const char *p, size_t n)
+{
+    exchange_t *x = ud;
+
+    if (x->len + n > x->limit) {
+        if (x->status >= 200 && x->status < 300) {
+            cp_err_t e;
+            cp_err_set(&e, 502, "api_error", "provider %s sent an answer larger than %zu bytes",
+                       x->prov->name, x->limit);
+            cp_xfer_fail(xf, &e);
+            return CP_ERR;
+        }
+        n = x->limit - x->len; /* an error body: keep its start, drop the rest */
+    }
+    if (x->len + n + 1 > x->cap) {
+        x->cap = (x->len + n + 1) * 2;
+        if (x->cap > x->limit + 1)
+            x->cap = x->limit + 1;
+        x->buf = cp_xrealloc(x->buf, x->cap);
+    }
+    memcpy(x->buf + x->len, p, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return CP_OK;
+}
+
+/* Copies retry-after headers of the upstream answer into <hdr> (NULL-terminated name/value pairs). */
+static void ex_retry_headers(cp_xfer_t *xf, const char **hdr, size_t cap)
+{
+    static const char *const names[] = {"retry-after", "retry-after-ms"};
+    size_t n = 0;
+
+    for (size_t i = 0; i < 2 && n + 2 < cap; i++) {
+        const char *v = cp_xfer_header(xf, names[i]);
+        if (v != NULL) {
+            hdr[n++] = names[i];
+            hdr[n++] = v;
+        }
+    }
+    hdr[n] = NULL;
+}
+
+/* anthropic style: relay the answer with its status; a non-JSON error body becomes the envelope. */
+static void ex_done_anthropic(exchange_t *x, cp_xfer_t *xf)
+{
+    const char *ctype = cp_xfer_header(xf, "content-type");
+    const char *hdr[8];
+    json_t *j; /* owned */
+
+    ex_retry_headers(xf, hdr, 8);
+    if (x->status >= 200 && x->status < 300) {
+        ex_reply(x, (int)x->status, ctype ? ctype : "application/json", x->buf ? x->buf : "", x->len, hdr);
+        return;
+    }
+    j = x->len ? json_loadb(x->buf, x->len, 0, NULL) : NULL;
+    if (json_is_object(j) && json_is_object(json_object_get(j, "error"))) {
+        json_decref(j);
+        ex_reply(x, (int)x->status, "application/json", x->buf, x->len, hdr);
+        return;
+    }
+    json_decref(j);
+    {
+        cp_err_t e;
+        cp_oai_error(x->status, x->buf, x->len, x->prov->name, &e); /* same wording as openai style */
+        ex_error(x, &e, hdr);
+    }
+}
+
+static void ex_done_openai(exchange_t *x, cp_xfer_t *xf)
+{
+    const char *hdr[8];
+    cp_err_t e = {0};
+    json_t *oai, *msg; /* owned */
+    json_error_t jerr;
+
+    ex_retry_headers(xf, hdr, 8);
+    if (x->status < 200 || x->status >= 300) {
+        cp_oai_error(x->status, x->buf, x->len, x->prov->name, &e);
+        ex_error(x, &e, hdr);
+        return;
+    }
+    oai = x->len ? json_loadb(x->buf, x->len, 0, &jerr) : NULL;
+    if (oai == NULL) {
+        cp_err_set(&e, 502, "api_error", "provider %s returned a %ld answer that is not JSON%s%.80s%s",
+                   x->prov->name, x->status, x->len ? ": \"" : " (empty body)", x->len ? x->buf : "",
+                   x->len ? "\"" : "");
+        ex_error(x, &e, NULL);
+        return;
+    }
+    msg = cp_oai_response(oai, x->model, x->names, &x->oo, &e);
+    json_decref(oai);
+    if (msg == NULL) {
+        ex_error(x, &e, NULL);
+        return;
+    }
+    ex_reply_message(x, msg);
+}
+
+static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
+{
+    exchange_t *x = ud;
+
+    x->xfer = NULL;
+    if (rc != CP_OK)
+        ex_error(x, e, NULL);
+    else if (x->prov->style == CP_STYLE_ANTHROPIC)
+        ex_done_anthropic(x, xf);
+    else
+        ex_done_openai(x, xf);
+    ex_release(x, EX_HALF_UPSTREAM);
+}
+
+static const cp_xfer_cbs_t ex_cbs = {ex_on_head, ex_on_body, ex_on_done};
+
+/* ---- building the upstream request ----------------------------------------------------------- */
+
+/* True when <url> has no path beyond "/" (e.g. "https://generativelanguage.googleapis.com"). */
+static int ex_url_has_no_path(const char *url)
+{
+    const char *h = strstr(url, "://");
+
+    h = h ? h + 3 : url;
+    return strchr(h, '/') == NULL;
+}
+
+static int ex_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static struct curl_slist *ex_header(struct curl_slist *l, const char *name, const char *value)
+{
+    char *line = cp_xasprintf("%s: %s", name, value);
+    struct curl_slist *n = curl_slist_append(l, line);
+
+    free(line);
+    return n ? n : l;
+}
+
+/* Adds the provider's configured extra headers. */
+static struct curl_slist *ex_extra_headers(struct curl_slist *l, const cp_provider_t *p)
+{
+    const char *k;
+    json_t *v; /* borrowed */
+
+    json_object_foreach(p->headers, k, v) l = ex_header(l, k, json_string_value(v));
+    return l;
+}
+
+static void ex_start_upstream(exchange_t *x, cp_up_t *up, char *url, struct curl_slist *hdrs, json_t *body)
+{
+    cp_up_req_t req = {0};
+    cp_err_t e = {0};
+
+    req.provider = x->prov->name;
+    req.url = url;
+    req.headers = hdrs;
+    req.body = json_dumps(body, JSON_COMPACT);
+    req.body_len = req.body ? strlen(req.body) : 0;
+    req.connect_timeout_ms = x->prov->connect_timeout_ms;
+    req.first_byte_timeout_ms = x->prov->first_byte_timeout_ms;
+    req.idle_timeout_ms = x->prov->idle_timeout_ms;
+    if (req.body == NULL) {
+        curl_slist_free_all(hdrs);
+        cp_err_set(&e, 400, "invalid_request_error", "request could not be encoded for provider %s",
+                   x->prov->name);
+        ex_error(x, &e, NULL);
+        free(url);
+        return;
+    }
+    cp_log_j(CP_LOG_DEBUG, "upstream request",
+             json_pack("{s:s,s:s,s:s,s:I}", "rid", x->rid, "provider", x->prov->name, "url", url, "bytes",
+                       (json_int_t)req.body_len));
+    x->xfer = cp_up_start(up, &req, &ex_cbs, x, &e);
+    free(url);
+    if (x->xfer == NULL) {
+        ex_error(x, &e, NULL);
+        return;
+    }
+    x->live |= EX_HALF_UPSTREAM;
+    cp_front_req_watch(x->fr, ex_on_gone, x);
+}
+
+static void ex_start_anthropic(exchange_t *x, cp_up_t *up, json_t *body)
+{
+    const char *base = x->prov->base_url;
+    const char *path = ex_ends_with(base, "/v1") ? "/messages" : "/v1/messages";
+    char *url = cp_xasprintf("%s%s%s", base, path, x->kind == CP_ANTH_COUNT_TOKENS ? "/count_tokens" : "");
+    const char *ver = cp_front_req_header(x->fr, "anthropic-version");
+    const char *beta = cp_front_req_header(x->fr, "anthropic-beta");
+    struct curl_slist *h = NULL;
+
+    json_object_set_new(body, "model", json_string(x->upstream_model));
+    h = ex_header(h, "Content-Type", "application/json");
+    h = ex_header(h, "Accept", "application/json");
+    h = ex_header(h, "anthropic-version", ver ? ver : "2023-06-01");
+    if (beta != NULL)
+        h = ex_header(h, "anthropic-beta", beta);
+    if (x->prov->api_key != NULL)
+        h = ex_header(h, "x-api-key", x->prov->api_key); /* never the client's key */
+    h = ex_header(h, "User-Agent", "ccproxy/" CP_VERSION);
+    h = ex_extra_headers(h, x->prov);
+    ex_start_upstream(x, up, url, h, body);
+}
+
+static void ex_start_openai(exchange_t *x, cp_up_t *up, json_t *anth)
+{
+    const char *base = x->prov->base_url;
+    int gemini_root = x->oo.flavor == CP_OAI_GEMINI && ex_url_has_no_path(base);
+    char *url = cp_xasprintf("%s%s/chat/completions", base, gemini_root ? "/v1beta/openai" : "");
+    struct curl_slist *h = NULL;
+    json_t *body; /* owned */
+    cp_err_t e = {0};
+
+    body = cp_oai_request(anth, x->upstream_model, &x->oo, &x->names, &e);
+    if (body == NULL) {
+        free(url);
+        ex_error(x, &e, NULL);
+        return;
+    }
+    /* answered from the complete upstream answer for now (see the top of the file) */
+    json_object_del(body, "stream");
+    json_object_del(body, "stream_options");
+    h = ex_header(h, "Content-Type", "application/json");
+    h = ex_header(h, "Accept", "application/json");
+    if (x->prov->api_key != NULL) {
+        char *auth = cp_xasprintf("Bearer %s", x->prov->api_key);
+        h = ex_header(h, "Authorization", auth);
+        free(auth);
+    }
+    h = ex_header(h, "User-Agent", "ccproxy/" CP_VERSION);
+    h = ex_extra_headers(h, x->prov);
+    ex_start_upstream(x, up, url, h, body);
+    json_decref(body);
+}
+
+static void ex_count_locally(exchange_t *x, const json_t *body)
+{
+    char out[64];
+    int n = snprintf(out, sizeof(out), "{\"input_tokens\":%lld}", (long long)cp_tok_request(body));
+
+    ex_reply(x, 200, "application/json", out, (size_t)n, NULL);
+}
+
+void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, json_t *body,
+                       const cp_route_t *route)
+{
+    exchange_t *x = cp_xcalloc(1, sizeof(*x));
+
+    ex_live_count++;
+    x->fr = r;
+    x->cfg = cp_config_ref(cp_front_req_config(r));
+    x->prov = route->provider;
+    x->kind = kind;
+    x->live = EX_HALF_CLIENT;
+    x->reap = event_new(cp_up_base(up), -1, 0, ex_reap_cb, x);
+    if (x->reap == NULL) {
+        cp_log(CP_LOG_ERROR, "out of memory creating an exchange");
+        abort();
+    }
+    snprintf(x->rid, sizeof(x->rid), "%s", cp_front_req_id(r));
+    snprintf(x->model, sizeof(x->model), "%s", json_string_value(json_object_get(body, "model")));
+    snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", route->model);
+    x->client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
+    cp_oai_opts_for(x->prov, x->upstream_model, &x->oo);
+
+    if (x->prov->style == CP_STYLE_ANTHROPIC)
+        ex_start_anthropic(x, up, body);
+    else if (kind == CP_ANTH_COUNT_TOKENS)
+        ex_count_locally(x, body);
+    else
+        ex_start_openai(x, up, body);
+    json_decref(body);
+}

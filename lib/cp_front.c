@@ -19,9 +19,11 @@
  * reply is handed to evhttp. */
 #include "cp_front.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,6 +31,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cp_anth.h"
+#include "cp_exchange.h"
 #include "cp_log.h"
 #include "cp_route.h"
 
@@ -49,10 +52,12 @@ typedef struct front_conn {
     unsigned in_request : 1; /* a request of ours is between handler and completion */
     unsigned line_done : 1;  /* <line> holds the whole request line */
     char line[160];          /* start of the current request line, for logging evhttp's own errors */
+    cp_front_req_t *pending; /* the request being answered asynchronously, if any */
 } front_conn_t;
 
 struct cp_front {
     struct event_base *base;
+    cp_up_t *up; /* borrowed: the upstream multi */
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     char *host;
@@ -70,9 +75,9 @@ struct cp_front {
     struct event *idle_ev;
 };
 
-/* One request, from the handler to the reply. Lives on the handler's stack: every reply in this
- * module is sent before the handler returns. */
-typedef struct front_req {
+/* One request, from the handler to the reply: freed when the reply is handed to evhttp, or when the
+ * client leaves first (front_req_gone). */
+struct cp_front_req {
     cp_front_t *f;
     struct evhttp_request *req;
     front_conn_t *conn; /* NULL when the connection was never associated (should not happen) */
@@ -85,9 +90,14 @@ typedef struct front_req {
     char provider[80];
     char upstream_model[CP_ROUTE_MODEL_MAX];
     size_t bytes_in;
-} front_req_t;
+    struct event *probe; /* EV_READ on the client socket while we wait: notices a client that left */
+    cp_front_gone_cb gone_cb;
+    void *gone_ud;
+};
+typedef struct cp_front_req front_req_t;
 
 static void front_check_idle(cp_front_t *f);
+static void front_req_gone(front_req_t *r, int closing);
 
 /* ---- connections --------------------------------------------------------------------------- */
 
@@ -120,6 +130,12 @@ static void front_on_close(struct evhttp_connection *evc, void *arg)
     cp_front_t *f = c->f;
 
     (void)evc;
+    if (c->pending != NULL)
+        front_req_gone(c->pending, 1); /* evhttp frees the request after we return */
+    if (c->in_request) {
+        c->in_request = 0;
+        f->active--; /* its completion callback will never come */
+    }
     evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
     evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
     if (c->fd >= 0 && (size_t)c->fd < f->nby_fd && f->by_fd[c->fd] == c)
@@ -319,20 +335,94 @@ static void front_on_complete(struct evhttp_request *req, void *arg)
     cp_front_t *f = c->f;
 
     (void)req;
-    c->in_request = 0;
+    if (c->in_request) {
+        c->in_request = 0;
+        f->active--;
+    }
     c->busy = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
-    f->active--;
     front_check_idle(f);
 }
 
-/* Sends the reply and writes the access line. <extra> is NULL or "Name", "value", ..., NULL pairs.
- * Never touches <r->req> afterwards (evhttp may free it before returning). */
+static void front_probe_disarm(front_req_t *r)
+{
+    if (r->probe != NULL)
+        event_free(r->probe);
+    r->probe = NULL;
+}
+
+static void front_req_free(front_req_t *r)
+{
+    front_probe_disarm(r);
+    if (r->conn != NULL && r->conn->pending == r)
+        r->conn->pending = NULL;
+    cp_config_unref(r->cfg);
+    r->cfg = NULL;
+    free(r);
+}
+
+static void front_access(const front_req_t *r, int status, size_t bytes_out)
+{
+    cp_log_j(CP_LOG_INFO, "request",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method,
+                       "path", r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0,
+                       "model", r->model[0] ? r->model : NULL, "provider",
+                       r->provider[0] ? r->provider : NULL, "upstream_model",
+                       r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in", (json_int_t)r->bytes_in,
+                       "bytes_out", (json_int_t)bytes_out));
+}
+
+/* The client left before its reply: tell the owner (which cancels its upstream), log 499, and let
+ * evhttp release the request. <closing>: called from the connection's close callback, where evhttp
+ * frees the request itself; otherwise a reply is sent so that evhttp finds the socket dead and tears
+ * the connection down. */
+static void front_req_gone(front_req_t *r, int closing)
+{
+    cp_front_gone_cb cb = r->gone_cb;
+    void *ud = r->gone_ud;
+    struct evhttp_request *req = r->req;
+
+    front_probe_disarm(r);
+    if (r->conn != NULL)
+        r->conn->pending = NULL;
+    r->gone_cb = NULL;
+    if (cb != NULL)
+        cb(ud);
+    front_access(r, 499, 0);
+    cp_log(CP_LOG_DEBUG, "%s: client closed the connection before the reply", r->rid);
+    front_req_free(r);
+    if (!closing) {
+        struct evbuffer *out = evbuffer_new();
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        evhttp_send_reply(req, 499, "Client Closed Request", out);
+        evbuffer_free(out);
+    }
+}
+
+static void front_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+    front_req_t *r = arg;
+    char b;
+    ssize_t n;
+
+    (void)what;
+    n = recv(fd, &b, 1, MSG_PEEK);
+    if (n > 0) {
+        front_probe_disarm(r); /* pipelined bytes: leave them to evhttp */
+        return;
+    }
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return; /* spurious wake-up; the event is persistent */
+    front_req_gone(r, 0);
+}
+
+/* Sends the reply, writes the access line and frees <r>. <extra> is NULL or "Name", "value", ..., NULL
+ * pairs. Never touches <r->req> afterwards (evhttp may free it before returning). */
 static void front_reply(front_req_t *r, int status, const char *ctype, const char *body, size_t len,
                         const char *const *extra)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     struct evbuffer *out = evbuffer_new();
-    json_t *fields; /* owned until handed to the logger */
+    struct evhttp_request *req = r->req;
 
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "request-id", r->rid);
@@ -352,15 +442,10 @@ static void front_reply(front_req_t *r, int status, const char *ctype, const cha
         len = 0;
     }
     evbuffer_add(out, body, len);
-    fields =
-        json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method, "path",
-                  r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0, "model",
-                  r->model[0] ? r->model : NULL, "provider", r->provider[0] ? r->provider : NULL,
-                  "upstream_model", r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in",
-                  (json_int_t)r->bytes_in, "bytes_out", (json_int_t)len);
-    evhttp_send_reply(r->req, status, front_phrase(status), out);
+    front_access(r, status, len);
+    front_req_free(r);
+    evhttp_send_reply(req, status, front_phrase(status), out);
     evbuffer_free(out);
-    cp_log_j(CP_LOG_INFO, "request", fields);
 }
 
 static void front_json(front_req_t *r, int status, json_t *body /* takes */)
@@ -384,10 +469,7 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 
 static void front_error(front_req_t *r, const cp_err_t *e)
 {
-    static const char *const no_retry[] = {"x-should-retry", "false", NULL};
-
-    /* 4xx answers are the client's to fix: tell the SDKs not to retry them */
-    front_error_x(r, e->http_status, e->type, e->msg, e->http_status < 500 ? no_retry : NULL);
+    cp_front_req_error(r, e, NULL);
 }
 
 /* ---- handlers ------------------------------------------------------------------------------- */
@@ -476,9 +558,7 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
         front_error(r, &e);
         return;
     }
-    json_decref(body);
-    snprintf(r->provider, sizeof(r->provider), "%s", rt.provider->name);
-    snprintf(r->upstream_model, sizeof(r->upstream_model), "%s", rt.model);
+    cp_front_req_note(r, rt.provider->name, rt.model);
     if (rt.provider->api_key == NULL && front_needs_key(rt.provider->base_url)) {
         snprintf(
             msg, sizeof(msg),
@@ -486,16 +566,11 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
             "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
             rt.provider->name, rt.provider->api_key_env, rt.provider->name);
         cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
+        json_decref(body);
         front_error(r, &e);
         return;
     }
-    snprintf(msg, sizeof(msg),
-             "ccproxy: forwarding to provider \"%s\" (model \"%s\") is not implemented in this build yet",
-             rt.provider->name, rt.model);
-    {
-        static const char *const no_retry[] = {"x-should-retry", "false", NULL};
-        front_error_x(r, 501, "api_error", msg, no_retry);
-    }
+    cp_exchange_start(r, r->f->up, kind, body, &rt); /* takes body; answers r now or later */
 }
 
 typedef struct front_route {
@@ -543,54 +618,117 @@ static const char *front_method_name(enum evhttp_cmd_type m)
 static void front_on_request(struct evhttp_request *req, void *arg)
 {
     cp_front_t *f = arg;
-    front_req_t r;
+    front_req_t *r = cp_xcalloc(1, sizeof(*r));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
 
-    memset(&r, 0, sizeof(r));
-    r.f = f;
-    r.req = req;
-    r.cfg = cp_config_ref(f->cfg);
-    r.t0 = cp_mono_us();
-    r.method = front_method_name(m);
-    r.bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
-    cp_req_id(r.rid);
-    snprintf(r.path, sizeof(r.path), "%s", path && *path ? path : "/");
-    r.conn = front_conn_of(f, evhttp_request_get_connection(req));
-    f->active++;
-    if (r.conn != NULL) {
-        r.conn->in_request = 1;
-        evhttp_request_set_on_complete_cb(req, front_on_complete, r.conn);
+    r->f = f;
+    r->req = req;
+    r->cfg = cp_config_ref(f->cfg);
+    r->t0 = cp_mono_us();
+    r->method = front_method_name(m);
+    r->bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    cp_req_id(r->rid);
+    snprintf(r->path, sizeof(r->path), "%s", path && *path ? path : "/");
+    r->conn = front_conn_of(f, evhttp_request_get_connection(req));
+    if (r->conn != NULL) {
+        f->active++;
+        r->conn->in_request = 1;
+        evhttp_request_set_on_complete_cb(req, front_on_complete, r->conn);
     }
+    /* from here on <r> may be freed by any reply: never touch it after dispatching */
 
     for (size_t i = 0; i < sizeof(front_routes) / sizeof(front_routes[0]); i++) {
         const front_route_t *rt = &front_routes[i];
         char msg[320];
 
-        if (strcmp(r.path, rt->path) != 0)
+        if (strcmp(r->path, rt->path) != 0)
             continue;
         if (!(rt->methods & (unsigned)m)) {
             const char *const allow[] = {"Allow", rt->allow, NULL};
-            snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r.method, rt->path,
+            snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r->method, rt->path,
                      rt->allow);
-            front_error_x(&r, 405, "invalid_request_error", msg, allow);
+            front_error_x(r, 405, "invalid_request_error", msg, allow);
         } else if (rt->get != NULL) {
-            rt->get(&r);
+            rt->get(r);
         } else {
-            front_messages(&r, rt->kind);
+            front_messages(r, rt->kind);
         }
-        goto done;
+        return;
     }
     {
         char msg[320];
-        snprintf(msg, sizeof(msg), "Not found: %s %.200s", r.method, r.path);
-        front_error_x(&r, 404, "not_found_error", msg, NULL);
+        snprintf(msg, sizeof(msg), "Not found: %s %.200s", r->method, r->path);
+        front_error_x(r, 404, "not_found_error", msg, NULL);
     }
-done:
-    if (r.conn == NULL)
-        f->active--; /* no completion callback will come for it */
-    cp_config_unref(r.cfg);
+}
+
+/* ---- one request: the API for asynchronous answers ------------------------------------------ */
+
+const char *cp_front_req_id(const cp_front_req_t *r)
+{
+    return r->rid;
+}
+
+cp_config_t *cp_front_req_config(const cp_front_req_t *r)
+{
+    return r->cfg;
+}
+
+const char *cp_front_req_header(const cp_front_req_t *r, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model)
+{
+    snprintf(r->provider, sizeof(r->provider), "%s", provider);
+    snprintf(r->upstream_model, sizeof(r->upstream_model), "%s", upstream_model);
+}
+
+void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)
+{
+    evutil_socket_t fd;
+
+    r->gone_cb = cb;
+    r->gone_ud = ud;
+    if (r->conn == NULL)
+        return;
+    r->conn->pending = r;
+    /* before the reply starts evhttp does not read the socket, so it would notice a client that left
+     * only when we write; a one-byte MSG_PEEK probe notices at once (style.md 3.2 d) */
+    fd = bufferevent_getfd(r->conn->bev);
+    if (fd >= 0 && r->probe == NULL) {
+        r->probe = event_new(r->f->base, fd, EV_READ | EV_PERSIST, front_probe_cb, r);
+        if (r->probe != NULL)
+            event_add(r->probe, NULL);
+    }
+}
+
+void cp_front_req_reply(cp_front_req_t *r, int status, const char *ctype, const char *body, size_t len,
+                        const char *const *extra)
+{
+    front_reply(r, status, ctype, body, len, extra);
+}
+
+void cp_front_req_error(cp_front_req_t *r, const cp_err_t *e, const char *const *extra)
+{
+    const char *hdr[12];
+    size_t n = 0;
+    int status = e->http_status ? e->http_status : 500;
+
+    /* 4xx answers are the client's to fix: tell the SDKs not to retry them (408/409/429 are retryable) */
+    if (status >= 400 && status < 500 && status != 408 && status != 409 && status != 429) {
+        hdr[n++] = "x-should-retry";
+        hdr[n++] = "false";
+    }
+    for (; extra != NULL && extra[0] != NULL && n + 2 < sizeof(hdr) / sizeof(hdr[0]); extra += 2) {
+        hdr[n++] = extra[0];
+        hdr[n++] = extra[1];
+    }
+    hdr[n] = NULL;
+    front_error_x(r, status, e->type ? e->type : cp_anth_error_type(status), e->msg, hdr);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -634,11 +772,12 @@ static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
     return CP_OK;
 }
 
-cp_front_t *cp_front_new(struct event_base *base, cp_config_t *cfg, cp_err_t *e)
+cp_front_t *cp_front_new(struct event_base *base, cp_up_t *up, cp_config_t *cfg, cp_err_t *e)
 {
     cp_front_t *f = cp_xcalloc(1, sizeof(*f));
 
     f->base = base;
+    f->up = up;
     f->started_us = cp_mono_us();
     f->http = evhttp_new(base);
     f->idle_ev = event_new(base, -1, 0, front_idle_fire, f);

@@ -14,13 +14,16 @@
 #include "cp_config.h"
 
 typedef struct cp_front cp_front_t;
+typedef struct cp_front_req cp_front_req_t; /* one request from handler to reply */
+typedef struct cp_up cp_up_t;
 
 /* Called (from the loop) when a draining front has no connection and no request left. */
 typedef void (*cp_front_idle_cb)(cp_front_t *f, void *ud);
 
-/* Creates the HTTP server on <base> and binds <cfg>'s host and port. Borrows <base> for the front's
- * lifetime; takes a new reference on <cfg>. Returns new, or NULL with <e> saying why (bind failed). */
-cp_front_t *cp_front_new(struct event_base *base, cp_config_t *cfg, cp_err_t *e);
+/* Creates the HTTP server on <base> and binds <cfg>'s host and port. Borrows <base> and <up> (the
+ * upstream multi, for proxied requests) for the front's lifetime; takes a new reference on <cfg>.
+ * Returns new, or NULL with <e> saying why (bind failed). */
+cp_front_t *cp_front_new(struct event_base *base, cp_up_t *up, cp_config_t *cfg, cp_err_t *e);
 
 /* Installs <cfg> (takes a new reference) for requests that start from now on. If the listen
  * address changed, binds the new one first and keeps the old one when that fails. Returns CP_OK, or
@@ -37,5 +40,32 @@ unsigned cp_front_connections(const cp_front_t *f);
 
 /* Closes every connection and frees the front. Accepts NULL. */
 void cp_front_free(cp_front_t *f);
+
+/* ---- one request, for the module that answers it asynchronously (cp_exchange) -------------- */
+
+/* Called once when the client goes away before the reply was sent. <r> is freed right after the
+ * callback returns: the callee must forget it. Runs from a libevent callback. */
+typedef void (*cp_front_gone_cb)(void *ud);
+
+/* Borrowed views, valid while <r> lives. */
+const char *cp_front_req_id(const cp_front_req_t *r);
+cp_config_t *cp_front_req_config(const cp_front_req_t *r);                  /* the request's snapshot */
+const char *cp_front_req_header(const cp_front_req_t *r, const char *name); /* a request header */
+
+/* Records the resolved provider and upstream model for the access log (copied). */
+void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model);
+
+/* Takes the request asynchronous: watches the client connection so that <cb> is called if it closes
+ * before the reply. */
+void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud);
+
+/* Sends the whole reply, writes the access line and frees <r>. <extra>: NULL or "Name", "value", ...,
+ * NULL. */
+void cp_front_req_reply(cp_front_req_t *r, int status, const char *ctype, const char *body, size_t len,
+                        const char *const *extra);
+
+/* Sends the Anthropic error envelope for <e> (plus x-should-retry: false for 4xx other than 408, 409
+ * and 429, and <extra>), writes the access line and frees <r>. */
+void cp_front_req_error(cp_front_req_t *r, const cp_err_t *e, const char *const *extra);
 
 #endif

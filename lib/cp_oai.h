@@ -25,11 +25,11 @@ enum cp_oai_flavor {
 
 /* What one provider + upstream model accepts. Filled by cp_oai_opts_for(); tests may fill it by hand. */
 typedef struct cp_oai_opts {
-    const char *provider;        /* provider name, for error messages; borrowed */
+    const char *provider; /* provider name, for error messages; borrowed */
     enum cp_oai_flavor flavor;
-    unsigned reasoning_model : 1;   /* o1/o3/o4/gpt-5 style: no non-default temperature/top_p, etc. */
-    unsigned max_completion : 1;    /* send the token limit as max_completion_tokens (else max_tokens) */
-    unsigned reasoning_effort : 1;  /* thinking -> reasoning_effort (OpenRouter: its reasoning object) */
+    unsigned reasoning_model : 1;  /* o1/o3/o4/gpt-5 style: no non-default temperature/top_p, etc. */
+    unsigned max_completion : 1;   /* send the token limit as max_completion_tokens (else max_tokens) */
+    unsigned reasoning_effort : 1; /* thinking -> reasoning_effort (OpenRouter: its reasoning object) */
 } cp_oai_opts_t;
 
 /* Decides <o> for provider <p> (its name/baseURL give the flavor: "gemini" or Google's host, "openrouter"

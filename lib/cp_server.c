@@ -13,9 +13,11 @@
 
 #include "cp_front.h"
 #include "cp_log.h"
+#include "cp_up.h"
 
 typedef struct server {
     struct event_base *base;
+    cp_up_t *up;
     cp_front_t *front;
     const cp_config_opts_t *opts;
     cp_config_t *cfg; /* owned reference to the current snapshot */
@@ -156,7 +158,12 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
         cp_log(CP_LOG_ERROR, "cannot create the event loop");
         goto out;
     }
-    s.front = cp_front_new(s.base, cfg, &e);
+    s.up = cp_up_new(s.base);
+    if (s.up == NULL) {
+        cp_log(CP_LOG_ERROR, "cannot create the upstream client");
+        goto out;
+    }
+    s.front = cp_front_new(s.base, s.up, cfg, &e);
     if (s.front == NULL) {
         cp_log(CP_LOG_ERROR, "%s", e.msg);
         goto out;
@@ -179,7 +186,10 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
     event_base_dispatch(s.base);
     rc = s.exit_code;
 out:
-    cp_front_free(s.front);
+    cp_front_free(s.front); /* clients gone: their exchanges cancel their transfers */
+    if (s.base)
+        event_base_loop(s.base, EVLOOP_NONBLOCK); /* run the deferred frees those queued */
+    cp_up_free(s.up);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)
