@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 ARGS       ?=
 
-.PHONY: all deps deps-test build run test test-unit test-e2e build-asan test-asan format format-check clean
+.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan format format-check clean
 
 all: build
 
@@ -33,7 +33,11 @@ test-unit:
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure
 
-test-e2e:
+e2e-deps:
+	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules/@anthropic-ai/sdk ]; then \
+	  cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error; fi
+
+test-e2e: e2e-deps
 	CCPROXY_BIN=$(CURDIR)/$(BUILD)/ccproxy node --test --test-concurrency=1 tests/e2e/
 
 test-asan:

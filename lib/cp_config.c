@@ -653,7 +653,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         p->style = strcmp(cfg_str(pv, "responseStyle", "openai"), "anthropic") == 0 ? CP_STYLE_ANTHROPIC
                                                                                     : CP_STYLE_OPENAI;
         p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
-        p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 300000);
+        p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 600000);
         p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
         cfg_provider_reasoning(p, pv);
         if (url == NULL) {

@@ -361,6 +361,33 @@ static void ex_start_anthropic(exchange_t *x, cp_up_t *up, json_t *body)
     ex_start_upstream(x, up, url, h, body);
 }
 
+/* Logs (debug) the request's top-level fields that have no Chat Completions equivalent. */
+static void ex_log_dropped(const exchange_t *x, const json_t *anth)
+{
+    static const char *const mapped[] = {
+        "model", "max_tokens", "messages", "system",      "stop_sequences", "stream",       "temperature",
+        "top_p", "metadata",   "tools",    "tool_choice", "thinking",       "output_config"};
+    char list[512];
+    size_t len = 0;
+    const char *k;
+    json_t *v; /* borrowed */
+
+    if (!cp_log_enabled(CP_LOG_DEBUG))
+        return;
+    list[0] = '\0';
+    json_object_foreach((json_t *)anth, k, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(mapped) / sizeof(mapped[0]) && strcmp(k, mapped[i]) != 0; i++)
+            ;
+        if (i == sizeof(mapped) / sizeof(mapped[0]) && len < sizeof(list))
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", len ? "," : "", k);
+    }
+    if (len > 0)
+        cp_log_j(CP_LOG_DEBUG, "fields without an OpenAI equivalent dropped",
+                 json_pack("{s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "fields", list));
+}
+
 static void ex_start_openai(exchange_t *x, cp_up_t *up, json_t *anth)
 {
     const char *base = x->prov->base_url;
@@ -376,6 +403,7 @@ static void ex_start_openai(exchange_t *x, cp_up_t *up, json_t *anth)
         ex_error(x, &e, NULL);
         return;
     }
+    ex_log_dropped(x, anth);
     /* answered from the complete upstream answer for now (see the top of the file) */
     json_object_del(body, "stream");
     json_object_del(body, "stream_options");

@@ -3,7 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  startDaemon, request, assertError, rawConnect, validBody, waitFor, REQUEST_ID_RE,
+  startDaemon, freePort, request, assertError, rawConnect, validBody, waitFor, REQUEST_ID_RE,
 } from './lib/daemon.mjs';
 
 const ENDPOINTS = ['/v1/messages', '/v1/messages/count_tokens'];
@@ -254,18 +254,30 @@ describe('routing to non-default providers (no keys)', () => {
   });
 });
 
-describe('with OPENAI_API_KEY set', () => {
+describe('with OPENAI_API_KEY set (provider unreachable)', () => {
   let d;
-  before(async () => { d = await startDaemon({ env: { OPENAI_API_KEY: 'sk-test-123' } }); });
+  before(async () => {
+    // a port nobody listens on: the upstream connection is refused at once, no network needed
+    const dead = await freePort();
+    d = await startDaemon({
+      env: { OPENAI_API_KEY: 'sk-test-123' },
+      homeSettings: { providers: { openai: { baseURL: `http://127.0.0.1:${dead}/v1` } } },
+    });
+  });
   after(async () => { if (d) await d.stop(); });
 
-  for (const ep of ENDPOINTS) {
-    test(`${ep}: valid request → 501 api_error`, async () => {
-      const body = validBody('claude-3-haiku-20240307');
-      if (ep.endsWith('count_tokens')) delete body.max_tokens;
-      assertError(await request(d.port, { method: 'POST', path: `${ep}?beta=true`, body }), 501, 'api_error');
-    });
-  }
+  test('/v1/messages: valid request → 502 api_error naming the provider', async () => {
+    const r = await request(d.port, { method: 'POST', path: '/v1/messages?beta=true', body: validBody('claude-3-haiku-20240307') });
+    assertError(r, 502, 'api_error', { includes: ['openai'] });
+    assert.ok(!r.text.includes('sk-test-123'), r.text);
+  });
+  test('/v1/messages/count_tokens: answered locally for an openai-style provider', async () => {
+    const body = validBody('claude-3-haiku-20240307');
+    delete body.max_tokens;
+    const r = await request(d.port, { method: 'POST', path: '/v1/messages/count_tokens?beta=true', body });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Number.isInteger(r.json.input_tokens), r.text);
+  });
 
   test('validation still happens before routing (missing max_tokens → 400)', async () => {
     assertError(await request(d.port, {

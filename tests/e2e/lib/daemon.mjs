@@ -30,6 +30,12 @@ process.on('exit', () => {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves when <p> settles or after ms, whichever comes first; never keeps the process alive afterwards. */
+function settleWithin(p, ms) {
+  let timer;
+  return Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]).finally(() => clearTimeout(timer));
+}
+
 /** Poll fn() until it returns a truthy value; throws after timeoutMs. */
 export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -259,10 +265,10 @@ export async function startDaemon(opts = {}) {
       let problem = null;
       if (!exitInfo) {
         try { proc.kill('SIGTERM'); } catch { /* ignore */ }
-        await Promise.race([exited, sleep(10000)]);
+        await settleWithin(exited, 10000);
         if (!exitInfo) {
           try { proc.kill('SIGKILL'); } catch { /* ignore */ }
-          await Promise.race([exited, sleep(3000)]);
+          await settleWithin(exited, 3000);
           problem = 'daemon did not exit within 10 s of SIGTERM';
         } else if (exitInfo.code !== 0) {
           problem = `daemon exited with ${exitInfo.code}/${exitInfo.signal} after SIGTERM`;
