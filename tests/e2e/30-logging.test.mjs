@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   startDaemon, request, rawConnect, parseJsonLines, waitFor, validBody,
 } from './lib/daemon.mjs';
+import { startMock } from './lib/mock-upstream.mjs';
 
 /** Wait for the access line with the given request id; returns all access lines for it. */
 async function accessLines(d, rid) {
@@ -139,10 +140,19 @@ describe('debug level', () => {
 describe('secrets never logged', () => {
   test('client x-api-key / authorization and provider keys are not in stderr (--debug)', async (t) => {
     const secrets = ['sk-client-SECRET1', 'sk-client-SECRET2', 'sk-prov-SECRET3', 'sk-file-SECRET4'];
+    const mock = await startMock({ name: 'secrets' });
+    t.after(() => mock.close());
+    // the first upstream answer echoes the provider key in its error message, as some servers do
+    mock.enqueue({ status: 401, json: { error: { message: 'Incorrect API key provided: sk-prov-SECRET3.', type: 'invalid_request_error' } } });
     const d = await startDaemon({
       args: ['--debug'],
       env: { OPENAI_API_KEY: 'sk-prov-SECRET3' },
-      homeSettings: { providers: { gemini: { apiKey: 'sk-file-SECRET4' } } },
+      homeSettings: {
+        providers: {
+          openai: { baseURL: `http://127.0.0.1:${mock.port}/v1` },
+          gemini: { baseURL: `http://127.0.0.1:${mock.port}`, apiKey: 'sk-file-SECRET4' },
+        },
+      },
     });
     t.after(() => d.stop());
     const headers = {
@@ -151,7 +161,9 @@ describe('secrets never logged', () => {
       'anthropic-version': '2023-06-01',
     };
     const r1 = await request(d.port, { method: 'POST', path: '/v1/messages?beta=true', body: validBody('claude-3-haiku'), headers });
-    assert.equal(r1.status, 501, r1.text);
+    assert.equal(r1.status, 401, r1.text);
+    assert.equal(mock.requests[0].headers.authorization, 'Bearer sk-prov-SECRET3', 'the provider key went upstream');
+    assert.equal(mock.requests[0].headers['x-api-key'], undefined, 'the client key did not');
     const r2 = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('m@gemini'), headers });
     const r3 = await request(d.port, { method: 'POST', path: '/v1/messages', body: '{"bad json', headers });
     assert.equal(r3.status, 400);

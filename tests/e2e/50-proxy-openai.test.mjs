@@ -1,0 +1,700 @@
+// OpenAI-style providers (generic, gemini, openrouter, custom without key) driven by the official SDK:
+// routing, what the upstream receives (protocol.md F.1–F.4) and how its answer is translated (F.5, F.7, F.8).
+import { describe, test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  setupProxy, contentText, findKeys, assertNothingReceived, assertAnthropicStream, rejectsApi, hdr, CLIENT_KEY,
+} from './lib/proxy.mjs';
+import { oaiCompletion, oaiToolCall, DEFAULT_OAI_TEXT } from './lib/mock-upstream.mjs';
+
+const PROV_KEY = 'sk-prov-SECRET-openai-1234';
+const GEM_KEY = 'g-key-SECRET-5678';
+const OR_KEY = 'or-key-SECRET-9012';
+const FORCED_KEY = 'sk-forced-SECRET-3456';
+const ALL_KEYS = [PROV_KEY, GEM_KEY, OR_KEY, FORCED_KEY];
+const OR_HEADERS = { 'HTTP-Referer': 'https://ccproxy.example/e2e', 'X-Title': 'ccproxy e2e' };
+const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+
+const WEATHER_TOOL = {
+  name: 'get_weather',
+  description: 'Get the weather for a city',
+  input_schema: {
+    type: 'object',
+    properties: { city: { type: 'string', description: 'City name' }, units: { type: 'string', enum: ['c', 'f'] } },
+    required: ['city'],
+  },
+};
+
+// JSON Schema 2020-12 as Claude Code sends it (real-clients.md §4.4), nested to check deep cleaning.
+const FANCY_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'file path' },
+    limit: { type: 'integer', exclusiveMinimum: 0, maximum: 9007199254740991 },
+    note: { type: ['string', 'null'], description: 'optional note' },
+    tags: { type: 'object', propertyNames: { type: 'string' }, additionalProperties: { type: 'string' } },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, n: { type: ['integer', 'null'], exclusiveMinimum: 1 } },
+        required: ['id'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['path'],
+  additionalProperties: false,
+};
+
+let env;
+let main;
+let alt;
+let client;
+
+before(async () => {
+  env = await setupProxy({
+    settings: ({ main: m, alt: a }) => ({
+      providers: {
+        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY },
+        gemini: { baseURL: m.url, apiKey: GEM_KEY },
+        openrouter: { baseURL: `${a.url}/api/v1`, apiKey: OR_KEY, headers: OR_HEADERS },
+        forced: { baseURL: `${m.url}/forced/v1`, apiKey: FORCED_KEY, maxTokensField: 'max_completion_tokens' },
+        local: { baseURL: `${m.url}/local/v1` },
+      },
+      models: { bigModel: 'big-up@openai', smallModel: 'small-up@openai', preferredProvider: 'openai' },
+    }),
+  });
+  ({ main, alt, client } = env);
+});
+after(async () => { if (env) await env.close(); });
+beforeEach(() => env.resetMocks());
+
+const basic = (model, extra = {}) => ({ model, max_tokens: 64, messages: [{ role: 'user', content: 'Hello' }], ...extra });
+const ctx = () => `\n--- daemon stderr (tail) ---\n${env.stderrTail()}`;
+
+/** The one chat-completions request the mock received. */
+async function upstreamReq(mock = main) {
+  const r = await mock.waitForRequests(1, 3000);
+  assert.equal(mock.requests.length, 1, `exactly one upstream request; got ${mock.requests.map((x) => x.url)}`);
+  assert.ok(r.json && typeof r.json === 'object', `upstream body is JSON: ${r.text}`);
+  return r;
+}
+
+function assertNoSecretsForwarded(r) {
+  const all = JSON.stringify(r.headers) + r.text;
+  assert.ok(!all.includes(CLIENT_KEY), `the client's key must not reach the upstream: ${JSON.stringify(r.headers)}`);
+  assert.equal(hdr(r, 'x-api-key'), undefined, 'no x-api-key toward an OpenAI-style upstream');
+}
+
+function assertMessageShape(m, model) {
+  assert.equal(m.type, 'message', JSON.stringify(m));
+  assert.equal(m.role, 'assistant');
+  assert.match(m.id, /^msg_/, `id starts with msg_: ${m.id}`);
+  assert.equal(m.model, model, 'model is the client\'s model');
+  assert.ok(Array.isArray(m.content));
+  assert.ok('stop_sequence' in m, 'stop_sequence present');
+}
+
+describe('generic OpenAI-style provider', () => {
+  test('non-stream create: path, bearer provider key, model, body; SDK gets a Message', async () => {
+    const m = await client.messages.create(basic('gpt-4o@openai'));
+    const r = await upstreamReq();
+    assert.equal(r.method, 'POST');
+    assert.equal(r.path, '/v1/chat/completions');
+    assert.equal(hdr(r, 'authorization'), `Bearer ${PROV_KEY}`);
+    assertNoSecretsForwarded(r);
+    assert.equal(hdr(r, 'anthropic-version'), undefined, 'anthropic-version dropped toward OpenAI');
+    assert.match(String(hdr(r, 'content-type')), /^application\/json/);
+    assert.equal(r.json.model, 'gpt-4o');
+    assert.equal(r.json.messages.length, 1, JSON.stringify(r.json.messages));
+    assert.equal(r.json.messages[0].role, 'user');
+    assert.equal(contentText(r.json.messages[0].content), 'Hello');
+    assert.equal(r.json.max_tokens, 64, `generic flavor uses max_tokens: ${r.text}`);
+    assert.equal(r.json.max_completion_tokens, undefined);
+
+    assertMessageShape(m, 'gpt-4o@openai');
+    assert.deepEqual(m.content.map((b) => ({ type: b.type, text: b.text })), [{ type: 'text', text: DEFAULT_OAI_TEXT }]);
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.equal(m.stop_sequence, null);
+    assert.equal(m.usage.input_tokens, 20, 'input = prompt 25 - cached 5');
+    assert.equal(m.usage.cache_read_input_tokens, 5);
+    assert.equal(m.usage.output_tokens, 7);
+    assert.equal(m.usage.cache_creation_input_tokens ?? 0, 0);
+  });
+
+  test('client x-api-key (raw request) is not forwarded either', async () => {
+    const res = await env.post('/v1/messages', basic('gpt-4o@openai'), { 'x-api-key': 'sk-client-RAW-xyz' });
+    assert.equal(res.status, 200, res.text + ctx());
+    const r = await upstreamReq();
+    assert.equal(hdr(r, 'authorization'), `Bearer ${PROV_KEY}`);
+    assert.ok(!JSON.stringify(r.headers).includes('sk-client-RAW-xyz'));
+    assert.equal(hdr(r, 'x-api-key'), undefined);
+  });
+
+  for (const [model, up] of [
+    ['claude-3-5-haiku-20241022', 'small-up'],
+    ['claude-haiku-4-5', 'small-up'],
+    ['claude-sonnet-4-6', 'big-up'],
+    ['claude-opus-4-1', 'big-up'],
+    ['claude-opus-4-8[1m]', 'big-up'],
+    ['my-own-model', 'my-own-model'],
+  ]) {
+    test(`routing: ${model} → upstream model ${up}`, async () => {
+      const m = await client.messages.create(basic(model));
+      const r = await upstreamReq();
+      assert.equal(r.path, '/v1/chat/completions');
+      assert.equal(r.json.model, up);
+      assert.equal(m.model, model, 'the answer names the client\'s model');
+    });
+  }
+
+  test('messages.stream().finalMessage() gets the translated answer', async () => {
+    main.enqueue({ json: oaiCompletion({ content: 'streamed hello', usage: { prompt_tokens: 40, completion_tokens: 3, total_tokens: 43, prompt_tokens_details: { cached_tokens: 10 } } }) });
+    const m = await client.messages.stream(basic('claude-sonnet-4')).finalMessage();
+    const r = await upstreamReq();
+    assert.equal(r.json.model, 'big-up');
+    assertMessageShape(m, 'claude-sonnet-4');
+    assert.deepEqual(m.content.map((b) => [b.type, b.text]), [['text', 'streamed hello']]);
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.equal(m.usage.output_tokens, 3);
+    assert.equal(m.usage.input_tokens, 30);
+    assert.equal(m.usage.cache_read_input_tokens, 10);
+  });
+
+  test('stream:true over raw HTTP: text/event-stream with well-formed events', async () => {
+    main.enqueue({ json: oaiCompletion({ content: 'raw stream', finish_reason: 'stop' }) });
+    const res = await env.post('/v1/messages?beta=true', basic('gpt-4o@openai', { stream: true }));
+    assert.equal(res.status, 200, res.text + ctx());
+    assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+    const msg = assertAnthropicStream(res.text);
+    assert.match(msg.id, /^msg_/);
+    assert.equal(msg.model, 'gpt-4o@openai');
+    assert.deepEqual(msg.content.map((b) => [b.type, b.text]), [['text', 'raw stream']]);
+    assert.equal(msg.stop_reason, 'end_turn');
+  });
+
+  test('custom provider without a key: no Authorization header', async () => {
+    const m = await client.messages.create(basic('llama3.2@local'));
+    const r = await upstreamReq();
+    assert.equal(r.path, '/local/v1/chat/completions');
+    assert.equal(hdr(r, 'authorization'), undefined, `headers: ${JSON.stringify(r.headers)}`);
+    assertNoSecretsForwarded(r);
+    assert.equal(r.json.model, 'llama3.2');
+    assert.equal(m.content[0].text, DEFAULT_OAI_TEXT);
+  });
+
+  test('maxTokensField "max_completion_tokens" forces max_completion_tokens', async () => {
+    await client.messages.create(basic('gpt-4o@forced'));
+    const r = await upstreamReq();
+    assert.equal(r.path, '/forced/v1/chat/completions');
+    assert.equal(hdr(r, 'authorization'), `Bearer ${FORCED_KEY}`);
+    assert.equal(r.json.max_completion_tokens, 64, r.text);
+    assert.equal(r.json.max_tokens, undefined, r.text);
+  });
+});
+
+describe('gemini and openrouter flavors', () => {
+  test('gemini: /v1beta/openai/chat/completions, its key, tool schemas cleaned', async () => {
+    main.enqueue({ json: oaiCompletion({ content: 'from gemini' }) });
+    const m = await client.messages.create(basic('gemini-2.5-flash@gemini', {
+      tools: [{ name: 'read_thing', description: 'Read a thing', input_schema: FANCY_SCHEMA }, WEATHER_TOOL],
+    }));
+    const r = await upstreamReq();
+    assert.equal(r.path, '/v1beta/openai/chat/completions');
+    assert.equal(hdr(r, 'authorization'), `Bearer ${GEM_KEY}`);
+    assertNoSecretsForwarded(r);
+    assert.equal(r.json.model, 'gemini-2.5-flash');
+    assert.equal(r.json.tools.length, 2);
+    const params = r.json.tools[0].function.parameters;
+    assert.equal(r.json.tools[0].function.name, 'read_thing');
+    const bad = findKeys(params, (k) => ['$schema', 'additionalProperties', 'propertyNames', 'exclusiveMinimum'].includes(k));
+    assert.deepEqual(bad, [], `forbidden schema keywords left for Gemini: ${JSON.stringify(params)}`);
+    const arrays = findKeys(params, (k, v) => k === 'type' && typeof v !== 'string');
+    assert.deepEqual(arrays, [], `every "type" is a single string: ${JSON.stringify(params)}`);
+    // the useful parts survive
+    assert.equal(params.type, 'object');
+    assert.deepEqual(params.required, ['path']);
+    assert.equal(params.properties.path.type, 'string');
+    assert.equal(params.properties.note.type, 'string');
+    assert.equal(params.properties.items.items.properties.id.type, 'string');
+    assert.deepEqual(params.properties.items.items.required, ['id']);
+    assert.deepEqual(r.json.tools[1].function.parameters.properties.units.enum, ['c', 'f']);
+    assert.equal(m.content[0].text, 'from gemini');
+    assert.equal(m.model, 'gemini-2.5-flash@gemini');
+  });
+
+  test('openrouter: baseURL path kept, its key, configured extra headers sent', async () => {
+    alt.enqueue({ json: oaiCompletion({ content: 'from openrouter' }) });
+    const m = await client.messages.create(basic('anthropic/claude-sonnet-4@openrouter', {
+      tools: [{ name: 'read_thing', input_schema: FANCY_SCHEMA }],
+    }));
+    assert.equal(main.requests.length, 0, 'the main mock got nothing');
+    const r = await upstreamReq(alt);
+    assert.equal(r.path, '/api/v1/chat/completions');
+    assert.equal(hdr(r, 'authorization'), `Bearer ${OR_KEY}`);
+    assert.equal(hdr(r, 'http-referer'), OR_HEADERS['HTTP-Referer']);
+    assert.equal(hdr(r, 'x-title'), OR_HEADERS['X-Title']);
+    assertNoSecretsForwarded(r);
+    assert.equal(r.json.model, 'anthropic/claude-sonnet-4');
+    assert.equal(m.content[0].text, 'from openrouter');
+  });
+
+  test('generic provider keeps the tool schema (no Gemini cleaning)', async () => {
+    await client.messages.create(basic('gpt-4o@openai', { tools: [{ name: 'read_thing', input_schema: FANCY_SCHEMA }] }));
+    const r = await upstreamReq();
+    const p = r.json.tools[0].function.parameters;
+    assert.deepEqual(p.properties, FANCY_SCHEMA.properties, JSON.stringify(p));
+    assert.deepEqual(p.required, ['path']);
+    assert.equal(p.additionalProperties, false);
+  });
+});
+
+describe('response translation (OpenAI → Anthropic)', () => {
+  test('tool_calls → tool_use with parsed input, after the text', async () => {
+    main.enqueue({
+      json: oaiCompletion({
+        content: 'Let me check.',
+        tool_calls: [oaiToolCall('call_abc123', 'get_weather', { city: 'Paris', units: 'c' }),
+          oaiToolCall('call_def456', 'get_weather', { city: 'Rome' })],
+        finish_reason: 'tool_calls',
+      }),
+    });
+    const m = await client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }));
+    assertMessageShape(m, 'gpt-4o@openai');
+    assert.equal(m.stop_reason, 'tool_use');
+    assert.equal(m.content.length, 3, JSON.stringify(m.content));
+    assert.equal(m.content[0].type, 'text');
+    assert.equal(m.content[0].text, 'Let me check.');
+    assert.deepEqual(m.content.slice(1).map((b) => ({ type: b.type, id: b.id, name: b.name, input: b.input })), [
+      { type: 'tool_use', id: 'call_abc123', name: 'get_weather', input: { city: 'Paris', units: 'c' } },
+      { type: 'tool_use', id: 'call_def456', name: 'get_weather', input: { city: 'Rome' } },
+    ]);
+  });
+
+  test('tool call with content null, empty id and empty arguments → tool_use with a toolu_ id and input {}', async () => {
+    main.enqueue({ json: oaiCompletion({ content: null, tool_calls: [oaiToolCall('', 'get_weather', '')] }) });
+    const m = await client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }));
+    assert.equal(m.content.length, 1, JSON.stringify(m.content));
+    const b = m.content[0];
+    assert.equal(b.type, 'tool_use');
+    assert.equal(b.name, 'get_weather');
+    assert.deepEqual(b.input, {});
+    assert.ok(typeof b.id === 'string' && b.id.length > 6, `non-empty id: ${b.id}`);
+    assert.match(b.id, /^toolu_/);
+    assert.equal(m.stop_reason, 'tool_use');
+  });
+
+  test('tool call arguments that are not JSON → an error (502 api_error), not input {}', async () => {
+    main.enqueue({ json: oaiCompletion({ content: null, tool_calls: [oaiToolCall('call_1', 'get_weather', '{"city": Paris')] }) });
+    await rejectsApi(client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL] })), 502, 'api_error',
+      { excludes: [PROV_KEY] });
+  });
+
+  test('long and non-[a-zA-Z0-9_-] tool names are shortened upstream and restored in the answer', async () => {
+    const long = `mcp__a_very_long_server_name_for_testing__${'x'.repeat(40)}_tool`;
+    const dotted = 'ns.tool:v2';
+    assert.ok(long.length > 64);
+    main.enqueue({
+      json: (rec) => {
+        const names = rec.json.tools.map((t) => t.function.name);
+        return oaiCompletion({
+          content: null,
+          tool_calls: [oaiToolCall('call_l', names[0], { a: 1 }), oaiToolCall('call_d', names[1], { b: 2 }),
+            oaiToolCall('call_w', names[2], { city: 'Oslo' })],
+        });
+      },
+    });
+    const m = await client.messages.create(basic('gpt-4o@openai', {
+      tools: [{ name: long, input_schema: { type: 'object', properties: { a: { type: 'integer' } } } },
+        { name: dotted, input_schema: { type: 'object', properties: { b: { type: 'integer' } } } }, WEATHER_TOOL],
+      messages: [
+        { role: 'user', content: 'go' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_prev', name: long, input: { a: 0 } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_prev', content: 'ok' }] },
+      ],
+    }));
+    const r = await upstreamReq();
+    const sent = r.json.tools.map((t) => t.function.name);
+    for (const n of sent) assert.match(n, TOOL_NAME_RE, `upstream tool name ${n}`);
+    assert.equal(new Set(sent).size, 3, `distinct names: ${sent}`);
+    assert.equal(sent[2], 'get_weather', 'valid names are left alone');
+    const hist = r.json.messages.find((x) => x.role === 'assistant');
+    assert.equal(hist.tool_calls[0].function.name, sent[0], 'history tool_use uses the same shortened name');
+    assert.deepEqual(m.content.map((b) => b.name), [long, dotted, 'get_weather']);
+    assert.deepEqual(m.content.map((b) => b.input), [{ a: 1 }, { b: 2 }, { city: 'Oslo' }]);
+  });
+
+  for (const key of ['reasoning_content', 'reasoning']) {
+    test(`${key} → a thinking block first, with signature ""`, async () => {
+      main.enqueue({
+        json: oaiCompletion({
+          content: 'The answer is 4.',
+          [key]: 'Two plus two is four.',
+          tool_calls: [oaiToolCall('call_t', 'get_weather', { city: 'Lima' })],
+        }),
+      });
+      const m = await client.messages.create(basic('deepseek-reasoner@openai', { tools: [WEATHER_TOOL] }));
+      assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text', 'tool_use'], JSON.stringify(m.content));
+      assert.equal(m.content[0].thinking, 'Two plus two is four.');
+      assert.equal(m.content[0].signature, '');
+      assert.equal(m.content[1].text, 'The answer is 4.');
+      assert.deepEqual(m.content[2].input, { city: 'Lima' });
+    });
+  }
+
+  for (const [fr, sr, withTool] of [
+    ['stop', 'end_turn', false], ['length', 'max_tokens', false], ['tool_calls', 'tool_use', true],
+    ['content_filter', 'refusal', false],
+  ]) {
+    test(`finish_reason ${fr} → stop_reason ${sr}`, async () => {
+      main.enqueue({
+        json: oaiCompletion({
+          content: 'partial',
+          finish_reason: fr,
+          ...(withTool ? { tool_calls: [oaiToolCall('call_x', 'get_weather', { city: 'Bern' })] } : {}),
+        }),
+      });
+      const m = await client.messages.create(basic('gpt-4o@openai', withTool ? { tools: [WEATHER_TOOL] } : {}));
+      assert.equal(m.stop_reason, sr);
+      // and the same through the stream
+      main.enqueue({
+        json: oaiCompletion({
+          content: 'partial',
+          finish_reason: fr,
+          ...(withTool ? { tool_calls: [oaiToolCall('call_x', 'get_weather', { city: 'Bern' })] } : {}),
+        }),
+      });
+      const s = await client.messages.stream(basic('gpt-4o@openai', withTool ? { tools: [WEATHER_TOOL] } : {})).finalMessage();
+      assert.equal(s.stop_reason, sr);
+      if (withTool) assert.deepEqual(s.content.find((b) => b.type === 'tool_use').input, { city: 'Bern' });
+    });
+  }
+
+  test('message.refusal → a text block with the refusal, stop_reason refusal', async () => {
+    main.enqueue({ json: oaiCompletion({ content: null, refusal: 'I cannot help with that.', finish_reason: 'stop' }) });
+    const m = await client.messages.create(basic('gpt-4o@openai'));
+    assert.deepEqual(m.content.map((b) => [b.type, b.text]), [['text', 'I cannot help with that.']]);
+    assert.equal(m.stop_reason, 'refusal');
+  });
+
+  test('Gemini ends a tool-call turn with finish_reason "stop" → stop_reason tool_use', async () => {
+    main.enqueue({ json: oaiCompletion({ content: null, tool_calls: [oaiToolCall('', 'get_weather', { city: 'Kyiv' })], finish_reason: 'stop' }) });
+    const m = await client.messages.create(basic('gemini-2.5-flash@gemini', { tools: [WEATHER_TOOL] }));
+    assert.equal(m.stop_reason, 'tool_use');
+    assert.deepEqual(m.content.map((b) => [b.type, b.name, b.input]), [['tool_use', 'get_weather', { city: 'Kyiv' }]]);
+    assert.match(m.content[0].id, /^toolu_/);
+  });
+
+  test('finish_reason "tool_calls" without any tool call → end_turn', async () => {
+    main.enqueue({ json: oaiCompletion({ content: 'no tools after all', finish_reason: 'tool_calls' }) });
+    const m = await client.messages.create(basic('gpt-4o@openai'));
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.deepEqual(m.content.map((b) => b.type), ['text']);
+  });
+
+  for (const args of ['[1,2]', '"just a string"', 'null']) {
+    test(`tool call arguments that are JSON but not an object (${args}) → 502 api_error`, async () => {
+      main.enqueue({ json: oaiCompletion({ content: null, tool_calls: [oaiToolCall('call_n', 'get_weather', args)] }) });
+      await rejectsApi(client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL] })), 502, 'api_error');
+    });
+  }
+
+  test('usage: input = prompt - cached, cache_read = cached, output = completion', async () => {
+    main.enqueue({
+      json: oaiCompletion({
+        content: 'x',
+        usage: { prompt_tokens: 1000, completion_tokens: 123, total_tokens: 1123, prompt_tokens_details: { cached_tokens: 600 } },
+      }),
+    });
+    const m = await client.messages.create(basic('gpt-4o@openai'));
+    assert.equal(m.usage.input_tokens, 400);
+    assert.equal(m.usage.cache_read_input_tokens, 600);
+    assert.equal(m.usage.output_tokens, 123);
+    main.enqueue({ json: oaiCompletion({ content: 'y', usage: { prompt_tokens: 17, completion_tokens: 2, total_tokens: 19 } }) });
+    const n = await client.messages.create(basic('gpt-4o@openai'));
+    assert.equal(n.usage.input_tokens, 17, 'no prompt_tokens_details: all input is uncached');
+    assert.equal(n.usage.cache_read_input_tokens ?? 0, 0);
+    assert.equal(n.usage.output_tokens, 2);
+  });
+});
+
+describe('request translation (Anthropic → OpenAI), as the upstream sees it', () => {
+  test('system string → first system message', async () => {
+    await client.messages.create(basic('gpt-4o@openai', { system: 'You are terse.' }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.messages.map((x) => x.role), ['system', 'user']);
+    assert.equal(contentText(r.json.messages[0].content), 'You are terse.');
+  });
+
+  test('system blocks → one first system message with both texts, no cache_control', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      system: [{ type: 'text', text: 'Block A.', cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'Block B.' }],
+    }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.messages.map((x) => x.role), ['system', 'user']);
+    const t = contentText(r.json.messages[0].content);
+    assert.ok(t.includes('Block A.') && t.includes('Block B.') && t.indexOf('Block A.') < t.indexOf('Block B.'), t);
+    assert.deepEqual(findKeys(r.json, (k) => k === 'cache_control'), []);
+  });
+
+  test('role "system" inside messages stays at its position', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      system: 'top',
+      messages: [
+        { role: 'user', content: 'u1' },
+        { role: 'assistant', content: 'a1' },
+        { role: 'system', content: 'mid-conversation system' },
+        { role: 'user', content: 'u2' },
+      ],
+    }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.messages.map((x) => x.role), ['system', 'user', 'assistant', 'system', 'user']);
+    assert.deepEqual(r.json.messages.map((x) => contentText(x.content)), ['top', 'u1', 'a1', 'mid-conversation system', 'u2']);
+  });
+
+  test('images: base64 → data URL, url → url, order kept', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      messages: [{
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Compare:' },
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUg==' } },
+          { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+        ],
+      }],
+    }));
+    const r = await upstreamReq();
+    const parts = r.json.messages[0].content;
+    assert.ok(Array.isArray(parts), JSON.stringify(parts));
+    assert.deepEqual(parts.map((p) => p.type), ['text', 'image_url', 'image_url']);
+    assert.equal(parts[0].text, 'Compare:');
+    assert.equal(parts[1].image_url.url, 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==');
+    assert.equal(parts[2].image_url.url, 'https://example.com/cat.jpg');
+  });
+
+  test('tools → functions', async () => {
+    await client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.tools, [{
+      type: 'function',
+      function: { name: 'get_weather', description: WEATHER_TOOL.description, parameters: WEATHER_TOOL.input_schema },
+    }]);
+    assert.ok(r.json.tool_choice === undefined || r.json.tool_choice === 'auto', `tool_choice: ${r.json.tool_choice}`);
+    assert.ok(r.json.parallel_tool_calls === undefined || r.json.parallel_tool_calls === true);
+  });
+
+  for (const [choice, want] of [
+    [{ type: 'auto' }, 'auto'],
+    [{ type: 'any' }, 'required'],
+    [{ type: 'tool', name: 'get_weather' }, { type: 'function', function: { name: 'get_weather' } }],
+    [{ type: 'none' }, 'none'],
+  ]) {
+    test(`tool_choice ${choice.type} → ${JSON.stringify(want)}`, async () => {
+      await client.messages.create(basic('gpt-4o@openai', { tools: [WEATHER_TOOL], tool_choice: choice }));
+      const r = await upstreamReq();
+      assert.deepEqual(r.json.tool_choice, want);
+      assert.ok(r.json.parallel_tool_calls === undefined || r.json.parallel_tool_calls === true);
+    });
+  }
+
+  test('disable_parallel_tool_use → parallel_tool_calls false', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      tools: [WEATHER_TOOL], tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+    }));
+    const r = await upstreamReq();
+    assert.equal(r.json.parallel_tool_calls, false);
+    assert.equal(r.json.tool_choice, 'auto');
+  });
+
+  test('tool_use / tool_result history → assistant tool_calls + tool messages right after, before user text', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      tools: [WEATHER_TOOL],
+      messages: [
+        { role: 'user', content: 'Weather in Paris and Rome?' },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Checking both.' },
+            { type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } },
+            { type: 'tool_use', id: 'toolu_02', name: 'get_weather', input: { city: 'Rome' } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_01', content: '18C and sunny' },
+            { type: 'tool_result', tool_use_id: 'toolu_02', content: [{ type: 'text', text: 'service unavailable' }], is_error: true },
+            { type: 'text', text: 'Thanks, and tomorrow?' },
+          ],
+        },
+      ],
+    }));
+    const r = await upstreamReq();
+    const msgs = r.json.messages;
+    assert.deepEqual(msgs.map((x) => x.role), ['user', 'assistant', 'tool', 'tool', 'user'], JSON.stringify(msgs));
+    const a = msgs[1];
+    assert.equal(contentText(a.content), 'Checking both.');
+    assert.equal(a.tool_calls.length, 2);
+    for (const [i, id, city] of [[0, 'toolu_01', 'Paris'], [1, 'toolu_02', 'Rome']]) {
+      assert.equal(a.tool_calls[i].id, id);
+      assert.equal(a.tool_calls[i].type, 'function');
+      assert.equal(a.tool_calls[i].function.name, 'get_weather');
+      assert.equal(typeof a.tool_calls[i].function.arguments, 'string');
+      assert.deepEqual(JSON.parse(a.tool_calls[i].function.arguments), { city });
+    }
+    assert.equal(msgs[2].tool_call_id, 'toolu_01');
+    assert.equal(contentText(msgs[2].content), '18C and sunny');
+    assert.equal(msgs[3].tool_call_id, 'toolu_02');
+    const errText = contentText(msgs[3].content);
+    assert.ok(errText.includes('service unavailable'), errText);
+    assert.match(errText, /error/i, `is_error is marked in the tool message: ${errText}`);
+    assert.ok(!/error/i.test(contentText(msgs[2].content)), 'a successful result is not marked');
+    assert.equal(contentText(msgs[4].content), 'Thanks, and tomorrow?');
+  });
+
+  test('stop_sequences → stop, metadata.user_id → user, temperature/top_p kept for a normal model', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      stop_sequences: ['END', 'STOP'], metadata: { user_id: 'user-123' }, temperature: 0.3, top_p: 0.9, top_k: 5,
+    }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.stop, ['END', 'STOP']);
+    assert.equal(r.json.user, 'user-123');
+    assert.equal(r.json.temperature, 0.3);
+    assert.equal(r.json.top_p, 0.9);
+    assert.equal(r.json.max_tokens, 64);
+    assert.equal(r.json.metadata, undefined, 'no Anthropic metadata object upstream');
+    assert.equal(r.json.stop_sequences, undefined);
+    assert.equal(r.json.top_k, undefined, 'top_k dropped for OpenAI-style');
+  });
+
+  test('reasoning model (o3-mini): no temperature/top_p, max_completion_tokens, effort → reasoning_effort', async () => {
+    await client.messages.create(basic('o3-mini@openai', {
+      temperature: 0.3, top_p: 0.9, thinking: { type: 'adaptive' }, output_config: { effort: 'high' },
+    }));
+    const r = await upstreamReq();
+    assert.equal(r.json.model, 'o3-mini');
+    assert.equal(r.json.temperature, undefined, r.text);
+    assert.equal(r.json.top_p, undefined, r.text);
+    assert.equal(r.json.max_completion_tokens, 64, r.text);
+    assert.equal(r.json.max_tokens, undefined, r.text);
+    assert.equal(r.json.reasoning_effort, 'high', r.text);
+    assert.equal(r.json.thinking, undefined);
+    assert.equal(r.json.output_config, undefined);
+  });
+
+  test('thinking enabled with a large budget (Claude Code haiku shape) → reasoning_effort high on a reasoning model', async () => {
+    await client.messages.create(basic('o3-mini@openai', { max_tokens: 32000, thinking: { type: 'enabled', budget_tokens: 31999 } }));
+    const r = await upstreamReq();
+    assert.equal(r.json.reasoning_effort, 'high', r.text);
+    assert.equal(r.json.max_completion_tokens, 32000);
+    assert.equal(r.json.thinking, undefined);
+  });
+
+  test('openrouter: adaptive thinking + effort → its reasoning object, no reasoning_effort', async () => {
+    await client.messages.create(basic('openai/o3@openrouter', { thinking: { type: 'adaptive' }, output_config: { effort: 'medium' } }));
+    const r = await upstreamReq(alt);
+    assert.deepEqual(r.json.reasoning, { effort: 'medium' }, r.text);
+    assert.equal(r.json.reasoning_effort, undefined, r.text);
+    assert.equal(r.json.output_config, undefined);
+  });
+
+  test('tool_choice / disable_parallel_tool_use without tools are not sent', async () => {
+    await client.messages.create(basic('gpt-4o@openai', { tool_choice: { type: 'any', disable_parallel_tool_use: true } }));
+    const r = await upstreamReq();
+    assert.equal(r.json.tools, undefined);
+    assert.equal(r.json.tool_choice, undefined, r.text);
+    assert.equal(r.json.parallel_tool_calls, undefined, 'parallel_tool_calls without tools is a 400 at OpenAI');
+  });
+
+  test('an image inside a tool_result moves to a user message after the tool messages', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      tools: [{ name: 'screenshot', input_schema: { type: 'object', properties: {} } }],
+      messages: [
+        { role: 'user', content: 'take a screenshot' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_s', name: 'screenshot', input: {} }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_s', content: [{ type: 'text', text: 'captured' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] },
+            { type: 'text', text: 'what do you see?' },
+          ],
+        },
+      ],
+    }));
+    const r = await upstreamReq();
+    const msgs = r.json.messages;
+    assert.deepEqual(msgs.map((x) => x.role), ['user', 'assistant', 'tool', 'user'], JSON.stringify(msgs));
+    assert.equal(msgs[2].tool_call_id, 'toolu_s');
+    assert.ok(typeof msgs[2].content === 'string' || msgs[2].content.every((p) => p.type === 'text'), 'tool content is text only');
+    assert.ok(contentText(msgs[2].content).includes('captured'));
+    const parts = msgs[3].content;
+    assert.ok(Array.isArray(parts), JSON.stringify(msgs[3]));
+    assert.ok(parts.some((p) => p.type === 'image_url' && p.image_url.url === 'data:image/png;base64,AAAA'), JSON.stringify(parts));
+    assert.ok(contentText(parts).includes('what do you see?'));
+  });
+
+  test('document with a text source → text for the upstream, title included', async () => {
+    await client.messages.create(basic('gpt-4o@openai', {
+      messages: [{ role: 'user', content: [{ type: 'document', title: 'Release notes', source: { type: 'text', media_type: 'text/plain', data: 'Version 2 adds X.' } }, { type: 'text', text: 'Summarize.' }] }],
+    }));
+    const r = await upstreamReq();
+    const t = contentText(r.json.messages[0].content);
+    assert.ok(t.includes('Version 2 adds X.') && t.includes('Release notes') && t.includes('Summarize.'), t);
+  });
+
+  for (const [name, block, word] of [
+    ['a PDF document', { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' } }, 'PDF'],
+    ['an image file_id', { type: 'image', source: { type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' } }, 'file'],
+  ]) {
+    test(`${name} toward a generic OpenAI-style provider → 400 invalid_request_error; upstream untouched`, async () => {
+      await rejectsApi(client.messages.create(basic('gpt-4o@openai', { messages: [{ role: 'user', content: [block, { type: 'text', text: 'read it' }] }] })),
+        400, 'invalid_request_error', { includes: [word] });
+      await assertNothingReceived([main, alt], 200);
+    });
+  }
+
+  test('more than 4 stop_sequences toward a vendor API (gemini flavor): the first 4 reach the upstream', async () => {
+    const stops = ['s1', 's2', 's3', 's4', 's5'];
+    await client.messages.create(basic('gemini-2.5-pro@gemini', { stop_sequences: stops }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.stop, stops.slice(0, 4), `stop sent upstream: ${JSON.stringify(r.json.stop)}`);
+  });
+
+  test('more than 4 stop_sequences toward a generic OpenAI-compatible server: all of them are sent', async () => {
+    const stops = ['s1', 's2', 's3', 's4', 's5'];
+    await client.messages.create(basic('qwen@local', { stop_sequences: stops }));
+    const r = await upstreamReq();
+    assert.deepEqual(r.json.stop, stops, `stop sent upstream: ${JSON.stringify(r.json.stop)}`);
+  });
+
+  test('cache_control appears nowhere in the upstream body', async () => {
+    const cc = { type: 'ephemeral' };
+    await client.messages.create(basic('gpt-4o@openai', {
+      system: [{ type: 'text', text: 'sys', cache_control: cc }],
+      tools: [{ ...WEATHER_TOOL, cache_control: cc }],
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'q', cache_control: cc }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_c', name: 'get_weather', input: { city: 'X' }, cache_control: cc }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_c', content: 'r', cache_control: cc }] },
+      ],
+    }));
+    const r = await upstreamReq();
+    assert.deepEqual(findKeys(r.json, (k) => k === 'cache_control'), [], r.text);
+    assert.ok(!r.text.includes('ephemeral'), r.text);
+  });
+
+  test('a web_search server tool → 400 invalid_request_error naming it; upstream receives nothing', async () => {
+    await rejectsApi(client.messages.create(basic('gpt-4o@openai', {
+      tools: [WEATHER_TOOL, { type: 'web_search_20250305', name: 'web_search', max_uses: 3 }],
+    })), 400, 'invalid_request_error', { includes: ['web_search'] });
+    await assertNothingReceived([main, alt], 300);
+  });
+
+  test('all provider keys stay out of every client-visible answer', async () => {
+    const m = await client.messages.create(basic('gpt-4o@openai'));
+    const s = JSON.stringify(m);
+    for (const k of ALL_KEYS) assert.ok(!s.includes(k));
+  });
+});

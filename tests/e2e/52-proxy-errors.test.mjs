@@ -1,0 +1,260 @@
+// Upstream failures as the client sees them (protocol.md F.9, C): HTTP errors of OpenAI-style providers
+// in every body shape, non-JSON answers, transport failures (down, no answer, reset) for both styles,
+// and the client leaving while the upstream is still working.
+import { describe, test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertError, rawConnect, request, waitFor } from './lib/daemon.mjs';
+import { setupProxy, rejectsApi } from './lib/proxy.mjs';
+import { oaiCompletion } from './lib/mock-upstream.mjs';
+
+const PROV_KEY = 'sk-prov-SECRET-errors-1234';
+const GEM_KEY = 'g-key-SECRET-errors';
+const OR_KEY = 'or-key-SECRET-errors';
+const ANTH_KEY = 'sk-ant-prov-SECRET-errors';
+const KEYS = [PROV_KEY, GEM_KEY, OR_KEY, ANTH_KEY];
+
+let env;
+let main;
+let alt;
+let client;
+
+before(async () => {
+  env = await setupProxy({
+    settings: ({ main: m, alt: a, downPort }) => ({
+      providers: {
+        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY },
+        gemini: { baseURL: m.url, apiKey: GEM_KEY },
+        openrouter: { baseURL: `${a.url}/api/v1`, apiKey: OR_KEY },
+        anth: { baseURL: m.url, responseStyle: 'anthropic', apiKey: ANTH_KEY },
+        down: { baseURL: `http://127.0.0.1:${downPort}/v1`, apiKey: PROV_KEY, connectTimeoutMs: 2000 },
+        downanth: { baseURL: `http://127.0.0.1:${downPort}`, responseStyle: 'anthropic', apiKey: ANTH_KEY, connectTimeoutMs: 2000 },
+        slow: { baseURL: `${m.url}/slow/v1`, apiKey: PROV_KEY, firstByteTimeoutMs: 500 },
+        slowanth: { baseURL: `${m.url}/slowanth`, responseStyle: 'anthropic', apiKey: ANTH_KEY, firstByteTimeoutMs: 500 },
+      },
+      models: { bigModel: 'big-up@openai', smallModel: 'small-up@openai', preferredProvider: 'openai' },
+    }),
+  });
+  ({ main, alt, client } = env);
+});
+after(async () => { if (env) await env.close(); });
+beforeEach(() => env.resetMocks());
+
+const body = (model, extra = {}) => ({ model, max_tokens: 32, messages: [{ role: 'user', content: 'Hello' }], ...extra });
+const ctx = () => `\n--- daemon stderr (tail) ---\n${env.stderrTail()}`;
+
+function assertNoKeys(res) {
+  const all = res.text + JSON.stringify(res.headers);
+  for (const k of KEYS) assert.ok(!all.includes(k), `provider key ${k} leaked to the client: ${res.text}`);
+}
+
+async function healthy() {
+  const h = await request(env.d.port, { path: '/health', timeoutMs: 2000 });
+  assert.equal(h.status, 200, `daemon healthy afterwards${ctx()}`);
+  assert.ok(env.d.alive(), 'daemon still running');
+}
+
+describe('HTTP errors from an OpenAI-style upstream (F.9)', () => {
+  for (const [up, status, type, extra] of [
+    [400, 400, 'invalid_request_error', { type: 'invalid_request_error', param: 'max_tokens', code: 'unsupported_parameter' }],
+    [401, 401, 'authentication_error', { type: 'invalid_request_error', code: 'invalid_api_key' }],
+    [403, 403, 'permission_error', { type: 'invalid_request_error', code: 'unsupported_country_region_territory' }],
+    [404, 404, 'not_found_error', { type: 'invalid_request_error', code: 'model_not_found' }],
+    [413, 413, 'request_too_large', { type: 'invalid_request_error', code: null }],
+    [422, 400, 'invalid_request_error', { type: 'invalid_request_error', code: null }],
+    [429, 429, 'rate_limit_error', { type: 'requests', code: 'rate_limit_exceeded' }],
+    [500, 500, 'api_error', { type: 'server_error', code: null }],
+    [502, 529, 'overloaded_error', { type: 'server_error', code: null }],
+    [503, 529, 'overloaded_error', { type: 'server_error', code: null }],
+    [529, 529, 'overloaded_error', { type: 'server_error', code: null }],
+  ]) {
+    test(`upstream ${up} → ${status} ${type}, upstream message kept, provider named, key not leaked`, async () => {
+      const message = up === 401
+        ? `Incorrect API key provided: ${PROV_KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`
+        : `upstream problem number ${up} happened`;
+      main.enqueue({
+        status: up,
+        headers: up === 429 ? { 'retry-after': '7' } : {},
+        json: { error: { message, ...extra } },
+      });
+      const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+      assertError(res, status, type, { includes: ['openai'] });
+      assertNoKeys(res);
+      if (up === 401) {
+        assert.ok(res.json.error.message.includes('Incorrect API key provided'), `upstream message kept: ${res.text}`);
+      } else {
+        assert.ok(res.json.error.message.includes(message), `upstream message kept: ${res.text}`);
+      }
+      if (up === 429) assert.equal(res.headers['retry-after'], '7', 'retry-after copied');
+      assert.equal(main.requests.length, 1, 'one upstream attempt');
+      assert.equal(main.requests[0].path, '/v1/chat/completions');
+    });
+  }
+
+  test('SDK view of an upstream 429: RateLimitError with retry-after and requestID', async () => {
+    main.enqueue({ status: 429, headers: { 'retry-after': '7' }, json: { error: { message: 'Rate limit reached for gpt-4o', type: 'requests', code: 'rate_limit_exceeded' } } });
+    const err = await rejectsApi(client.messages.create(body('gpt-4o@openai')), 429, 'rate_limit_error',
+      { includes: ['Rate limit reached for gpt-4o'], excludes: KEYS });
+    assert.equal(err.constructor.name, 'RateLimitError');
+    assert.equal(err.headers.get('retry-after'), '7');
+  });
+
+  test('a stream request answered by an upstream error gets the JSON error, not SSE', async () => {
+    main.enqueue({ status: 503, json: { error: { message: 'The engine is currently overloaded, please try again later', type: 'server_error' } } });
+    const res = await env.post('/v1/messages', body('gpt-4o@openai', { stream: true }));
+    assertError(res, 529, 'overloaded_error', { includes: ['overloaded'] });
+    main.enqueue({ status: 503, json: { error: { message: 'The engine is currently overloaded, please try again later', type: 'server_error' } } });
+    await rejectsApi(client.messages.stream(body('gpt-4o@openai')).finalMessage(), 529, 'overloaded_error');
+  });
+
+  test('Gemini-style one-element array error body', async () => {
+    main.enqueue({
+      status: 400,
+      json: [{ error: { code: 400, message: 'Invalid JSON payload received. Unknown name "foo": Cannot find field.', status: 'INVALID_ARGUMENT' } }],
+    });
+    const res = await env.post('/v1/messages', body('gemini-2.5-flash@gemini'));
+    assertError(res, 400, 'invalid_request_error', { includes: ['gemini', 'Invalid JSON payload received'] });
+    assertNoKeys(res);
+    assert.equal(main.requests[0].path, '/v1beta/openai/chat/completions');
+  });
+
+  for (const [up, status, type, message] of [
+    [402, 402, 'billing_error', 'Insufficient credits. Add more using https://openrouter.ai/credits'],
+    [429, 429, 'rate_limit_error', 'Rate limit exceeded: free-models-per-day'],
+    [503, 529, 'overloaded_error', 'No endpoints found that can handle the request'],
+  ]) {
+    test(`OpenRouter numeric code ${up} → ${status} ${type}`, async () => {
+      alt.enqueue({ status: up, json: { error: { code: up, message, metadata: { provider_name: 'SomeHost' } } } });
+      const res = await env.post('/v1/messages', body('meta-llama/llama-3-8b@openrouter'));
+      assertError(res, status, type, { includes: ['openrouter', message] });
+      assertNoKeys(res);
+    });
+  }
+
+  test('OpenRouter error inside a 200 (choice finish_reason "error") → mapped error, not a Message', async () => {
+    alt.enqueue({
+      json: oaiCompletion({
+        content: '',
+        finish_reason: 'error',
+        extraChoice: { error: { code: 502, message: 'Provider returned error: high demand', metadata: { provider_name: 'Google' } } },
+      }),
+    });
+    const res = await env.post('/v1/messages', body('google/gemini-2.5-pro@openrouter'));
+    assertError(res, 529, 'overloaded_error', { includes: ['Provider returned error'] });
+  });
+
+  for (const [up, status, type] of [[502, 529, 'overloaded_error'], [500, 500, 'api_error'], [404, 404, 'not_found_error']]) {
+    test(`non-JSON (HTML) ${up} error body → ${status} ${type} naming the provider`, async () => {
+      main.enqueue({ status: up, headers: { 'content-type': 'text/html' }, text: `<html><body><h1>${up} Bad Things</h1></body></html>` });
+      const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+      assertError(res, status, type, { includes: ['openai'] });
+    });
+  }
+
+  test('non-JSON 200 → 502 api_error naming the provider', async () => {
+    main.enqueue({ status: 200, headers: { 'content-type': 'text/html' }, text: '<html>hello, I am a captive portal</html>' });
+    const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+    assertError(res, 502, 'api_error', { includes: ['openai'] });
+    main.enqueue({ status: 200, headers: { 'content-type': 'application/json' }, rawBody: '' });
+    assertError(await env.post('/v1/messages', body('gpt-4o@openai')), 502, 'api_error', { includes: ['openai'] });
+  });
+
+  test('JSON 200 that is not a chat completion → 502 api_error', async () => {
+    main.enqueue({ json: { hello: 'world' } });
+    const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+    assertError(res, 502, 'api_error', { includes: ['openai'] });
+  });
+
+  test('daemon healthy after all that', healthy);
+});
+
+describe('HTTP errors from an Anthropic-style upstream with a non-envelope body', () => {
+  test('HTML 502 → 529 overloaded_error envelope naming the provider', async () => {
+    main.enqueue({ status: 502, headers: { 'content-type': 'text/html' }, text: '<html>502 Bad Gateway</html>' });
+    const res = await env.post('/v1/messages', body('claude-x@anth'));
+    assertError(res, 529, 'overloaded_error', { includes: ['anth'] });
+    assertNoKeys(res);
+  });
+
+  test('plain-text 401 → 401 authentication_error envelope', async () => {
+    main.enqueue({ status: 401, text: 'unauthorized' });
+    const res = await env.post('/v1/messages', body('claude-x@anth'));
+    assertError(res, 401, 'authentication_error', { includes: ['anth'] });
+  });
+});
+
+describe('transport failures', () => {
+  for (const [model, prov] of [['gpt-4o@down', 'down'], ['claude-x@downanth', 'downanth']]) {
+    test(`upstream down (closed port): ${prov} → 502 api_error naming the provider`, async () => {
+      const t0 = Date.now();
+      const res = await env.post('/v1/messages', body(model));
+      assertError(res, 502, 'api_error', { includes: [prov] });
+      assertNoKeys(res);
+      assert.ok(Date.now() - t0 < 3000, 'answered quickly');
+      await rejectsApi(client.messages.create(body(model)), 502, 'api_error', { includes: [prov] });
+    });
+  }
+
+  for (const [model, prov, pathRe] of [['gpt-4o@slow', 'slow', /^\/slow\/v1\/chat\/completions$/], ['claude-x@slowanth', 'slowanth', /^\/slowanth\/v1\/messages$/]]) {
+    test(`upstream never answers, firstByteTimeoutMs 500: ${prov} → 504 timeout_error`, async () => {
+      main.enqueue({ hang: true });
+      const t0 = Date.now();
+      const res = await env.post('/v1/messages', body(model), {}, { timeoutMs: 5000 });
+      const dt = Date.now() - t0;
+      assertError(res, 504, 'timeout_error', { includes: [prov] });
+      assert.ok(dt >= 400 && dt < 3000, `answered after the first-byte timeout, took ${dt} ms`);
+      assert.equal(main.requests.length, 1);
+      assert.match(main.requests[0].path, pathRe);
+      await main.waitFor((r) => r[0].clientClosed, { timeoutMs: 1000, what: 'the timed-out upstream connection to be closed' });
+    });
+  }
+
+  for (const [model, prov] of [['gpt-4o@openai', 'openai'], ['claude-x@anth', 'anth']]) {
+    test(`upstream resets the connection: ${prov} → 502 api_error`, async () => {
+      main.enqueue({ reset: true, times: 5 });
+      const res = await env.post('/v1/messages', body(model));
+      assertError(res, 502, 'api_error', { includes: [prov] });
+      assertNoKeys(res);
+      assert.ok(main.requests.length >= 1);
+    });
+  }
+
+  for (const [model, prov] of [['gpt-4o@openai', 'openai'], ['claude-x@anth', 'anth']]) {
+    test(`upstream closes in the middle of a 200 body: ${prov} → 502 api_error`, async () => {
+      main.enqueue({ headers: { 'content-type': 'application/json' }, chunks: ['{"id":"chatcmpl-x","object":"chat.completion","choices":['], destroyAfter: true });
+      const res = await env.post('/v1/messages', body(model));
+      assertError(res, 502, 'api_error', { includes: [prov] });
+    });
+  }
+
+  test('daemon healthy after the transport failures', healthy);
+});
+
+describe('client disconnect', () => {
+  for (const [model, prov, stream] of [
+    ['claude-x@anth', 'anth', false], ['claude-x@anth', 'anth', true],
+    ['gpt-4o@openai', 'openai', false], ['gpt-4o@openai', 'openai', true],
+  ]) {
+    test(`client leaves while the upstream works (${prov}${stream ? ', stream' : ''}): upstream connection closed within 1 s`, async () => {
+      main.enqueue({ hang: true });
+      const c = await rawConnect(env.d.port);
+      let t0;
+      try {
+        const payload = JSON.stringify(body(model, stream ? { stream: true } : {}));
+        await c.write('POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+          `x-api-key: sk-client-x\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+        await main.waitForRequests(1, 3000);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(main.requests[0].clientClosed, false, 'upstream connection open while the client waits');
+        assert.equal(c.received(), '', `no answer yet: ${c.received()}`);
+      } finally {
+        t0 = Date.now();
+        c.close();
+      }
+      const rec = await main.waitFor((r) => r[0].clientClosed && r[0], { timeoutMs: 1000, what: 'ccproxy to close the abandoned upstream request' });
+      assert.ok(rec.closedAt - t0 <= 1000, `closed ${rec.closedAt - t0} ms after the client left`);
+      await healthy();
+      await waitFor(async () => (await request(env.d.port, { path: '/health' })).json?.active === 0,
+        { timeoutMs: 1000, what: 'no request left active in /health' });
+    });
+  }
+});
