@@ -90,6 +90,7 @@ static const cfg_field_t cfg_schema[] = {
     {"providers.*.reasoningModels", K_STRLIST, 0, 0},
     {"providers.*.maxTokensField", K_MAXTOK, 0, 0},
     {"providers.*.reasoningEffort", K_TRISTATE, 0, 0},
+    {"providers.*.maxOutputTokens", K_UINT, 1, 10000000},
     {"models", K_OBJECT, 0, 0},
     {"models.bigModel", K_MODEL, 0, 0},
     {"models.smallModel", K_MODEL, 0, 0},
@@ -656,6 +657,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 600000);
         p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
         cfg_provider_reasoning(p, pv);
+        p->max_output_tokens = (long)cfg_int(pv, "maxOutputTokens", 0);
         if (url == NULL) {
             char prefix[256];
             snprintf(prefix, sizeof(prefix), "providers.%s.", name);

@@ -39,6 +39,7 @@ typedef struct cp_provider {
     json_t *reasoning_models;   /* reasoningModels: array of glob patterns naming reasoning models; owned */
     int max_tokens_field;       /* maxTokensField: enum cp_maxtok */
     int reasoning_effort;       /* reasoningEffort: -1 auto, 0 never send, 1 always send */
+    long max_output_tokens;     /* maxOutputTokens: cap on the output-token field; 0 = none */
 } cp_provider_t;
 
 enum cp_maxtok {

@@ -40,6 +40,9 @@ typedef struct exchange {
     unsigned live;              /* EX_HALF_* still held */
     cp_oai_opts_t oo;
     cp_oai_names_t *names;
+    cp_up_t *up;     /* borrowed */
+    json_t *up_body; /* openai style: the Chat Completions body, kept for one capped retry; owned */
+    unsigned retried : 1;
     long status;
     char *buf; /* upstream body */
     size_t len, cap;
@@ -48,6 +51,8 @@ typedef struct exchange {
 } exchange_t;
 
 static unsigned ex_live_count;
+
+static int ex_retry_capped(exchange_t *x);
 
 unsigned cp_exchange_live(void)
 {
@@ -66,6 +71,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     x->reap = NULL;
     cp_oai_names_free(x->names);
     x->names = NULL;
+    json_decref(x->up_body);
+    x->up_body = NULL;
     cp_config_unref(x->cfg);
     x->cfg = NULL;
     free(x->buf);
@@ -258,13 +265,15 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
     exchange_t *x = ud;
 
     x->xfer = NULL;
+    ex_release(x, EX_HALF_UPSTREAM); /* the client half is still held: nothing is freed here */
     if (rc != CP_OK)
         ex_error(x, e, NULL);
     else if (x->prov->style == CP_STYLE_ANTHROPIC)
         ex_done_anthropic(x, xf);
+    else if (ex_retry_capped(x))
+        return;
     else
         ex_done_openai(x, xf);
-    ex_release(x, EX_HALF_UPSTREAM);
 }
 
 static const cp_xfer_cbs_t ex_cbs = {ex_on_head, ex_on_body, ex_on_done};
@@ -388,25 +397,14 @@ static void ex_log_dropped(const exchange_t *x, const json_t *anth)
                  json_pack("{s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "fields", list));
 }
 
-static void ex_start_openai(exchange_t *x, cp_up_t *up, json_t *anth)
+/* Sends x->up_body to <baseURL>/chat/completions. */
+static void ex_send_openai(exchange_t *x)
 {
     const char *base = x->prov->base_url;
     int gemini_root = x->oo.flavor == CP_OAI_GEMINI && ex_url_has_no_path(base);
     char *url = cp_xasprintf("%s%s/chat/completions", base, gemini_root ? "/v1beta/openai" : "");
     struct curl_slist *h = NULL;
-    json_t *body; /* owned */
-    cp_err_t e = {0};
 
-    body = cp_oai_request(anth, x->upstream_model, &x->oo, &x->names, &e);
-    if (body == NULL) {
-        free(url);
-        ex_error(x, &e, NULL);
-        return;
-    }
-    ex_log_dropped(x, anth);
-    /* answered from the complete upstream answer for now (see the top of the file) */
-    json_object_del(body, "stream");
-    json_object_del(body, "stream_options");
     h = ex_header(h, "Content-Type", "application/json");
     h = ex_header(h, "Accept", "application/json");
     if (x->prov->api_key != NULL) {
@@ -416,8 +414,136 @@ static void ex_start_openai(exchange_t *x, cp_up_t *up, json_t *anth)
     }
     h = ex_header(h, "User-Agent", "ccproxy/" CP_VERSION);
     h = ex_extra_headers(h, x->prov);
-    ex_start_upstream(x, up, url, h, body);
-    json_decref(body);
+    ex_start_upstream(x, x->up, url, h, x->up_body);
+}
+
+/* ---- output-token caps ---------------------------------------------------------------------
+ * Claude Code asks for 32k-64k output tokens; many upstream models allow less and answer 400 ("max_tokens
+ * is too large: 32000. This model supports at most 16384 completion tokens"). The cap comes from the
+ * provider's maxOutputTokens, else from what the upstream said before: the request is retried once with
+ * the cap it named, and the cap is remembered per provider and model for later requests. */
+
+#define EX_CAPS 128
+
+static struct {
+    char key[CP_ROUTE_MODEL_MAX + 80];
+    long cap;
+} ex_caps[EX_CAPS];
+static unsigned ex_caps_next;
+
+static long ex_cap_get(const exchange_t *x)
+{
+    char key[sizeof(ex_caps[0].key)];
+
+    snprintf(key, sizeof(key), "%s/%s", x->prov->name, x->upstream_model);
+    for (unsigned i = 0; i < EX_CAPS; i++)
+        if (ex_caps[i].cap > 0 && strcmp(ex_caps[i].key, key) == 0)
+            return ex_caps[i].cap;
+    return 0;
+}
+
+static void ex_cap_put(const exchange_t *x, long cap)
+{
+    unsigned slot = ex_caps_next++ % EX_CAPS;
+
+    for (unsigned i = 0; i < EX_CAPS; i++) {
+        char key[sizeof(ex_caps[0].key)];
+        snprintf(key, sizeof(key), "%s/%s", x->prov->name, x->upstream_model);
+        if (strcmp(ex_caps[i].key, key) == 0) {
+            slot = i;
+            break;
+        }
+    }
+    snprintf(ex_caps[slot].key, sizeof(ex_caps[slot].key), "%s/%s", x->prov->name, x->upstream_model);
+    ex_caps[slot].cap = cap;
+}
+
+/* The output-token field of x->up_body, or NULL. */
+static json_t *ex_max_field(exchange_t *x, const char **name)
+{
+    json_t *v = json_object_get(x->up_body, "max_completion_tokens"); /* borrowed */
+
+    *name = "max_completion_tokens";
+    if (v == NULL) {
+        v = json_object_get(x->up_body, "max_tokens");
+        *name = "max_tokens";
+    }
+    return json_is_integer(v) ? v : NULL;
+}
+
+/* Lowers the output-token field to <cap> when it is above. Returns 1 if it changed. */
+static int ex_apply_cap(exchange_t *x, long cap)
+{
+    const char *name;
+    json_t *v = ex_max_field(x, &name); /* borrowed */
+
+    if (v == NULL || cap <= 0 || json_integer_value(v) <= cap)
+        return 0;
+    json_object_set_new(x->up_body, name, json_integer(cap));
+    return 1;
+}
+
+/* Finds the cap an upstream 400 names. Returns it, or 0. */
+static long ex_parse_cap(const char *body)
+{
+    static const char *const after[] = {
+        "supports at most ", "valid range of max_tokens is [1, ",  "must be less than or equal to ",
+        "must be at most ",  "maximum value for `max_tokens` is ", "max_tokens must be <= "};
+    const char *p;
+
+    if (body == NULL ||
+        (strstr(body, "max_tokens") == NULL && strstr(body, "max_completion_tokens") == NULL &&
+         strstr(body, "completion tokens") == NULL && strstr(body, "output tokens") == NULL))
+        return 0;
+    for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
+        if ((p = strstr(body, after[i])) != NULL) {
+            long n = strtol(p + strlen(after[i]), NULL, 10);
+            if (n > 0)
+                return n;
+        }
+    return 0;
+}
+
+/* After a 400: when it names an output-token cap below what was asked, resend once with it. */
+static int ex_retry_capped(exchange_t *x)
+{
+    long cap;
+
+    if (x->status != 400 || x->retried || x->fr == NULL || x->up_body == NULL)
+        return 0;
+    cap = ex_parse_cap(x->buf);
+    if (cap <= 0 || !ex_apply_cap(x, cap))
+        return 0;
+    x->retried = 1;
+    ex_cap_put(x, cap);
+    cp_log_j(CP_LOG_INFO, "upstream output-token cap learned; retrying",
+             json_pack("{s:s,s:s,s:s,s:I}", "rid", x->rid, "provider", x->prov->name, "model",
+                       x->upstream_model, "cap", (json_int_t)cap));
+    free(x->buf);
+    x->buf = NULL;
+    x->len = x->cap = 0;
+    x->status = 0;
+    ex_send_openai(x);
+    return 1;
+}
+
+static void ex_start_openai(exchange_t *x, json_t *anth)
+{
+    cp_err_t e = {0};
+
+    x->up_body = cp_oai_request(anth, x->upstream_model, &x->oo, &x->names, &e);
+    if (x->up_body == NULL) {
+        ex_error(x, &e, NULL);
+        return;
+    }
+    ex_log_dropped(x, anth);
+    /* answered from the complete upstream answer for now (see the top of the file) */
+    json_object_del(x->up_body, "stream");
+    json_object_del(x->up_body, "stream_options");
+    if (x->prov->max_output_tokens > 0)
+        ex_apply_cap(x, x->prov->max_output_tokens);
+    ex_apply_cap(x, ex_cap_get(x));
+    ex_send_openai(x);
 }
 
 static void ex_count_locally(exchange_t *x, const json_t *body)
@@ -435,6 +561,7 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
 
     ex_live_count++;
     x->fr = r;
+    x->up = up;
     x->cfg = cp_config_ref(cp_front_req_config(r));
     x->prov = route->provider;
     x->kind = kind;
@@ -455,6 +582,6 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
     else if (kind == CP_ANTH_COUNT_TOKENS)
         ex_count_locally(x, body);
     else
-        ex_start_openai(x, up, body);
+        ex_start_openai(x, body);
     json_decref(body);
 }

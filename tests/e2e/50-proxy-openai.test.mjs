@@ -62,6 +62,7 @@ before(async () => {
         openrouter: { baseURL: `${a.url}/api/v1`, apiKey: OR_KEY, headers: OR_HEADERS },
         forced: { baseURL: `${m.url}/forced/v1`, apiKey: FORCED_KEY, maxTokensField: 'max_completion_tokens' },
         local: { baseURL: `${m.url}/local/v1` },
+        capped: { baseURL: `${m.url}/capped/v1`, maxOutputTokens: 1000 },
       },
       models: { bigModel: 'big-up@openai', smallModel: 'small-up@openai', preferredProvider: 'openai' },
     }),
@@ -654,6 +655,41 @@ describe('request translation (Anthropic → OpenAI), as the upstream sees it', 
       await assertNothingReceived([main, alt], 200);
     });
   }
+
+  test('maxOutputTokens caps the output-token field sent upstream', async () => {
+    await client.messages.create({ ...basic('m@capped'), max_tokens: 32000 });
+    const r = await upstreamReq();
+    assert.equal(r.json.max_tokens, 1000, r.text);
+  });
+
+  test('an upstream 400 naming its output-token cap: retried once with that cap, which is remembered', async () => {
+    main.enqueue({
+      status: 400,
+      json: {
+        error: {
+          message: 'max_tokens is too large: 32000. This model supports at most 16384 completion tokens, whereas you provided 32000.',
+          type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_value',
+        },
+      },
+    });
+    const m = await client.messages.create({ ...basic('capme@local'), max_tokens: 32000 });
+    assert.equal(m.type, 'message');
+    await main.waitForRequests(2, 3000);
+    assert.equal(main.requests.length, 2, 'one retry');
+    assert.equal(main.requests[0].json.max_tokens, 32000);
+    assert.equal(main.requests[1].json.max_tokens, 16384);
+    env.resetMocks();
+    await client.messages.create({ ...basic('capme@local'), max_tokens: 32000 });
+    const r = await upstreamReq();
+    assert.equal(r.json.max_tokens, 16384, 'the learned cap is applied up front');
+  });
+
+  test('an upstream 400 that is not about the output cap is not retried', async () => {
+    main.enqueue({ status: 400, json: { error: { message: 'messages: bad role', type: 'invalid_request_error' } } });
+    await assert.rejects(client.messages.create(basic('other@local')), (e) => e.status === 400);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(main.requests.length, 1);
+  });
 
   test('more than 4 stop_sequences toward a vendor API (gemini flavor): the first 4 reach the upstream', async () => {
     const stops = ['s1', 's2', 's3', 's4', 's5'];
