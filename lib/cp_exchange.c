@@ -243,7 +243,7 @@ static void ex_done_openai(exchange_t *x, cp_xfer_t *xf)
         ex_error(x, &e, hdr);
         return;
     }
-    oai = x->len ? json_loadb(x->buf, x->len, 0, &jerr) : NULL;
+    oai = x->len ? json_loadb(x->buf, x->len, JSON_DECODE_ANY, &jerr) : NULL;
     if (oai == NULL) {
         cp_err_set(&e, 502, "api_error", "provider %s returned a %ld answer that is not JSON%s%.80s%s",
                    x->prov->name, x->status, x->len ? ": \"" : " (empty body)", x->len ? x->buf : "",

@@ -361,21 +361,59 @@ static size_t tok_punct(const unsigned char *s, size_t i, size_t len, bool space
     return i;
 }
 
+/* Random base64 (hashes, keys, embedded files) splits into about 0.69 token a character, far more than
+ * its pre-tokens suggest. A blob is a run of at least B64_MIN_RUN characters of [A-Za-z0-9+/] (then '='
+ * padding) with both cases and two separate digit groups, whose character class changes at least every
+ * other character (camelCase identifiers change about every fourth, hex has one case). Scans the run at
+ * s[i], returns its end and sets *blob. */
+#define B64_MIN_RUN 32
+#define B64_UNIT    69
+static size_t tok_b64_run(const unsigned char *s, size_t i, size_t len, bool *blob)
+{
+    size_t start = i, changes = 0, digit_groups = 0;
+    unsigned seen = 0, prev = 4;
+
+    for (; i < len; i++) {
+        unsigned c = s[i];
+        unsigned k = c - 'a' < 26u ? 0 : c - 'A' < 26u ? 1 : c - '0' < 10u ? 2 : c == '+' || c == '/' ? 3 : 4;
+
+        if (k == 4)
+            break;
+        seen |= 1u << k;
+        changes += i > start && k != prev;
+        digit_groups += k == 2 && prev != 2;
+        prev = k;
+    }
+    while (i < len && s[i] == '=')
+        i++;
+    *blob = i - start >= B64_MIN_RUN && (seen & 3u) == 3u && digit_groups >= 2 && 2 * changes >= i - start;
+    return i;
+}
+
 int64_t cp_tok_text(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     int64_t units = 0;
     size_t i = 0, w;
     bool quoted = false; /* the previous pre-token was a punctuation run ending in a quote */
+    size_t b64_seen = 0; /* tok_b64_run() has looked at everything before this */
 
     if (s == NULL)
         return 0;
     while (i < len) {
         enum tok_class k = s[i] < 0x80 ? (enum tok_class)ascii_class[s[i]] : tok_class_of(s, i, len, &w);
         size_t j, last_nl, spaces;
-        bool after_quote = quoted;
+        bool after_quote = quoted, blob;
 
         quoted = false;
+        if ((k == TC_LOWER || k == TC_UPPER || k == TC_DIGIT) && i >= b64_seen) {
+            b64_seen = tok_b64_run(s, i, len, &blob);
+            if (blob) {
+                units += (int64_t)(b64_seen - i) * B64_UNIT;
+                i = b64_seen;
+                continue;
+            }
+        }
 
         switch (k) {
         case TC_DIGIT:

@@ -218,3 +218,32 @@ describe('drain and reload details', () => {
     assert.ok(r.json.data.some((m) => m.id === 'a@openai'), `old config kept: ${r.text}`);
   });
 });
+
+describe('reload with requests in flight', () => {
+  test('a request in flight across SIGHUP finishes on the config it started with; new ones use the new one', async (t) => {
+    const { startMock, oaiCompletion } = await import('./lib/mock-upstream.mjs');
+    const a = await startMock({ name: 'a' });
+    const b = await startMock({ name: 'b' });
+    t.after(() => a.close());
+    t.after(() => b.close());
+    const settings = (m) => ({
+      providers: { up: { baseURL: `${m.url}/v1`, apiKey: 'k' } },
+      models: { bigModel: 'big@up', smallModel: 'small@up', preferredProvider: 'up' },
+    });
+    const d = await startDaemon({ homeSettings: settings(a) });
+    t.after(() => d.stop());
+    a.enqueue({ delayMs: 800, json: oaiCompletion({ model: 'big' }) });
+    const inflight = request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4'), timeoutMs: 5000 });
+    await a.waitForRequests(1, 3000);
+    writeFile(d.dirs.homeSettingsPath, settings(b));
+    d.signal('SIGHUP');
+    await waitFor(() => d.stderrText().includes('config reloaded'), { timeoutMs: 3000, what: 'reload logged' });
+    const r1 = await inflight;
+    assert.equal(r1.status, 200, r1.text);
+    assert.equal(r1.json.model, 'claude-sonnet-4');
+    const r2 = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4') });
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(a.requests.length, 1, 'only the first request went to the old upstream');
+    assert.equal(b.requests.length, 1, 'the new request went to the new upstream');
+  });
+});
