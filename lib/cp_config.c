@@ -62,6 +62,7 @@ enum cfg_kind {
     K_STRLIST,  /* array of non-empty strings */
     K_MAXTOK,   /* "auto", "max_tokens", "max_completion_tokens" */
     K_TRISTATE, /* true, false or "auto" */
+    K_MODELMAP, /* object of glob pattern -> model name */
 };
 
 typedef struct cfg_field {
@@ -95,6 +96,7 @@ static const cfg_field_t cfg_schema[] = {
     {"models.bigModel", K_MODEL, 0, 0},
     {"models.smallModel", K_MODEL, 0, 0},
     {"models.preferredProvider", K_NONEMPTY, 0, 0},
+    {"models.map", K_MODELMAP, 0, 0},
     {"logging", K_OBJECT, 0, 0},
     {"logging.level", K_LEVEL, 0, 0},
     {"logging.format", K_FORMAT, 0, 0},
@@ -275,6 +277,24 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
         if (!json_is_boolean(v) && !(json_is_string(v) && strcmp(json_string_value(v), "auto") == 0))
             expect = "true, false or \"auto\"";
         break;
+    case K_MODELMAP: {
+        const char *k;
+        json_t *mv; /* borrowed */
+        if (!json_is_object(v)) {
+            expect = "an object of model-name patterns to \"model@provider\"";
+            break;
+        }
+        json_object_foreach((json_t *)v, k, mv)
+        {
+            if (*k == '\0' || !json_is_string(mv) || !cfg_model_ok(json_string_value(mv))) {
+                cfg_describe(mv, got, sizeof(got));
+                return cp_err_set(cx->e, 0, NULL,
+                                  "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
+                                  where, path, k, got);
+            }
+        }
+        break;
+    }
     case K_HEADERS: {
         const char *k;
         json_t *hv; /* borrowed */
@@ -690,6 +710,21 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     if (cfg_check_model_provider(cx, c, "models.bigModel", c->big_model) != CP_OK ||
         cfg_check_model_provider(cx, c, "models.smallModel", c->small_model) != CP_OK)
         return CP_ERR;
+    c->model_map =
+        json_deep_copy(json_is_object(json_object_get(mod, "map")) ? json_object_get(mod, "map") : NULL);
+    if (c->model_map == NULL)
+        c->model_map = json_object();
+    {
+        const char *pat;
+        json_t *target; /* borrowed */
+        json_object_foreach(c->model_map, pat, target)
+        {
+            char path[512];
+            snprintf(path, sizeof(path), "models.map.%s", pat);
+            if (cfg_check_model_provider(cx, c, path, json_string_value(target)) != CP_OK)
+                return CP_ERR;
+        }
+    }
     if (cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL) {
         cp_config_provider_list(c, list, sizeof(list));
         return cp_err_set(cx->e, 0, NULL,
@@ -824,6 +859,7 @@ void cp_config_unref(cp_config_t *c)
     free(c->big_model);
     free(c->small_model);
     free(c->preferred_provider);
+    json_decref(c->model_map);
     json_decref(c->merged);
     json_decref(c->sources);
     free(c);

@@ -64,6 +64,7 @@ typedef struct cp_config {
     char *big_model;
     char *small_model;
     char *preferred_provider;
+    json_t *model_map; /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
     /* logging */
     enum cp_log_level log_level;
     enum cp_log_format log_format;

@@ -487,7 +487,7 @@ static void front_root(front_req_t *r)
     front_json(r, 200, json_pack("{s:s,s:s}", "service", "ccproxy", "version", CP_VERSION));
 }
 
-/* Adds "<model>" routed as ccproxy would route it, as "name@provider", unless already listed. */
+/* Adds the configured target <model> as "name@provider", unless already listed. */
 static void front_models_add(json_t *data, const cp_config_t *cfg, const char *model)
 {
     char id[CP_ROUTE_MODEL_MAX + 96];
@@ -495,7 +495,7 @@ static void front_models_add(json_t *data, const cp_config_t *cfg, const char *m
     json_t *m; /* borrowed */
     cp_route_t rt;
 
-    if (cp_route_resolve(cfg, strchr(model, '@') ? model : model, &rt, NULL) != CP_OK)
+    if (cp_route_target(cfg, model, &rt, NULL) != CP_OK)
         return;
     snprintf(id, sizeof(id), "%s@%s", rt.model, rt.provider->name);
     json_array_foreach(data, i, m) if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) return;
@@ -511,6 +511,12 @@ static void front_models(front_req_t *r)
 
     front_models_add(data, r->cfg, r->cfg->big_model);
     front_models_add(data, r->cfg, r->cfg->small_model);
+    {
+        const char *pat;
+        json_t *target; /* borrowed from the config */
+        json_object_foreach(r->cfg->model_map, pat, target)
+            front_models_add(data, r->cfg, json_string_value(target));
+    }
     n = json_array_size(data);
     front_json(r, 200,
                json_pack("{s:o,s:b,s:O?,s:O?}", "data", data, "has_more", 0, "first_id",

@@ -1,6 +1,7 @@
 /* lib/cp_route.c: see cp_route.h. */
 #include "cp_route.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,13 +72,30 @@ static int route_target(const cp_config_t *c, const char *s, size_t n, const cha
     return CP_OK;
 }
 
+int cp_route_target(const cp_config_t *c, const char *target, cp_route_t *out, cp_err_t *e)
+{
+    memset(out, 0, sizeof(*out));
+    return route_target(c, target, strlen(target), "", out, e);
+}
+
 int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e)
 {
     size_t n = route_base_len(model);
 
+    const char *pat;
+    json_t *target; /* borrowed from the config */
+    char base[CP_ROUTE_MODEL_MAX];
+
     memset(out, 0, sizeof(*out));
     if (memchr(model, '@', n) != NULL)
         return route_target(c, model, n, "", out, e);
+    snprintf(base, sizeof(base), "%.*s", (int)(n < sizeof(base) ? n : sizeof(base) - 1), model);
+    json_object_foreach(c->model_map, pat, target)
+    {
+        if (fnmatch(pat, base, FNM_CASEFOLD) == 0)
+            return route_target(c, json_string_value(target), json_string_length(target), "models.map", out,
+                                e);
+    }
     if (route_contains(model, n, "haiku"))
         return route_target(c, c->small_model, strlen(c->small_model), "models.smallModel", out, e);
     if (route_contains(model, n, "sonnet") || route_contains(model, n, "opus"))

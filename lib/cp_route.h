@@ -17,9 +17,15 @@ typedef struct cp_route {
  *   contains "haiku"         -> models.smallModel (itself "name" or "name@provider")
  *   contains "sonnet"/"opus" -> models.bigModel
  *   anything else            -> models.preferredProvider, under its own name
+ *   models.map patterns, in file order, are tried after "name@provider" and before the rules above:
+ *   the first glob (fnmatch, case-insensitive) that matches the name gives its target
  * A trailing "[...]" suffix such as "[1m]" is stripped first; matching is case-insensitive.
  * Returns CP_OK, or CP_ERR with a 400 invalid_request_error in <e> naming the unknown provider and
  * listing the configured ones. */
 int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e);
+
+/* Resolves a configured target ("model" -> models.preferredProvider, or "model@provider") without
+ * applying any rule to the name. Returns CP_OK, or CP_ERR as cp_route_resolve. */
+int cp_route_target(const cp_config_t *c, const char *target, cp_route_t *out, cp_err_t *e);
 
 #endif

@@ -12,11 +12,14 @@
  *   - whitespace: everything up to the last newline of a whitespace run is one pre-token; of a run of
  *     spaces before a word, all but the last space are one pre-token (the last one leads the word).
  *
- * Then each pre-token gets a cost in hundredths of a token: letter runs from a table by leading character
- * (none, space, punctuation), case shape (lower, Capitalised, UPPER) and length, calibrated against the
- * real tokenizer on tests/fixtures/tok (bench/tok/measure.mjs); one token per digit triple; punctuation
- * runs by length; non-ASCII by script (accented Latin, other alphabets, CJK, symbols). The pass is linear
- * and allocates nothing.
+ * Then each pre-token gets a cost in hundredths of a token. Letter runs: a table by what leads them (nothing,
+ * a space or tab, a punctuation character), case shape (word, Word, WORD) and length, plus a little for
+ * runs with few vowels or led by signs such as '/' or '@'; a run that opens a quoted string counts like a
+ * space-led one. Digits: one token per three. Punctuation runs: by length, cheaper when made only of JSON
+ * and code structure. Non-ASCII: by script (accented Latin, other alphabets, CJK, symbols). Random base64
+ * (hashes, keys) is recognised and costed per character. The tables were fitted on the real tokenizer
+ * with bench/tok/fit.mjs and are checked by bench/tok/measure.mjs and tests/unit/test_tok.c. The pass is
+ * linear and allocates nothing.
  *
  * Requests. cp_tok_request() walks the body with jansson and sums the text of what the model reads:
  * system, every message's content blocks, and tool definitions (name, description, compact-JSON
@@ -97,7 +100,7 @@ enum tok_case {
 };
 
 /* Cost of a letter run of 1..16 ASCII letters, row [leading character * 3 + case shape], column length;
- * longer runs add WORD_LONG_EXTRA per letter. Fitted (bench/tok/README.md) on o200k_base over ~1 MB of
+ * longer runs add WORD_LONG_EXTRA per letter. Fitted (bench/tok/fit.mjs) on o200k_base over ~1 MB of
  * prose, code and JSON: a common English word led by a space is one token up to about eight letters;
  * identifiers and word pieces without a leading space split sooner; upper-case runs split about every
  * three letters. */

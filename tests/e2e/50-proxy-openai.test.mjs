@@ -734,3 +734,27 @@ describe('request translation (Anthropic → OpenAI), as the upstream sees it', 
     for (const k of ALL_KEYS) assert.ok(!s.includes(k));
   });
 });
+
+describe('models.map', () => {
+  let menv;
+  before(async () => {
+    menv = await setupProxy({
+      settings: ({ main: m }) => ({
+        providers: { openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY }, local: { baseURL: `${m.url}/local/v1` } },
+        models: { bigModel: 'big-up@openai', smallModel: 'small-up@openai', map: { 'claude-opus-*': 'qwen-max@local' } },
+      }),
+    });
+  });
+  after(async () => { if (menv) await menv.close(); });
+
+  test('a matching pattern wins over the opus rule; others keep the defaults; /v1/models lists the target', async () => {
+    await menv.client.messages.create(basic('claude-opus-4-8[1m]'));
+    await menv.client.messages.create(basic('claude-sonnet-4'));
+    await menv.main.waitForRequests(2, 3000);
+    assert.equal(menv.main.requests[0].path, '/local/v1/chat/completions');
+    assert.equal(menv.main.requests[0].json.model, 'qwen-max');
+    assert.equal(menv.main.requests[1].json.model, 'big-up');
+    const models = await menv.client.models.list();
+    assert.ok(models.data.some((m) => m.id === 'qwen-max@local'), JSON.stringify(models.data));
+  });
+});

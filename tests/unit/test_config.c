@@ -86,6 +86,41 @@ static void test_defaults(void **state)
     assert_string_equal(cp_config_provider(c, "openai", 6)->api_key_env, "OPENAI_API_KEY");
     assert_string_equal(src(c, "server.port"), "default");
     assert_string_equal(src(c, "providers.gemini.baseURL"), "default");
+    {
+        const cp_provider_t *p = cp_config_provider(c, "openai", 6);
+        assert_int_equal(json_array_size(p->reasoning_models), 4);
+        assert_string_equal(json_string_value(json_array_get(p->reasoning_models, 3)), "gpt-5*");
+        assert_int_equal(p->max_tokens_field, CP_MAXTOK_AUTO);
+        assert_int_equal(p->reasoning_effort, -1);
+        assert_int_equal(p->max_output_tokens, 0);
+        assert_int_equal(p->connect_timeout_ms, 10000);
+        assert_int_equal(p->first_byte_timeout_ms, 600000);
+        assert_int_equal(p->idle_timeout_ms, 300000);
+    }
+    assert_int_equal(json_object_size(c->model_map), 0);
+    cp_config_unref(c);
+}
+
+static void test_provider_options(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    const cp_provider_t *p;
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"ds\":{\"baseURL\":\"https://api.deepseek.com\",\"reasoningModels\":"
+               "[\"deepseek-reasoner\"],\"maxTokensField\":\"max_tokens\",\"reasoningEffort\":true,"
+               "\"maxOutputTokens\":8192,\"connectTimeoutMs\":1500}},"
+               "\"models\":{\"map\":{\"claude-*\":\"deepseek-chat@ds\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    p = cp_config_provider(c, "ds", 2);
+    assert_int_equal(json_array_size(p->reasoning_models), 1);
+    assert_int_equal(p->max_tokens_field, CP_MAXTOK_MAX_TOKENS);
+    assert_int_equal(p->reasoning_effort, 1);
+    assert_int_equal(p->max_output_tokens, 8192);
+    assert_int_equal(p->connect_timeout_ms, 1500);
+    assert_string_equal(json_string_value(json_object_get(c->model_map, "claude-*")), "deepseek-chat@ds");
     cp_config_unref(c);
 }
 
@@ -230,6 +265,18 @@ static void test_type_errors_name_path_and_expectation(void **state)
         {"{\"models\":{\"preferredProvider\":\"nosuch\"}}", "models.preferredProvider: provider \"nosuch\"",
          "not configured"},
         {"{\"logging\":{\"level\":\"loud\"}}", "logging.level: expected one of", "got \"loud\""},
+        {"{\"models\":{\"map\":[]}}", "models.map: expected an object", "got an array"},
+        {"{\"models\":{\"map\":{\"claude-*\":5}}}", "models.map.claude-*: expected a model name", "got 5"},
+        {"{\"models\":{\"map\":{\"claude-*\":\"m@nosuch\"}}}", "models.map.claude-*: provider \"nosuch\"",
+         "not configured"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"reasoningModels\":[\"\"]}}}",
+         "providers.x.reasoningModels", "non-empty strings"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"maxTokensField\":\"tokens\"}}}",
+         "providers.x.maxTokensField", "got \"tokens\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"reasoningEffort\":\"yes\"}}}",
+         "providers.x.reasoningEffort", "got \"yes\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"maxOutputTokens\":0}}}",
+         "providers.x.maxOutputTokens", "got 0"},
         {"{\"logging\":{\"format\":\"xml\"}}", "logging.format: expected \"json\" or \"text\"",
          "got \"xml\""},
     };
@@ -374,6 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layer_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provider_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flag_config_and_debug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_json_names_line_and_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_errors_name_path_and_expectation, setup, teardown),

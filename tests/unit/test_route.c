@@ -59,6 +59,28 @@ static void test_rules(void **s)
     cp_config_unref(c);
 }
 
+static void test_model_map(void **s)
+{
+    cp_config_t *c = cfg_with("{\"providers\":{\"local\":{\"baseURL\":\"http://127.0.0.1:1/v1\"}},"
+                              "\"models\":{\"bigModel\":\"big@openai\",\"smallModel\":\"small@openai\","
+                              "\"map\":{\"claude-opus-*\":\"qwen-max@local\",\"*haiku*\":\"tiny\","
+                              "\"gpt-?o\":\"gpt-4o@openrouter\",\"*\":\"fallback@gemini\"}}}");
+    cp_route_t r;
+    cp_err_t e = {0};
+
+    (void)s;
+    expect(c, "claude-opus-4-8", "local", "qwen-max");   /* map wins over the opus rule */
+    expect(c, "CLAUDE-OPUS-4[1m]", "local", "qwen-max"); /* case-insensitive, suffix stripped */
+    expect(c, "claude-3-5-haiku", "openai", "tiny");     /* target without provider: preferred */
+    expect(c, "gpt-4o", "openrouter", "gpt-4o");
+    expect(c, "claude-sonnet-4", "gemini", "fallback"); /* "*" catches the rest, in file order */
+    expect(c, "m@local", "local", "m");                 /* an explicit provider wins over the map */
+    assert_int_equal(cp_route_target(c, "claude-haiku-x", &r, &e), CP_OK); /* targets are not re-routed */
+    assert_string_equal(r.model, "claude-haiku-x");
+    assert_string_equal(r.provider->name, "openai");
+    cp_config_unref(c);
+}
+
 static void test_unknown_provider(void **s)
 {
     cp_config_t *c = cfg_with("{}");
@@ -80,6 +102,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_model_map),
         cmocka_unit_test(test_unknown_provider),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
