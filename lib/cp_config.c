@@ -27,7 +27,10 @@ const char cp_config_defaults_json[] =
     "    \"maxBodyBytes\": 33554432,\n"
     "    \"maxHeaderBytes\": 65536,\n"
     "    \"clientTimeoutSeconds\": 600,\n"
-    "    \"drainTimeoutSeconds\": 30\n"
+    "    \"drainTimeoutSeconds\": 30,\n"
+    "    \"pingIntervalSeconds\": 10,\n"
+    "    \"streamBufferBytes\": 262144,\n"
+    "    \"maxConcurrentRequests\": 0\n"
     "  },\n"
     "  \"providers\": {\n"
     "    \"openai\": {\"baseURL\": \"https://api.openai.com/v1\", \"responseStyle\": \"openai\"},\n"
@@ -79,6 +82,9 @@ static const cfg_field_t cfg_schema[] = {
     {"server.maxHeaderBytes", K_UINT, 1024, 1LL << 22},
     {"server.clientTimeoutSeconds", K_UINT, 1, 86400},
     {"server.drainTimeoutSeconds", K_UINT, 0, 86400},
+    {"server.pingIntervalSeconds", K_UINT, 1, 3600},
+    {"server.streamBufferBytes", K_UINT, 4096, 1LL << 30},
+    {"server.maxConcurrentRequests", K_UINT, 0, 10000000},
     {"providers", K_MAP, 0, 0},
     {"providers.*", K_OBJECT, 0, 0},
     {"providers.*.baseURL", K_URL, 0, 0},
@@ -657,6 +663,9 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     c->max_header_bytes = (size_t)cfg_int(srv, "maxHeaderBytes", 65536);
     c->client_timeout_s = (unsigned)cfg_int(srv, "clientTimeoutSeconds", 600);
     c->drain_timeout_s = (unsigned)cfg_int(srv, "drainTimeoutSeconds", 30);
+    c->ping_interval_s = (unsigned)cfg_int(srv, "pingIntervalSeconds", 10);
+    c->stream_buffer_bytes = (size_t)cfg_int(srv, "streamBufferBytes", 262144);
+    c->max_concurrent = (unsigned)cfg_int(srv, "maxConcurrentRequests", 0);
 
     c->nproviders = json_object_size(prov);
     c->providers = cp_xcalloc(c->nproviders ? c->nproviders : 1, sizeof(cp_provider_t));

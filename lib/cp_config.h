@@ -57,6 +57,9 @@ typedef struct cp_config {
     size_t max_header_bytes;
     unsigned client_timeout_s;
     unsigned drain_timeout_s;
+    unsigned ping_interval_s;   /* server.pingIntervalSeconds: SSE ping while the upstream is silent */
+    size_t stream_buffer_bytes; /* server.streamBufferBytes: unsent client output that pauses the upstream */
+    unsigned max_concurrent;    /* server.maxConcurrentRequests: 529 above; 0 = from the open-file limit */
     /* providers, sorted by name */
     cp_provider_t *providers;
     size_t nproviders;

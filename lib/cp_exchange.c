@@ -5,9 +5,16 @@
  * only record and release halves; the exchange is freed from its own zero-delay event once both are
  * released (style.md 2.8), so no callback frees the object that delivered it.
  *
- * Streaming requests are answered, for now, from the complete upstream answer: the upstream call is
- * made non-streaming and the Anthropic event stream is produced from the final message
- * (cp_anth_message_sse), which every client accepts. Incremental streaming replaces this later. */
+ * Streaming requests: the upstream is asked to stream too. Nothing is sent to the client until the
+ * upstream status is known; a non-2xx becomes a plain Anthropic error response. On a 2xx event stream
+ * the reply starts and each piece of upstream body is translated (cp_oai_stream) or, for
+ * anthropic-style providers, relayed byte for byte. Backpressure: above server.streamBufferBytes of
+ * output the client has not taken, the transfer is paused (on_body returns CP_AGAIN, curl keeps the
+ * bytes) and resumed from the front's drain callback. A ping event goes out whenever the stream has been
+ * silent for server.pingIntervalSeconds, so no idle timeout fires during a long think. Any failure after
+ * the reply started is an "event: error", never a stream that looks complete. A 2xx that is not an
+ * event stream (a server that ignored "stream") is collected and turned into one
+ * (cp_anth_message_sse). */
 #include "cp_exchange.h"
 
 #include <stdio.h>
@@ -19,6 +26,7 @@
 
 #include "cp_log.h"
 #include "cp_oai.h"
+#include "cp_oai_stream.h"
 #include "cp_tok.h"
 #include "cp_up.h"
 
@@ -43,6 +51,19 @@ typedef struct exchange {
     cp_up_t *up;     /* borrowed */
     json_t *up_body; /* openai style: the Chat Completions body, kept for one capped retry; owned */
     unsigned retried : 1;
+    unsigned streaming : 1;   /* the streamed reply started */
+    unsigned relay : 1;       /* anthropic style: body bytes go to the client as they are */
+    unsigned paused : 1;      /* we paused the transfer: client output above the high-water mark */
+    unsigned in_curl : 1;     /* inside on_head/on_body: the transfer must not be removed now */
+    unsigned relay_clean : 1; /* relay: the bytes sent so far end at an event boundary */
+    unsigned relay_stop : 1;  /* relay: "message_stop" went through */
+    char relay_tail[16];      /* relay: the last bytes sent, to find "message_stop" across pieces */
+    size_t relay_tail_len;
+    cp_oai_stream_t *st;    /* openai style, streaming */
+    int64_t input_estimate; /* message_start's input_tokens until the upstream reports usage */
+    char *out;              /* translated output waiting to be written */
+    size_t out_len, out_cap;
+    struct event *ping;
     long status;
     char *buf; /* upstream body */
     size_t len, cap;
@@ -69,6 +90,13 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     event_free(x->reap);
     x->reap = NULL;
+    cp_oai_stream_free(x->st);
+    x->st = NULL;
+    if (x->ping != NULL)
+        event_free(x->ping);
+    x->ping = NULL;
+    free(x->out);
+    x->out = NULL;
     cp_oai_names_free(x->names);
     x->names = NULL;
     json_decref(x->up_body);
@@ -136,13 +164,16 @@ static void ex_reply_message(exchange_t *x, json_t *msg)
     free(s);
 }
 
-/* The client left: drop the upstream at once (abandoned generations cost money). */
+/* The client left: drop the upstream at once (abandoned generations cost money). Inside a curl
+ * callback the transfer cannot be removed: on_body then fails it instead (it sees fr == NULL). */
 static void ex_on_gone(void *ud)
 {
     exchange_t *x = ud;
 
     x->fr = NULL;
-    if (x->xfer != NULL) {
+    if (x->ping != NULL)
+        evtimer_del(x->ping);
+    if (x->xfer != NULL && !x->in_curl) {
         cp_up_cancel(x->xfer);
         x->xfer = NULL;
         ex_release(x, EX_HALF_UPSTREAM);
@@ -152,20 +183,209 @@ static void ex_on_gone(void *ud)
 
 /* ---- upstream callbacks --------------------------------------------------------------------- */
 
-static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
+/* ---- streaming ------------------------------------------------------------------------------ */
+
+static const char ex_ping_event[] = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+static void ex_ping_arm(exchange_t *x)
+{
+    struct timeval tv = {(time_t)x->cfg->ping_interval_s, 0};
+
+    if (x->ping != NULL)
+        evtimer_add(x->ping, &tv); /* re-adding a pending timer moves it */
+}
+
+/* Sends what the translator produced. */
+static void ex_flush(exchange_t *x)
+{
+    if (x->out_len == 0 || x->fr == NULL)
+        return;
+    cp_front_req_stream_write(x->fr, x->out, x->out_len);
+    x->out_len = 0;
+    ex_ping_arm(x);
+}
+
+/* cp_emit_fn of the translator: collect, ex_flush() sends once per upstream piece. */
+static int ex_emit(void *ud, const char *p, size_t n)
 {
     exchange_t *x = ud;
 
-    (void)xf;
+    if (x->out_len + n > x->out_cap) {
+        x->out_cap = (x->out_len + n) * 2;
+        x->out = cp_xrealloc(x->out, x->out_cap);
+    }
+    memcpy(x->out + x->out_len, p, n);
+    x->out_len += n;
+    return CP_OK;
+}
+
+static void ex_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exchange_t *x = arg;
+
+    (void)fd;
+    (void)what;
+    if (x->fr == NULL || !x->streaming)
+        return;
+    if (!x->relay || x->relay_clean) { /* never inside a relayed event that is still arriving */
+        cp_front_req_stream_write(x->fr, ex_ping_event, sizeof(ex_ping_event) - 1);
+    }
+    ex_ping_arm(x);
+}
+
+/* Ends the streamed reply (the client half is released). */
+static void ex_stream_end(exchange_t *x)
+{
+    cp_front_req_t *fr = x->fr;
+
+    if (x->ping != NULL)
+        evtimer_del(x->ping);
+    if (fr == NULL)
+        return;
+    ex_flush(x);
+    x->fr = NULL;
+    cp_front_req_stream_end(fr);
+    ex_release(x, EX_HALF_CLIENT);
+}
+
+/* After the reply started: reports <e> as an "event: error" and ends the reply. */
+static void ex_stream_fail(exchange_t *x, const cp_err_t *e)
+{
+    if (x->fr == NULL)
+        return;
+    cp_log_j(CP_LOG_WARN, "stream failed after it started",
+             json_pack("{s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "error", e->msg));
+    if (x->st != NULL) {
+        cp_oai_stream_fail(x->st, e);
+    } else {
+        char *ev = cp_oai_stream_error_event(e);
+        if (!x->relay_clean)
+            ex_emit(x, "\n\n", 2); /* end the relayed event that was cut short */
+        ex_emit(x, ev, strlen(ev));
+        free(ev);
+    }
+    ex_stream_end(x);
+}
+
+/* The front drained the client's output: resume a paused transfer (may deliver bytes right away). */
+static void ex_on_drain(void *ud)
+{
+    exchange_t *x = ud;
+
+    if (x->paused && x->xfer != NULL) {
+        x->paused = 0;
+        cp_xfer_resume(x->xfer);
+    }
+}
+
+static int ex_is_event_stream(const char *ctype)
+{
+    return ctype != NULL && strncasecmp(ctype, "text/event-stream", 17) == 0;
+}
+
+/* The upstream answered 2xx with an event stream to a streaming request: start the reply. */
+static int ex_stream_begin(exchange_t *x)
+{
+    x->streaming = 1;
+    x->relay = x->prov->style == CP_STYLE_ANTHROPIC;
+    x->relay_clean = 1;
+    x->ping = evtimer_new(cp_up_base(x->up), ex_ping_cb, x);
+    json_decref(x->up_body); /* no retry after a 2xx: drop the request body now */
+    x->up_body = NULL;
+    cp_front_req_stream_start(x->fr, "text/event-stream", ex_on_drain, x);
+    if (!x->relay) {
+        x->st = cp_oai_stream_new(x->model, x->names, &x->oo, x->input_estimate, ex_emit, x);
+        if (cp_oai_stream_begin(x->st) != CP_OK)
+            return CP_ERR;
+    }
+    ex_flush(x);
+    ex_ping_arm(x);
+    return CP_OK;
+}
+
+/* Notes whether the relayed stream carried "message_stop" (the word may straddle two pieces). */
+static void ex_relay_scan(exchange_t *x, const char *p, size_t n)
+{
+    static const char word[] = "message_stop";
+    const size_t wl = sizeof(word) - 1;
+    char joint[2 * sizeof(x->relay_tail)];
+    size_t head = n < wl - 1 ? n : wl - 1;
+
+    if (x->relay_stop)
+        return;
+    memcpy(joint, x->relay_tail, x->relay_tail_len);
+    memcpy(joint + x->relay_tail_len, p, head);
+    if (memmem(joint, x->relay_tail_len + head, word, wl) != NULL || memmem(p, n, word, wl) != NULL) {
+        x->relay_stop = 1;
+        return;
+    }
+    if (n >= wl - 1) {
+        memcpy(x->relay_tail, p + n - (wl - 1), wl - 1);
+        x->relay_tail_len = wl - 1;
+    } else {
+        size_t keep = x->relay_tail_len + n > wl - 1 ? wl - 1 - n : x->relay_tail_len;
+        memmove(x->relay_tail, x->relay_tail + x->relay_tail_len - keep, keep);
+        memcpy(x->relay_tail + keep, p, n);
+        x->relay_tail_len = keep + n;
+    }
+}
+
+/* One piece of a streamed 2xx body. */
+static int ex_stream_body(exchange_t *x, const char *p, size_t n)
+{
+    int rc = CP_OK;
+
+    if (x->fr == NULL)
+        return CP_ERR; /* the client left: abort the transfer */
+    if (cp_front_req_pending(x->fr) >= x->cfg->stream_buffer_bytes) {
+        x->paused = 1; /* curl keeps these bytes and offers them again after cp_xfer_resume */
+        return CP_AGAIN;
+    }
+    if (x->relay) {
+        cp_front_req_stream_write(x->fr, p, n);
+        ex_relay_scan(x, p, n);
+        x->relay_clean = n >= 2 && p[n - 1] == '\n' && p[n - 2] == '\n';
+        ex_ping_arm(x);
+        return CP_OK;
+    }
+    rc = cp_oai_stream_feed(x->st, p, n);
+    ex_flush(x);
+    if (rc != CP_OK || cp_oai_stream_finished(x->st)) {
+        ex_stream_end(x); /* an error event went out, or the answer is complete */
+        return rc == CP_OK ? CP_OK : CP_ERR;
+    }
+    return CP_OK;
+}
+
+static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
+{
+    exchange_t *x = ud;
+    int rc = CP_OK;
+
     x->status = status;
     x->limit = (status >= 200 && status < 300) ? EX_BODY_MAX : EX_ERROR_BODY_MAX;
-    return CP_OK;
+    if (x->fr == NULL)
+        return CP_ERR;
+    if (x->client_stream && status >= 200 && status < 300 &&
+        ex_is_event_stream(cp_xfer_header(xf, "content-type"))) {
+        x->in_curl = 1;
+        rc = ex_stream_begin(x);
+        x->in_curl = 0;
+    }
+    return rc;
 }
 
 static int ex_on_body(void *ud, cp_xfer_t *xf, const char *p, size_t n)
 {
     exchange_t *x = ud;
 
+    if (x->streaming) {
+        int rc;
+        x->in_curl = 1;
+        rc = ex_stream_body(x, p, n);
+        x->in_curl = 0;
+        return rc;
+    }
     if (x->len + n > x->limit) {
         if (x->status >= 200 && x->status < 300) {
             cp_err_t e;
@@ -266,6 +486,22 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
 
     x->xfer = NULL;
     ex_release(x, EX_HALF_UPSTREAM); /* the client half is still held: nothing is freed here */
+    if (x->streaming) {
+        if (x->fr == NULL)
+            return; /* already ended (complete, error event sent, or the client left) */
+        if (rc != CP_OK) {
+            ex_stream_fail(x, e);
+        } else if (x->relay && !x->relay_stop) {
+            cp_err_t trunc;
+            cp_err_set(&trunc, 502, "api_error", "provider %s ended its stream before message_stop",
+                       x->prov->name);
+            ex_stream_fail(x, &trunc);
+        } else if (x->st != NULL && cp_oai_stream_end(x->st) != CP_OK)
+            ex_stream_end(x); /* the translator emitted the error event */
+        else
+            ex_stream_end(x);
+        return;
+    }
     if (rc != CP_OK)
         ex_error(x, e, NULL);
     else if (x->prov->style == CP_STYLE_ANTHROPIC)
@@ -537,9 +773,6 @@ static void ex_start_openai(exchange_t *x, json_t *anth)
         return;
     }
     ex_log_dropped(x, anth);
-    /* answered from the complete upstream answer for now (see the top of the file) */
-    json_object_del(x->up_body, "stream");
-    json_object_del(x->up_body, "stream_options");
     if (x->prov->max_output_tokens > 0)
         ex_apply_cap(x, x->prov->max_output_tokens);
     ex_apply_cap(x, ex_cap_get(x));
@@ -576,6 +809,8 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
     snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", route->model);
     x->client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
     cp_oai_opts_for(x->prov, x->upstream_model, &x->oo);
+    if (x->client_stream && x->prov->style == CP_STYLE_OPENAI)
+        x->input_estimate = cp_tok_request(body);
 
     if (x->prov->style == CP_STYLE_ANTHROPIC)
         ex_start_anthropic(x, up, body);

@@ -93,6 +93,10 @@ struct cp_front_req {
     struct event *probe; /* EV_READ on the client socket while we wait: notices a client that left */
     cp_front_gone_cb gone_cb;
     void *gone_ud;
+    cp_front_drain_cb drain_cb; /* streaming: output drained */
+    void *drain_ud;
+    size_t bytes_out;     /* streaming: body bytes handed to evhttp */
+    unsigned started : 1; /* evhttp_send_reply_start was called */
 };
 typedef struct cp_front_req front_req_t;
 
@@ -381,15 +385,21 @@ static void front_req_gone(front_req_t *r, int closing)
     void *ud = r->gone_ud;
     struct evhttp_request *req = r->req;
 
+    int started = r->started;
+
     front_probe_disarm(r);
     if (r->conn != NULL)
         r->conn->pending = NULL;
     r->gone_cb = NULL;
+    r->drain_cb = NULL;
     if (cb != NULL)
         cb(ud);
-    front_access(r, 499, 0);
-    cp_log(CP_LOG_DEBUG, "%s: client closed the connection before the reply", r->rid);
+    front_access(r, 499, r->bytes_out);
+    cp_log(CP_LOG_DEBUG, "%s: client closed the connection %s", r->rid,
+           started ? "during the streamed reply" : "before the reply");
     front_req_free(r);
+    if (closing && started && evhttp_request_get_connection(req) == NULL)
+        evhttp_send_reply_end(req); /* detached mid-stream: ours to free (style.md 3.2 d) */
     if (!closing) {
         struct evbuffer *out = evbuffer_new();
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -553,6 +563,7 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
 
     r->bytes_in = n;
     body = cp_anth_parse(buf, n, &e);
+    evbuffer_drain(in, n); /* parsed: a long stream must not keep the raw body too */
     if (body == NULL) {
         front_error(r, &e);
         return;
@@ -572,6 +583,15 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
             "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
             rt.provider->name, rt.provider->api_key_env, rt.provider->name);
         cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
+        json_decref(body);
+        front_error(r, &e);
+        return;
+    }
+    if (r->cfg->max_concurrent > 0 && cp_exchange_live() >= r->cfg->max_concurrent) {
+        cp_err_set(
+            &e, 529, "overloaded_error",
+            "ccproxy is at its limit of %u concurrent requests (server.maxConcurrentRequests); retry shortly",
+            r->cfg->max_concurrent);
         json_decref(body);
         front_error(r, &e);
         return;
@@ -710,6 +730,68 @@ void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)
         if (r->probe != NULL)
             event_add(r->probe, NULL);
     }
+}
+
+/* evhttp's write callback: the connection's output buffer has drained. Its argument is the
+ * connection record, which outlives any request on it. */
+static void front_on_drained(struct evhttp_connection *evc, void *arg)
+{
+    front_conn_t *c = arg;
+    front_req_t *r = c ? c->pending : NULL;
+
+    (void)evc;
+    if (r != NULL && r->drain_cb != NULL)
+        r->drain_cb(r->drain_ud);
+}
+
+void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_drain_cb drain, void *ud)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    front_probe_disarm(r); /* evhttp watches the socket for close from now on */
+    r->drain_cb = drain;
+    r->drain_ud = ud;
+    r->started = 1;
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "request-id", r->rid);
+    if (r->f->draining)
+        evhttp_add_header(h, "Connection", "close");
+    evhttp_send_reply_start(r->req, 200, "OK");
+}
+
+void cp_front_req_stream_write(cp_front_req_t *r, const char *p, size_t n)
+{
+    struct evbuffer *b;
+
+    if (n == 0 || evhttp_request_get_connection(r->req) == NULL)
+        return; /* detached: the close callback is on its way */
+    b = evbuffer_new();
+    if (b == NULL) {
+        cp_log(CP_LOG_ERROR, "out of memory streaming a reply");
+        abort();
+    }
+    evbuffer_add(b, p, n);
+    r->bytes_out += n;
+    /* always the _with_cb form: the plain one clears the drain callback (style.md 3.2 e) */
+    evhttp_send_reply_chunk_with_cb(r->req, b, front_on_drained, r->conn);
+    evbuffer_free(b);
+}
+
+size_t cp_front_req_pending(const cp_front_req_t *r)
+{
+    if (r->conn == NULL)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(r->conn->bev));
+}
+
+void cp_front_req_stream_end(cp_front_req_t *r)
+{
+    struct evhttp_request *req = r->req;
+
+    front_access(r, 200, r->bytes_out);
+    front_req_free(r); /* clears conn->pending first: a synchronous close must not find it */
+    evhttp_send_reply_end(req);
 }
 
 void cp_front_req_reply(cp_front_req_t *r, int status, const char *ctype, const char *body, size_t len,

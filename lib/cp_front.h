@@ -59,6 +59,17 @@ void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upst
  * before the reply. */
 void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud);
 
+/* Streaming replies. stream_start sends the 200 head with <ctype>; <drain> (may be NULL) is called from
+ * the loop each time the connection's output buffer has drained after a write. stream_write sends
+ * bytes (copied) as the next chunk; pending is what the client has not taken yet (for backpressure);
+ * stream_end finishes the reply, writes the access line and frees <r>. A client that leaves during the
+ * stream is reported through the cp_front_req_watch callback, after which <r> is gone. */
+typedef void (*cp_front_drain_cb)(void *ud);
+void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_drain_cb drain, void *ud);
+void cp_front_req_stream_write(cp_front_req_t *r, const char *p, size_t n);
+size_t cp_front_req_pending(const cp_front_req_t *r);
+void cp_front_req_stream_end(cp_front_req_t *r);
+
 /* Sends the whole reply, writes the access line and frees <r>. <extra>: NULL or "Name", "value", ...,
  * NULL. */
 void cp_front_req_reply(cp_front_req_t *r, int status, const char *ctype, const char *body, size_t len,

@@ -2,6 +2,7 @@
 #include "cp_server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,36 @@
 #include "cp_front.h"
 #include "cp_log.h"
 #include "cp_up.h"
+
+/* Open-file limit after raise_nofile(); each stream uses two descriptors (client + upstream). */
+static rlim_t server_nofile = 1024;
+
+/* Raises the soft open-file limit to the hard one, as redis and nginx do, and logs what it allows. */
+static void server_raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t before;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+        return;
+    before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            rl.rlim_cur = before;
+    }
+    server_nofile = rl.rlim_cur;
+    cp_log_j(CP_LOG_INFO, "open-file limit",
+             json_pack("{s:I,s:I,s:I}", "before", (json_int_t)before, "now", (json_int_t)rl.rlim_cur,
+                       "concurrent_streams", (json_int_t)(rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0)));
+}
+
+/* Fills the values that default to "auto" from this machine. */
+static void server_effective_limits(cp_config_t *cfg)
+{
+    if (cfg->max_concurrent == 0)
+        cfg->max_concurrent = server_nofile > 64 ? (unsigned)((server_nofile - 64) / 2) : 1;
+}
 
 typedef struct server {
     struct event_base *base;
@@ -125,6 +156,8 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     server_sd_notify("RELOADING=1");
     next = cp_config_load(s->opts, server_warn, NULL, &e);
+    if (next != NULL)
+        server_effective_limits(next);
     if (next == NULL || cp_front_reload(s->front, next, &e) != CP_OK) {
         cp_log_j(CP_LOG_ERROR, "config reload failed; keeping the running configuration",
                  json_pack("{s:s}", "error", e.msg));
@@ -153,6 +186,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
     s.exit_code = CP_EXIT_OK;
     signal(SIGPIPE, SIG_IGN); /* evbuffer writes use writev(): EPIPE must not kill us */
     cp_server_apply_logging(cfg);
+    server_raise_nofile();
+    server_effective_limits(cfg);
     s.base = event_base_new();
     if (s.base == NULL) {
         cp_log(CP_LOG_ERROR, "cannot create the event loop");

@@ -413,6 +413,8 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* the receive buffer is allocated per transfer: 8 KiB keeps thousands of streams small */
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, 8192L);
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
     /* "Expect: 100-continue" would cost a round trip (or a 1 s stall) on every large body */
