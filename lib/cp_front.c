@@ -226,8 +226,8 @@ static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
     char *json, msgbuf[300], method[24], path[140];
     int status;
 
-    if (info->n_added == 0 || len < 64 || len > 2048)
-        return;
+    if (info->n_added == 0 || c->in_request || len < 64 || len > 2048)
+        return; /* our own replies are never evhttp's HTML pages */
     if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
         memcmp(head, "HTTP/1.", 7) != 0)
         return;
