@@ -57,7 +57,7 @@ typedef struct exchange {
     unsigned in_curl : 1;     /* inside on_head/on_body: the transfer must not be removed now */
     unsigned relay_clean : 1; /* relay: the bytes sent so far end at an event boundary */
     unsigned relay_stop : 1;  /* relay: "message_stop" went through */
-    char relay_tail[16];      /* relay: the last bytes sent, to find "message_stop" across pieces */
+    char relay_tail[24];      /* relay: the last bytes sent, to find message_stop across pieces */
     size_t relay_tail_len;
     cp_oai_stream_t *st;    /* openai style, streaming */
     int64_t input_estimate; /* message_start's input_tokens until the upstream reports usage */
@@ -303,27 +303,35 @@ static int ex_stream_begin(exchange_t *x)
     return CP_OK;
 }
 
-/* Notes whether the relayed stream carried "message_stop" (the word may straddle two pieces). */
+/* True when <s> (<n> bytes) holds the message_stop event: its data is the only JSON whose "type" is
+ * "message_stop" (inside a string a quote is escaped, so text that merely mentions it cannot match). */
+static int ex_has_stop(const char *s, size_t n)
+{
+    static const char a[] = "\"type\":\"message_stop\"", b[] = "\"type\": \"message_stop\"";
+
+    return memmem(s, n, a, sizeof(a) - 1) != NULL || memmem(s, n, b, sizeof(b) - 1) != NULL;
+}
+
+/* Notes whether the relayed stream carried message_stop (the pattern may straddle two pieces). */
 static void ex_relay_scan(exchange_t *x, const char *p, size_t n)
 {
-    static const char word[] = "message_stop";
-    const size_t wl = sizeof(word) - 1;
+    const size_t keep_max = sizeof(x->relay_tail);
     char joint[2 * sizeof(x->relay_tail)];
-    size_t head = n < wl - 1 ? n : wl - 1;
+    size_t head = n < keep_max ? n : keep_max;
 
     if (x->relay_stop)
         return;
     memcpy(joint, x->relay_tail, x->relay_tail_len);
     memcpy(joint + x->relay_tail_len, p, head);
-    if (memmem(joint, x->relay_tail_len + head, word, wl) != NULL || memmem(p, n, word, wl) != NULL) {
+    if (ex_has_stop(joint, x->relay_tail_len + head) || ex_has_stop(p, n)) {
         x->relay_stop = 1;
         return;
     }
-    if (n >= wl - 1) {
-        memcpy(x->relay_tail, p + n - (wl - 1), wl - 1);
-        x->relay_tail_len = wl - 1;
+    if (n >= keep_max) {
+        memcpy(x->relay_tail, p + n - keep_max, keep_max);
+        x->relay_tail_len = keep_max;
     } else {
-        size_t keep = x->relay_tail_len + n > wl - 1 ? wl - 1 - n : x->relay_tail_len;
+        size_t keep = x->relay_tail_len + n > keep_max ? keep_max - n : x->relay_tail_len;
         memmove(x->relay_tail, x->relay_tail + x->relay_tail_len - keep, keep);
         memcpy(x->relay_tail + keep, p, n);
         x->relay_tail_len = keep + n;
@@ -345,6 +353,10 @@ static int ex_stream_body(exchange_t *x, const char *p, size_t n)
         cp_front_req_stream_write(x->fr, p, n);
         ex_relay_scan(x, p, n);
         x->relay_clean = n >= 2 && p[n - 1] == '\n' && p[n - 2] == '\n';
+        if (x->relay_stop && x->relay_clean) {
+            ex_stream_end(x); /* complete: do not wait for an upstream that keeps its connection open */
+            return CP_ERR;    /* ... and drop that transfer */
+        }
         ex_ping_arm(x);
         return CP_OK;
     }
@@ -433,6 +445,14 @@ static void ex_done_anthropic(exchange_t *x, cp_xfer_t *xf)
 
     ex_retry_headers(xf, hdr, 8);
     if (x->status >= 200 && x->status < 300) {
+        /* a streaming request answered with a whole Message: the client still gets an event stream */
+        j = x->client_stream && x->len ? json_loadb(x->buf, x->len, 0, NULL) : NULL;
+        if (json_is_object(j) && json_is_string(json_object_get(j, "type")) &&
+            strcmp(json_string_value(json_object_get(j, "type")), "message") == 0) {
+            ex_reply_message(x, j);
+            return;
+        }
+        json_decref(j);
         ex_reply(x, (int)x->status, ctype ? ctype : "application/json", x->buf ? x->buf : "", x->len, hdr);
         return;
     }
