@@ -69,15 +69,30 @@ typedef struct exchange {
     size_t len, cap;
     size_t limit;
     struct event *reap;
+    struct exchange *prev, *next; /* every live exchange, for cp_exchange_cancel_all */
 } exchange_t;
 
 static unsigned ex_live_count;
+static exchange_t *ex_all;
 
 static int ex_retry_capped(exchange_t *x);
+static void ex_release(exchange_t *x, unsigned half);
 
 unsigned cp_exchange_live(void)
 {
     return ex_live_count;
+}
+
+void cp_exchange_cancel_all(void)
+{
+    for (exchange_t *x = ex_all; x != NULL; x = x->next) {
+        if (x->xfer != NULL) {
+            cp_up_cancel(x->xfer);
+            x->xfer = NULL;
+            if (x->live & EX_HALF_UPSTREAM)
+                ex_release(x, EX_HALF_UPSTREAM);
+        }
+    }
 }
 
 /* ---- lifetime ------------------------------------------------------------------------------- */
@@ -105,6 +120,12 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     x->cfg = NULL;
     free(x->buf);
     x->buf = NULL;
+    if (x->prev != NULL)
+        x->prev->next = x->next;
+    else
+        ex_all = x->next;
+    if (x->next != NULL)
+        x->next->prev = x->prev;
     free(x);
     ex_live_count--;
 }
@@ -813,6 +834,10 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
     exchange_t *x = cp_xcalloc(1, sizeof(*x));
 
     ex_live_count++;
+    x->next = ex_all;
+    if (ex_all != NULL)
+        ex_all->prev = x;
+    ex_all = x;
     x->fr = r;
     x->up = up;
     x->cfg = cp_config_ref(cp_front_req_config(r));

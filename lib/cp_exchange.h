@@ -27,4 +27,8 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
 /* Exchanges alive (for /health and the drain). */
 unsigned cp_exchange_live(void);
 
+/* Shutdown: cancels the upstream transfer of every exchange still alive (their clients are gone by
+ * then); the exchanges are freed on the loop's next pass. From libevent context only. */
+void cp_exchange_cancel_all(void);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "cp_exchange.h"
 #include "cp_front.h"
 #include "cp_log.h"
 #include "cp_up.h"
@@ -221,7 +222,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
     event_base_dispatch(s.base);
     rc = s.exit_code;
 out:
-    cp_front_free(s.front); /* clients gone: their exchanges cancel their transfers */
+    cp_front_free(s.front);   /* clients gone: their exchanges cancel their transfers */
+    cp_exchange_cancel_all(); /* and those whose reply had already ended */
     if (s.base)
         event_base_loop(s.base, EVLOOP_NONBLOCK); /* run the deferred frees those queued */
     cp_up_free(s.up);
