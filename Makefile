@@ -34,7 +34,8 @@ test-unit:
 	cd $(BUILD) && ctest --output-on-failure
 
 e2e-deps:
-	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules/@anthropic-ai/sdk ]; then \
+	@if [ ! -d tests/e2e/node_modules/@anthropic-ai/sdk ] || \
+	    [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then \
 	  cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error; fi
 
 test-e2e: e2e-deps

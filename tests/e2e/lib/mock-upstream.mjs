@@ -22,6 +22,15 @@
 //   hang: true                        never answer (with chunks: send them, then never end)
 //   reset: true                       destroy the connection (TCP RST where supported) without answering
 //   destroyAfter: true                with chunks: send them, then close the connection without ending the body
+//   resetAfter: true                  with chunks/source: send them, then reset the connection (TCP RST)
+//   source: () => iterable            a streamed body produced on demand (sync or async iterable of string |
+//                                     Buffer | {event?, data} | {pauseMs}), written with backpressure: the mock
+//                                     waits for 'drain' whenever the socket does not take more, so
+//                                     rec.bytesSent is what the peer's side accepted (give or take ~64 KB);
+//                                     rec.waitingSince / rec.maxDrainWaitMs tell whether and how long it was held back
+//   A chunks/source element {pauseMs: n} writes nothing and waits n ms (a silence at that point).
+//   Every streamed body counts rec.bytesSent as it goes and keeps rec.sentBuffers (Buffers as written;
+//   not for source) so byte-exact checks see multibyte characters split across chunks.
 //   match: (record) => bool           only answer requests it matches (the first matching entry is used)
 //   times: n                          answer n requests (default 1); Infinity for every matching request
 // With the queue empty (or nothing matching) the default answers are:
@@ -170,6 +179,7 @@ export function oaiChunks(c, { includeUsage = true } = {}) {
 
 function formatChunk(c) {
   if (typeof c === 'string' || Buffer.isBuffer(c)) return c;
+  if (c instanceof Uint8Array) return Buffer.from(c);
   const data = typeof c.data === 'string' ? c.data : JSON.stringify(c.data);
   return `${c.event ? `event: ${c.event}\n` : ''}data: ${data}\n\n`;
 }
@@ -296,6 +306,7 @@ export async function startMock({ name = 'mock' } = {}) {
     const hasHeader = (n) => Object.keys(headers).some((k) => k.toLowerCase() === n);
     let streamChunks = entry.chunks || null;
     let body = null;
+    if (entry.source) return streamSource(entry, rec, req, res, status, headers, hasHeader, gone);
     if (!streamChunks && entry.hang) return; // never answer
     if (!streamChunks) {
       if (entry.rawBody !== undefined) {
@@ -321,18 +332,24 @@ export async function startMock({ name = 'mock' } = {}) {
       if (!hasHeader('cache-control')) headers['cache-control'] = 'no-cache';
       res.writeHead(status, headers);
       rec.sent = '';
+      rec.sentBuffers = [];
+      rec.bytesSent = 0;
       for (let i = 0; i < streamChunks.length; i++) {
         if (gone()) return;
-        const s = formatChunk(streamChunks[i]);
+        const c = streamChunks[i];
+        if (c && typeof c === 'object' && !Buffer.isBuffer(c) && !(c instanceof Uint8Array) && c.pauseMs !== undefined) {
+          await sleep(c.pauseMs);
+          continue;
+        }
+        const s = formatChunk(c);
         rec.sent += s;
+        const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
+        rec.sentBuffers.push(b);
+        rec.bytesSent += b.length;
         res.write(s);
         if (entry.gapMs && i + 1 < streamChunks.length) await sleep(entry.gapMs);
       }
-      if (entry.destroyAfter) { // cut the body short: close without finishing it
-        rec.resetByMock = true;
-        req.socket.destroy();
-        return;
-      }
+      if (endSpecial(entry, rec, req)) return;
       if (entry.hang) return;
       res.end();
       return;
@@ -341,6 +358,61 @@ export async function startMock({ name = 'mock' } = {}) {
     rec.sent = body.toString('utf8');
     res.writeHead(status, headers);
     res.end(body);
+  }
+
+  /** destroyAfter / resetAfter: end the connection without finishing the body. True if it did. */
+  function endSpecial(entry, rec, req) {
+    if (entry.destroyAfter) { // cut the body short: close without finishing it
+      rec.resetByMock = true;
+      req.socket.destroy();
+      return true;
+    }
+    if (entry.resetAfter) {
+      rec.resetByMock = true;
+      const s = req.socket;
+      if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
+      else s.destroy();
+      return true;
+    }
+    return false;
+  }
+
+  /** A body from entry.source(rec), written with backpressure. */
+  async function streamSource(entry, rec, req, res, status, headers, hasHeader, gone) {
+    if (!hasHeader('content-type')) headers['content-type'] = 'text/event-stream';
+    if (!hasHeader('cache-control')) headers['cache-control'] = 'no-cache';
+    res.writeHead(status, headers);
+    rec.bytesSent = 0;
+    rec.stalls = 0; // writes the socket did not take at once (every ~16 KB even with a fast reader)
+    rec.waitingSince = null; // set while the mock waits for 'drain'
+    rec.maxDrainWaitMs = 0; // the longest such wait: how long the peer held the stream back
+    const drainOrClose = () => new Promise((resolve) => {
+      const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+    for await (const c of entry.source(rec)) {
+      if (gone()) return;
+      if (c && typeof c === 'object' && !Buffer.isBuffer(c) && !(c instanceof Uint8Array) && c.pauseMs !== undefined) {
+        await sleep(c.pauseMs);
+        continue;
+      }
+      const s = formatChunk(c);
+      const n = Buffer.byteLength(s);
+      rec.bytesSent += n;
+      if (!res.write(s)) {
+        rec.stalls++;
+        rec.waitingSince = Date.now();
+        events.emit('change');
+        await drainOrClose();
+        rec.maxDrainWaitMs = Math.max(rec.maxDrainWaitMs, Date.now() - rec.waitingSince);
+        rec.waitingSince = null;
+      }
+    }
+    if (gone()) return;
+    if (endSpecial(entry, rec, req)) return;
+    if (entry.hang) return;
+    res.end();
   }
 
   await new Promise((resolve, reject) => {
