@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 
@@ -69,11 +70,11 @@ typedef struct exchange {
     size_t len, cap;
     size_t limit;
     struct event *reap;
-    struct exchange *prev, *next; /* every live exchange, for cp_exchange_cancel_all */
+    LIST_ENTRY(exchange) link; /* in ex_all */
 } exchange_t;
 
 static unsigned ex_live_count;
-static exchange_t *ex_all;
+static LIST_HEAD(, exchange) ex_all = LIST_HEAD_INITIALIZER(ex_all); /* every live exchange */
 
 static int ex_retry_capped(exchange_t *x);
 static void ex_release(exchange_t *x, unsigned half);
@@ -85,7 +86,10 @@ unsigned cp_exchange_live(void)
 
 void cp_exchange_cancel_all(void)
 {
-    for (exchange_t *x = ex_all; x != NULL; x = x->next) {
+    exchange_t *x;
+
+    LIST_FOREACH(x, &ex_all, link)
+    {
         if (x->xfer != NULL) {
             cp_up_cancel(x->xfer);
             x->xfer = NULL;
@@ -120,12 +124,7 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     x->cfg = NULL;
     free(x->buf);
     x->buf = NULL;
-    if (x->prev != NULL)
-        x->prev->next = x->next;
-    else
-        ex_all = x->next;
-    if (x->next != NULL)
-        x->next->prev = x->prev;
+    LIST_REMOVE(x, link);
     free(x);
     ex_live_count--;
 }
@@ -834,10 +833,7 @@ void cp_exchange_start(cp_front_req_t *r, cp_up_t *up, enum cp_anth_kind kind, j
     exchange_t *x = cp_xcalloc(1, sizeof(*x));
 
     ex_live_count++;
-    x->next = ex_all;
-    if (ex_all != NULL)
-        ex_all->prev = x;
-    ex_all = x;
+    LIST_INSERT_HEAD(&ex_all, x, link);
     x->fr = r;
     x->up = up;
     x->cfg = cp_config_ref(cp_front_req_config(r));

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -46,7 +47,7 @@ typedef struct front_conn {
     struct event *assoc_ev;           /* one-shot: finds evc on the next loop pass */
     struct evbuffer_cb_entry *in_cb;  /* marks busy */
     struct evbuffer_cb_entry *out_cb; /* rewrites evhttp's HTML errors */
-    struct front_conn *prev, *next;
+    LIST_ENTRY(front_conn) link;      /* in cp_front.conns */
     unsigned associated : 1;
     unsigned busy : 1;       /* request bytes arrived and no reply has completed since */
     unsigned in_request : 1; /* a request of ours is between handler and completion */
@@ -65,7 +66,7 @@ struct cp_front {
     cp_config_t *cfg; /* current snapshot; owned reference */
     unsigned active;  /* requests between handler and completion */
     unsigned nconns;
-    front_conn_t *conns;
+    LIST_HEAD(, front_conn) conns;
     front_conn_t **by_fd; /* associated connections indexed by socket, for O(1) lookup */
     size_t nby_fd;
     uint64_t started_us;
@@ -118,12 +119,7 @@ static void front_conn_unlink(front_conn_t *c)
 {
     cp_front_t *f = c->f;
 
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        f->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     f->nconns--;
 }
 
@@ -286,10 +282,7 @@ static struct bufferevent *front_bevcb(struct event_base *base, void *arg)
         cp_log(CP_LOG_ERROR, "out of memory setting up a client connection");
         abort();
     }
-    c->next = f->conns;
-    if (f->conns != NULL)
-        f->conns->prev = c;
-    f->conns = c;
+    LIST_INSERT_HEAD(&f->conns, c, link);
     f->nconns++;
     event_active(c->assoc_ev, EV_TIMEOUT, 0); /* runs before the loop next polls: before any read */
     return bev;
@@ -911,8 +904,8 @@ void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud)
         if (f->sock != NULL)
             evhttp_del_accept_socket(f->http, f->sock);
         f->sock = NULL;
-        for (c = f->conns; c != NULL; c = next) {
-            next = c->next;
+        for (c = LIST_FIRST(&f->conns); c != NULL; c = next) {
+            next = LIST_NEXT(c, link);
             if (c->associated && !c->busy && !c->in_request)
                 evhttp_connection_free(c->evc); /* front_on_close unlinks and frees c */
         }
@@ -937,8 +930,8 @@ void cp_front_free(cp_front_t *f)
     if (f->http != NULL)
         evhttp_free(f->http); /* closes every connection: front_on_close frees the associated ones */
     f->http = NULL;
-    while (f->conns != NULL) { /* never associated: evhttp freed them without telling us */
-        front_conn_t *c = f->conns;
+    while (!LIST_EMPTY(&f->conns)) { /* never associated: evhttp freed them without telling us */
+        front_conn_t *c = LIST_FIRST(&f->conns);
         front_conn_unlink(c);
         event_free(c->assoc_ev);
         free(c);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "cp_log.h"
 
@@ -22,7 +23,7 @@ struct cp_up {
     struct event *timer; /* the one curl timeout */
     int running;
     unsigned active;
-    cp_xfer_t *xfers; /* every transfer on the multi, for cp_up_free */
+    LIST_HEAD(, cp_xfer) xfers; /* every transfer on the multi, for cp_up_free */
 };
 
 struct cp_xfer {
@@ -40,7 +41,8 @@ struct cp_xfer {
     char *kept[UP_KEPT_HEADERS]; /* values of the final response's headers we care about */
     cp_err_t err;                /* why we aborted, when we did */
     char curl_err[CURL_ERROR_SIZE];
-    cp_xfer_t *prev, *next;
+    LIST_ENTRY(cp_xfer) link; /* in cp_up.xfers while on the multi */
+    unsigned linked : 1;
     unsigned head_done : 1;
     unsigned failed : 1;    /* err holds the reason */
     unsigned timed_out : 1; /* our timer fired */
@@ -129,15 +131,9 @@ static int up_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 static void xfer_unlink(cp_xfer_t *x)
 {
-    cp_up_t *up = x->up;
-
-    if (x->prev != NULL)
-        x->prev->next = x->next;
-    else if (up->xfers == x)
-        up->xfers = x->next;
-    if (x->next != NULL)
-        x->next->prev = x->prev;
-    x->prev = x->next = NULL;
+    if (x->linked)
+        LIST_REMOVE(x, link);
+    x->linked = 0;
 }
 
 /* Detaches from the multi and frees. Must not run inside a curl callback. */
@@ -420,10 +416,8 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
     /* "Expect: 100-continue" would cost a round trip (or a 1 s stall) on every large body */
     x->headers = curl_slist_append(x->headers, "Expect:");
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-    x->next = up->xfers;
-    if (up->xfers != NULL)
-        up->xfers->prev = x;
-    up->xfers = x;
+    LIST_INSERT_HEAD(&up->xfers, x, link);
+    x->linked = 1;
     mrc = curl_multi_add_handle(up->multi, x->easy);
     if (mrc != CURLM_OK) {
         cp_err_set(e, 502, "api_error", "cannot start a transfer to provider %s: %s", x->provider,
@@ -500,8 +494,8 @@ void cp_up_free(cp_up_t *up)
 {
     if (up == NULL)
         return;
-    while (up->xfers != NULL)
-        xfer_free(up->xfers);
+    while (!LIST_EMPTY(&up->xfers))
+        xfer_free(LIST_FIRST(&up->xfers));
     if (up->multi != NULL)
         curl_multi_cleanup(up->multi); /* the socket callback still fires: our events must exist */
     up->multi = NULL;
