@@ -1717,6 +1717,22 @@ static long long oai_count(const json_t *v)
     return n > 0 ? n : 0;
 }
 
+int cp_oai_usage_map(const json_t *u, cp_oai_usage_t *out)
+{
+    const json_t *ud = json_object_get(u, "prompt_tokens_details"); /* borrowed from u */
+    long long prompt = oai_count(json_object_get(u, "prompt_tokens"));
+    long long hit = oai_count(json_object_get(u, "prompt_cache_hit_tokens")); /* DeepSeek */
+
+    out->cache_read = oai_count(json_object_get(ud, "cached_tokens"));
+    if (hit > out->cache_read)
+        out->cache_read = hit;
+    out->cache_write = oai_count(json_object_get(ud, "cache_write_tokens"));
+    out->input =
+        prompt - out->cache_read - out->cache_write > 0 ? prompt - out->cache_read - out->cache_write : 0;
+    out->output = oai_count(json_object_get(u, "completion_tokens"));
+    return json_object_get(u, "prompt_tokens") != NULL;
+}
+
 static int oai_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1840,22 +1856,21 @@ json_t *cp_oai_response(const json_t *oai, const char *client_model, const cp_oa
                         const cp_oai_opts_t *o, cp_err_t *e)
 {
     const char *prov = oai_pname(o);
-    const json_t *choices = json_object_get(oai, "choices");        /* borrowed from oai */
-    const json_t *ch = json_array_get(choices, 0);                  /* borrowed from oai */
-    const json_t *m = json_object_get(ch, "message");               /* borrowed from oai */
-    const json_t *u = json_object_get(oai, "usage");                /* borrowed from oai */
-    const json_t *ud = json_object_get(u, "prompt_tokens_details"); /* borrowed from oai */
-    const json_t *fr = json_object_get(ch, "finish_reason");        /* borrowed from oai */
-    const json_t *vstop = json_object_get(ch, "stop_reason");       /* borrowed from oai: vLLM */
-    const json_t *refusal = json_object_get(m, "refusal");          /* borrowed from oai */
-    const json_t *err = json_object_get(oai, "error");              /* borrowed from oai */
-    json_t *content = NULL;                                         /* owned */
-    json_t *res = NULL;                                             /* owned; returned */
+    const json_t *choices = json_object_get(oai, "choices");  /* borrowed from oai */
+    const json_t *ch = json_array_get(choices, 0);            /* borrowed from oai */
+    const json_t *m = json_object_get(ch, "message");         /* borrowed from oai */
+    const json_t *u = json_object_get(oai, "usage");          /* borrowed from oai */
+    const json_t *fr = json_object_get(ch, "finish_reason");  /* borrowed from oai */
+    const json_t *vstop = json_object_get(ch, "stop_reason"); /* borrowed from oai: vLLM */
+    const json_t *refusal = json_object_get(m, "refusal");    /* borrowed from oai */
+    const json_t *err = json_object_get(oai, "error");        /* borrowed from oai */
+    json_t *content = NULL;                                   /* owned */
+    json_t *res = NULL;                                       /* owned; returned */
     const char *stop = "end_turn";
     json_t *stop_seq = NULL; /* owned */
     size_t i, ntools = 0;
     json_t *tc; /* borrowed from m */
-    long long prompt, cached, written;
+    cp_oai_usage_t us;
     char id[CP_REQ_ID_LEN + 1];
 
     if (err != NULL && !json_is_null(err) && json_is_object(oai)) {
@@ -1920,20 +1935,15 @@ json_t *cp_oai_response(const json_t *oai, const char *client_model, const cp_oa
         stop_seq = json_deep_copy(vstop);
     }
 
-    prompt = oai_count(json_object_get(u, "prompt_tokens"));
-    cached = oai_count(json_object_get(ud, "cached_tokens"));
-    if (oai_count(json_object_get(u, "prompt_cache_hit_tokens")) > cached) /* DeepSeek */
-        cached = oai_count(json_object_get(u, "prompt_cache_hit_tokens"));
-    written = oai_count(json_object_get(ud, "cache_write_tokens"));
+    cp_oai_usage_map(u, &us);
 
     oai_rand_id("msg_", id, sizeof(id));
     res = json_pack(
         "{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:{s:I,s:I,s:I,s:I}}", "id", id, "type", "message", "role", "assistant",
         "model", client_model != NULL ? client_model : "", "content", content, "stop_reason", stop,
         "stop_sequence", stop_seq != NULL ? json_incref(stop_seq) : json_null(), "usage", "input_tokens",
-        (json_int_t)(prompt - cached - written > 0 ? prompt - cached - written : 0), "output_tokens",
-        (json_int_t)oai_count(json_object_get(u, "completion_tokens")), "cache_creation_input_tokens",
-        (json_int_t)written, "cache_read_input_tokens", (json_int_t)cached);
+        (json_int_t)us.input, "output_tokens", (json_int_t)us.output, "cache_creation_input_tokens",
+        (json_int_t)us.cache_write, "cache_read_input_tokens", (json_int_t)us.cache_read);
     if (res == NULL) /* client_model was not UTF-8 */
         cp_err_set(e, 500, "api_error", "cannot build the response message");
 out:

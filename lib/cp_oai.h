@@ -61,6 +61,14 @@ json_t *cp_oai_request(const json_t *anth, const char *upstream_model, const cp_
 json_t *cp_oai_response(const json_t *oai, const char *client_model, const cp_oai_names_t *names,
                         const cp_oai_opts_t *o, cp_err_t *e);
 
+/* Anthropic usage from an OpenAI "usage" object (protocol.md F.8): input excludes cached reads and cache
+ * writes (clamped at 0); cached reads come from prompt_tokens_details.cached_tokens or DeepSeek's
+ * prompt_cache_hit_tokens. Returns 1 when <u> reported prompt_tokens, else 0 (input is then 0). */
+typedef struct cp_oai_usage {
+    long long input, output, cache_read, cache_write;
+} cp_oai_usage_t;
+int cp_oai_usage_map(const json_t *u, cp_oai_usage_t *out);
+
 /* Maps a non-2xx upstream answer (<body> may be empty, JSON of any of the OpenAI / OpenRouter /
  * Gemini shapes, or not JSON at all) to the Anthropic status and type of protocol.md F.9, with the
  * upstream's message kept and the provider named. Never copies anything that looks like a key. */

@@ -581,14 +581,6 @@ static int so_blank(const char *t, size_t n)
     return 1;
 }
 
-static long long so_count(const json_t *v)
-{
-    long long n = json_is_integer(v) ? (long long)json_integer_value(v)
-                  : json_is_real(v)  ? (long long)json_real_value(v)
-                                     : 0;
-    return n > 0 ? n : 0;
-}
-
 /* Non-empty string value of <v>, else NULL. */
 static const char *so_str(const json_t *v, size_t *len)
 {
@@ -1142,20 +1134,12 @@ static int so_not_json(cp_oai_stream_t *s, const char *d, size_t n)
 
 static void so_usage(cp_oai_stream_t *s, const json_t *u)
 {
-    const json_t *ud = json_object_get(u, "prompt_tokens_details"); /* borrowed from u */
-    long long prompt = so_count(json_object_get(u, "prompt_tokens"));
-    long long cached = so_count(json_object_get(ud, "cached_tokens"));
-    long long hit = so_count(json_object_get(u, "prompt_cache_hit_tokens")); /* DeepSeek */
-    long long written = so_count(json_object_get(ud, "cache_write_tokens"));
+    cp_oai_usage_t us;
 
-    if (hit > cached)
-        cached = hit;
-    s->u_in = json_object_get(u, "prompt_tokens") != NULL
-                  ? (prompt - cached - written > 0 ? prompt - cached - written : 0)
-                  : s->in_est;
-    s->u_read = cached;
-    s->u_write = written;
-    s->u_out = so_count(json_object_get(u, "completion_tokens"));
+    s->u_in = cp_oai_usage_map(u, &us) ? us.input : s->in_est;
+    s->u_read = us.cache_read;
+    s->u_write = us.cache_write;
+    s->u_out = us.output;
 }
 
 static int so_reasoning(cp_oai_stream_t *s, const json_t *d)
