@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 static void common_oom(size_t n)
 {
@@ -90,7 +90,8 @@ void cp_req_id(char out[CP_REQ_ID_LEN + 1])
     static const char hex[] = "0123456789abcdef";
     unsigned char rnd[12];
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    /* getrandom(2), not OpenSSL: ids need uniqueness, and the kernel's pool costs no memory at start */
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
         /* The CSPRNG failing is near impossible; ids only need to be unique, not secret. */
         uint64_t t = cp_mono_us() ^ ((uint64_t)rand() << 20);
         memcpy(rnd, &t, sizeof(t));
