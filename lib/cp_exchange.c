@@ -65,6 +65,8 @@ typedef struct exchange {
     char *out;              /* translated output waiting to be written */
     size_t out_len, out_cap;
     struct event *ping;
+    const struct timeval *ping_tv; /* the base's common timeout for ping_interval_s */
+    struct timeval ping_store;     /* used when no common timeout could be made */
     long status;
     char *buf; /* upstream body */
     size_t len, cap;
@@ -209,10 +211,8 @@ static const char ex_ping_event[] = "event: ping\ndata: {\"type\": \"ping\"}\n\n
 
 static void ex_ping_arm(exchange_t *x)
 {
-    struct timeval tv = {(time_t)x->cfg->ping_interval_s, 0};
-
     if (x->ping != NULL)
-        evtimer_add(x->ping, &tv); /* re-adding a pending timer moves it */
+        evtimer_add(x->ping, x->ping_tv); /* re-adding a pending timer moves it */
 }
 
 /* Sends what the translator produced. */
@@ -310,8 +310,15 @@ static int ex_stream_begin(exchange_t *x)
     x->relay = x->prov->style == CP_STYLE_ANTHROPIC;
     x->relay_clean = 1;
     x->ping = evtimer_new(cp_up_base(x->up), ex_ping_cb, x);
-    json_decref(x->up_body); /* no retry after a 2xx: drop the request body now */
-    x->up_body = NULL;
+    {
+        /* thousands of streams share one interval: a common-timeout queue makes re-arming O(1) */
+        struct timeval tv = {(time_t)x->cfg->ping_interval_s, 0};
+        x->ping_tv = event_base_init_common_timeout(cp_up_base(x->up), &tv);
+        if (x->ping_tv == NULL) {
+            x->ping_store = tv;
+            x->ping_tv = &x->ping_store;
+        }
+    }
     cp_front_req_stream_start(x->fr, "text/event-stream", ex_on_drain, x);
     if (!x->relay) {
         x->st = cp_oai_stream_new(x->model, x->names, &x->oo, x->input_estimate, ex_emit, x);
@@ -398,6 +405,10 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
     x->limit = (status >= 200 && status < 300) ? EX_BODY_MAX : EX_ERROR_BODY_MAX;
     if (x->fr == NULL)
         return CP_ERR;
+    if (status >= 200 && status < 300) {
+        json_decref(x->up_body); /* kept only for a capped retry after a 400 */
+        x->up_body = NULL;
+    }
     if (x->client_stream && status >= 200 && status < 300 &&
         ex_is_event_stream(cp_xfer_header(xf, "content-type"))) {
         x->in_curl = 1;

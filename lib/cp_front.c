@@ -837,13 +837,50 @@ static void front_apply_limits(cp_front_t *f, const cp_config_t *cfg)
     evhttp_set_timeout(f->http, (int)cfg->client_timeout_s);
 }
 
+/* A listening socket on <host>:<port> with the largest accept queue the kernel allows: evhttp's own
+ * binding listens with a backlog of 128, which drops connections in bursts of thousands of streams.
+ * Returns the socket, or -1 with errno set. Runs at start and reload only (getaddrinfo blocks). */
+static evutil_socket_t front_listen(const char *host, int port)
+{
+    struct evutil_addrinfo hints, *ai = NULL;
+    char service[16];
+    evutil_socket_t fd = -1;
+    int one = 1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_PASSIVE;
+    snprintf(service, sizeof(service), "%d", port);
+    if (evutil_getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        bind(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen) == -1 || listen(fd, 65535) == -1) {
+        int saved = errno;
+        if (fd != -1)
+            evutil_closesocket(fd);
+        evutil_freeaddrinfo(ai);
+        errno = saved;
+        return -1;
+    }
+    evutil_freeaddrinfo(ai);
+    return fd;
+}
+
 static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
 {
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(f->http, host, (ev_uint16_t)port);
+    evutil_socket_t fd = front_listen(host, port);
+    struct evhttp_bound_socket *s = fd == -1 ? NULL : evhttp_accept_socket_with_handle(f->http, fd);
 
-    if (s == NULL)
-        return cp_err_set(e, 0, NULL, "cannot listen on %s:%d: %s", host, port,
-                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    if (s == NULL) {
+        int saved = errno;
+        if (fd != -1)
+            evutil_closesocket(fd);
+        return cp_err_set(e, 0, NULL, "cannot listen on %s:%d: %s", host, port, strerror(saved));
+    }
     if (f->sock != NULL)
         evhttp_del_accept_socket(f->http, f->sock);
     f->sock = s;

@@ -12,7 +12,8 @@
 
 #include "cp_log.h"
 
-#define UP_KEPT_HEADERS 5
+#define UP_KEPT_HEADERS  5
+#define UP_READ_BODY_MIN (64u * 1024u) /* curl 7.88 uses its upload buffer from here on anyway */
 
 static const char *const up_kept[UP_KEPT_HEADERS] = {"content-type", "retry-after", "retry-after-ms",
                                                      "x-should-retry", "request-id"};
@@ -30,7 +31,8 @@ struct cp_xfer {
     cp_up_t *up;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
+    char *body; /* the request body; a large one is freed once the answer starts (see up_read) */
+    size_t body_len, body_off;
     char *provider;
     char *host; /* "host:port" of the URL, for messages */
     const cp_xfer_cbs_t *cbs;
@@ -204,6 +206,16 @@ static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
     xfer_free(x);
 }
 
+/* Once the answer has started and the whole body was handed to curl, it is never sent again: drop a
+ * large one now (an early answer, e.g. a 413 during the upload, keeps it until the upload ends). */
+static void xfer_drop_body(cp_xfer_t *x)
+{
+    if (x->body_len >= UP_READ_BODY_MIN && x->body_off == x->body_len) { /* all handed to curl */
+        free(x->body);
+        x->body = NULL;
+    }
+}
+
 static void xfer_keep_header(cp_xfer_t *x, const char *line, size_t n)
 {
     const char *colon = memchr(line, ':', n);
@@ -248,6 +260,7 @@ static size_t xfer_header_cb(char *p, size_t sz, size_t n, void *ud)
         if (status >= 200 && !x->head_done) {
             x->head_done = 1;
             x->status = status;
+            xfer_drop_body(x);
             evtimer_del(x->timer);
             xfer_arm(x, x->idle_ms);
             if (x->cbs->on_head(x->ud, x, status) != CP_OK) {
@@ -259,6 +272,34 @@ static size_t xfer_header_cb(char *p, size_t sz, size_t n, void *ud)
     }
     xfer_keep_header(x, p, len);
     return len;
+}
+
+/* Large bodies (Claude Code's first turn is ~70 KB of tool schemas) go through a read callback, so
+ * that the body can be freed as soon as the answer starts instead of living as long as a long stream.
+ * Small ones stay on CURLOPT_POSTFIELDS, which needs no upload buffer at all. */
+static size_t xfer_read_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    cp_xfer_t *x = ud;
+    size_t left, take;
+
+    if (x->body == NULL)
+        return 0;
+    left = x->body_len - x->body_off;
+    take = left < sz * n ? left : sz * n;
+    memcpy(p, x->body + x->body_off, take);
+    x->body_off += take;
+    return take;
+}
+
+/* curl rewinds when it resends on a fresh connection (a reused one had died before any answer). */
+static int xfer_seek_cb(void *ud, curl_off_t off, int origin)
+{
+    cp_xfer_t *x = ud;
+
+    if (x->body == NULL || origin != SEEK_SET || off < 0 || (size_t)off > x->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->body_off = (size_t)off;
+    return CURL_SEEKFUNC_OK;
 }
 
 static size_t xfer_write_cb(char *p, size_t sz, size_t n, void *ud)
@@ -397,8 +438,17 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
     curl_easy_setopt(x->easy, CURLOPT_URL, req->url);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+    x->body_len = req->body_len;
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (req->body_len < UP_READ_BODY_MIN) {
+        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body); /* sent without an upload buffer */
+    } else {
+        curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, xfer_read_cb);
+        curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+        curl_easy_setopt(x->easy, CURLOPT_SEEKFUNCTION, xfer_seek_cb);
+        curl_easy_setopt(x->easy, CURLOPT_SEEKDATA, x);
+        curl_easy_setopt(x->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* its minimum; default 64 KiB */
+    }
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, xfer_write_cb);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);

@@ -758,3 +758,43 @@ describe('models.map', () => {
     assert.ok(models.data.some((m) => m.id === 'qwen-max@local'), JSON.stringify(models.data));
   });
 });
+
+describe('large request bodies (sent upstream through a read callback)', () => {
+  let lenv;
+  before(async () => {
+    lenv = await setupProxy({
+      settings: ({ main: m }) => ({
+        providers: { openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY } },
+        models: { bigModel: 'big-up@openai', smallModel: 'small-up@openai' },
+      }),
+    });
+  });
+  after(async () => { if (lenv) await lenv.close(); });
+
+  for (const kb of [63, 64, 300]) {
+    test(`a ${kb} KB user message reaches the upstream intact, non-stream and stream`, async () => {
+      const text = 'x'.repeat(kb * 1024);
+      const m = await lenv.client.messages.create(basic('big@openai', { messages: [{ role: 'user', content: text }] }));
+      assert.equal(m.type, 'message');
+      const s = await lenv.client.messages.stream(basic('big@openai', { messages: [{ role: 'user', content: text }] })).finalMessage();
+      assert.equal(s.type, 'message');
+      await lenv.main.waitForRequests(2, 3000);
+      for (const r of lenv.main.requests) {
+        const user = r.json.messages.find((x) => x.role === 'user');
+        assert.equal(user.content, text, 'the whole body arrived');
+        assert.equal(Number(r.headers['content-length'] ?? r.rawBody.length), r.rawBody.length);
+      }
+      lenv.resetMocks();
+    });
+  }
+
+  test('a large body retried with a learned output cap is sent again intact', async () => {
+    lenv.main.enqueue({ status: 400, json: { error: { message: 'max_tokens is too large: 32000. This model supports at most 4096 completion tokens.' } } });
+    const text = 'y'.repeat(200 * 1024);
+    await lenv.client.messages.create({ ...basic('capbig@openai', { messages: [{ role: 'user', content: text }] }), max_tokens: 32000 });
+    await lenv.main.waitForRequests(2, 3000);
+    assert.equal(lenv.main.requests[1].json.max_tokens, 4096);
+    assert.equal(lenv.main.requests[1].json.messages.find((x) => x.role === 'user').content, text);
+    lenv.resetMocks();
+  });
+});
