@@ -198,7 +198,7 @@ enum tj_state {
     TJ_NEXT,       /* after a value inside a container: ',' or the closing bracket */
     TJ_STR,        /* inside a string */
     TJ_ESC,        /* after a backslash */
-    TJ_HEX,        /* inside \uXXXX (<sub> digits seen) */
+    TJ_HEX,        /* inside a \\u escape (<sub> of its 4 hex digits seen) */
     TJ_NUM,        /* inside a number (<sub> is enum tj_num) */
     TJ_LIT,        /* inside true/false/null (<lit>, <sub> bytes matched) */
     TJ_DONE,       /* the object is complete: only whitespace may follow */
