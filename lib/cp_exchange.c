@@ -49,8 +49,8 @@ typedef struct exchange {
     unsigned live;              /* EX_HALF_* still held */
     cp_oai_opts_t oo;
     cp_oai_names_t *names;
-    cp_up_t *up;     /* borrowed */
-    json_t *up_body; /* openai style: the Chat Completions body, kept for one capped retry; owned */
+    cp_up_t *up;   /* borrowed */
+    char *up_json; /* openai style: the Chat Completions body as sent, kept for one capped retry; owned */
     unsigned retried : 1;
     unsigned streaming : 1;   /* the streamed reply started */
     unsigned relay : 1;       /* anthropic style: body bytes go to the client as they are */
@@ -120,8 +120,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     x->out = NULL;
     cp_oai_names_free(x->names);
     x->names = NULL;
-    json_decref(x->up_body);
-    x->up_body = NULL;
+    free(x->up_json);
+    x->up_json = NULL;
     cp_config_unref(x->cfg);
     x->cfg = NULL;
     free(x->buf);
@@ -406,8 +406,8 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
     if (x->fr == NULL)
         return CP_ERR;
     if (status >= 200 && status < 300) {
-        json_decref(x->up_body); /* kept only for a capped retry after a 400 */
-        x->up_body = NULL;
+        free(x->up_json); /* kept only for a capped retry after a 400 */
+        x->up_json = NULL;
     }
     if (x->client_stream && status >= 200 && status < 300 &&
         ex_is_event_stream(cp_xfer_header(xf, "content-type"))) {
@@ -601,7 +601,9 @@ static struct curl_slist *ex_extra_headers(struct curl_slist *l, const cp_provid
     return l;
 }
 
-static void ex_start_upstream(exchange_t *x, cp_up_t *up, char *url, struct curl_slist *hdrs, json_t *body)
+/* Sends <body> (JSON text, copied; NULL when it could not be encoded) to <url> (taken). */
+static void ex_start_upstream(exchange_t *x, cp_up_t *up, char *url, struct curl_slist *hdrs,
+                              const char *body)
 {
     cp_up_req_t req = {0};
     cp_err_t e = {0};
@@ -609,7 +611,7 @@ static void ex_start_upstream(exchange_t *x, cp_up_t *up, char *url, struct curl
     req.provider = x->prov->name;
     req.url = url;
     req.headers = hdrs;
-    req.body = json_dumps(body, JSON_COMPACT);
+    req.body = body ? cp_xstrdup(body) : NULL;
     req.body_len = req.body ? strlen(req.body) : 0;
     req.connect_timeout_ms = x->prov->connect_timeout_ms;
     req.first_byte_timeout_ms = x->prov->first_byte_timeout_ms;
@@ -654,7 +656,11 @@ static void ex_start_anthropic(exchange_t *x, cp_up_t *up, json_t *body)
         h = ex_header(h, "x-api-key", x->prov->api_key); /* never the client's key */
     h = ex_header(h, "User-Agent", "ccproxy/" CP_VERSION);
     h = ex_extra_headers(h, x->prov);
-    ex_start_upstream(x, up, url, h, body);
+    {
+        char *text = json_dumps(body, JSON_COMPACT);
+        ex_start_upstream(x, up, url, h, text);
+        free(text);
+    }
 }
 
 /* Logs (debug) the request's top-level fields that have no Chat Completions equivalent. */
@@ -684,7 +690,7 @@ static void ex_log_dropped(const exchange_t *x, const json_t *anth)
                  json_pack("{s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "fields", list));
 }
 
-/* Sends x->up_body to <baseURL>/chat/completions. */
+/* Sends x->up_json to <baseURL>/chat/completions. */
 static void ex_send_openai(exchange_t *x)
 {
     const char *base = x->prov->base_url;
@@ -701,7 +707,7 @@ static void ex_send_openai(exchange_t *x)
     }
     h = ex_header(h, "User-Agent", "ccproxy/" CP_VERSION);
     h = ex_extra_headers(h, x->prov);
-    ex_start_upstream(x, x->up, url, h, x->up_body);
+    ex_start_upstream(x, x->up, url, h, x->up_json);
 }
 
 /* ---- output-token caps ---------------------------------------------------------------------
@@ -745,28 +751,20 @@ static void ex_cap_put(const exchange_t *x, long cap)
     ex_caps[slot].cap = cap;
 }
 
-/* The output-token field of x->up_body, or NULL. */
-static json_t *ex_max_field(exchange_t *x, const char **name)
+/* Lowers the output-token field of the Chat Completions body <body> to <cap> when it is above.
+ * Returns 1 if it changed. */
+static int ex_apply_cap(json_t *body, long cap)
 {
-    json_t *v = json_object_get(x->up_body, "max_completion_tokens"); /* borrowed */
+    const char *name = "max_completion_tokens";
+    json_t *v = json_object_get(body, name); /* borrowed */
 
-    *name = "max_completion_tokens";
     if (v == NULL) {
-        v = json_object_get(x->up_body, "max_tokens");
-        *name = "max_tokens";
+        name = "max_tokens";
+        v = json_object_get(body, name);
     }
-    return json_is_integer(v) ? v : NULL;
-}
-
-/* Lowers the output-token field to <cap> when it is above. Returns 1 if it changed. */
-static int ex_apply_cap(exchange_t *x, long cap)
-{
-    const char *name;
-    json_t *v = ex_max_field(x, &name); /* borrowed */
-
-    if (v == NULL || cap <= 0 || json_integer_value(v) <= cap)
+    if (!json_is_integer(v) || cap <= 0 || json_integer_value(v) <= cap)
         return 0;
-    json_object_set_new(x->up_body, name, json_integer(cap));
+    json_object_set_new(body, name, json_integer(cap));
     return 1;
 }
 
@@ -795,12 +793,20 @@ static long ex_parse_cap(const char *body)
 static int ex_retry_capped(exchange_t *x)
 {
     long cap;
+    json_t *body; /* owned */
+    char *text;
 
-    if (x->status != 400 || x->retried || x->fr == NULL || x->up_body == NULL)
+    if (x->status != 400 || x->retried || x->fr == NULL || x->up_json == NULL)
         return 0;
     cap = ex_parse_cap(x->buf);
-    if (cap <= 0 || !ex_apply_cap(x, cap))
+    body = cap > 0 ? json_loads(x->up_json, 0, NULL) : NULL;
+    if (body == NULL || !ex_apply_cap(body, cap) || (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+        json_decref(body);
         return 0;
+    }
+    json_decref(body);
+    free(x->up_json);
+    x->up_json = text;
     x->retried = 1;
     ex_cap_put(x, cap);
     cp_log_j(CP_LOG_INFO, "upstream output-token cap learned; retrying",
@@ -817,16 +823,19 @@ static int ex_retry_capped(exchange_t *x)
 static void ex_start_openai(exchange_t *x, json_t *anth)
 {
     cp_err_t e = {0};
+    json_t *body = cp_oai_request(anth, x->upstream_model, &x->oo, &x->names, &e); /* owned */
 
-    x->up_body = cp_oai_request(anth, x->upstream_model, &x->oo, &x->names, &e);
-    if (x->up_body == NULL) {
+    if (body == NULL) {
         ex_error(x, &e, NULL);
         return;
     }
     ex_log_dropped(x, anth);
     if (x->prov->max_output_tokens > 0)
-        ex_apply_cap(x, x->prov->max_output_tokens);
-    ex_apply_cap(x, ex_cap_get(x));
+        ex_apply_cap(body, x->prov->max_output_tokens);
+    ex_apply_cap(body, ex_cap_get(x));
+    /* only the text is kept: a tree of a Claude Code request is several times its 70 KB */
+    x->up_json = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
     ex_send_openai(x);
 }
 
