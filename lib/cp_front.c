@@ -96,8 +96,9 @@ struct cp_front_req {
     void *gone_ud;
     cp_front_drain_cb drain_cb; /* streaming: output drained */
     void *drain_ud;
-    size_t bytes_out;     /* streaming: body bytes handed to evhttp */
-    unsigned started : 1; /* evhttp_send_reply_start was called */
+    size_t bytes_out;       /* streaming: body bytes handed to evhttp */
+    struct evbuffer *chunk; /* streaming: reused for every chunk (evhttp drains it into the output) */
+    unsigned started : 1;   /* evhttp_send_reply_start was called */
 };
 typedef struct cp_front_req front_req_t;
 
@@ -352,6 +353,9 @@ static void front_req_free(front_req_t *r)
     front_probe_disarm(r);
     if (r->conn != NULL && r->conn->pending == r)
         r->conn->pending = NULL;
+    if (r->chunk != NULL)
+        evbuffer_free(r->chunk);
+    r->chunk = NULL;
     cp_config_unref(r->cfg);
     r->cfg = NULL;
     free(r);
@@ -755,20 +759,17 @@ void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_dr
 
 void cp_front_req_stream_write(cp_front_req_t *r, const char *p, size_t n)
 {
-    struct evbuffer *b;
-
     if (n == 0 || evhttp_request_get_connection(r->req) == NULL)
         return; /* detached: the close callback is on its way */
-    b = evbuffer_new();
-    if (b == NULL) {
+    if (r->chunk == NULL && (r->chunk = evbuffer_new()) == NULL) {
         cp_log(CP_LOG_ERROR, "out of memory streaming a reply");
         abort();
     }
-    evbuffer_add(b, p, n);
+    evbuffer_add(r->chunk, p, n);
     r->bytes_out += n;
     /* always the _with_cb form: the plain one clears the drain callback (style.md 3.2 e) */
-    evhttp_send_reply_chunk_with_cb(r->req, b, front_on_drained, r->conn);
-    evbuffer_free(b);
+    evhttp_send_reply_chunk_with_cb(r->req, r->chunk, front_on_drained, r->conn);
+    evbuffer_drain(r->chunk, evbuffer_get_length(r->chunk)); /* normally empty already */
 }
 
 size_t cp_front_req_pending(const cp_front_req_t *r)
