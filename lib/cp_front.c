@@ -474,11 +474,6 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
     free(s);
 }
 
-static void front_error(front_req_t *r, const cp_err_t *e)
-{
-    cp_front_req_error(r, e, NULL);
-}
-
 /* ---- handlers ------------------------------------------------------------------------------- */
 
 static void front_health(front_req_t *r)
@@ -562,14 +557,14 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
     body = cp_anth_parse(buf, n, &e);
     evbuffer_drain(in, n); /* parsed: a long stream must not keep the raw body too */
     if (body == NULL) {
-        front_error(r, &e);
+        cp_front_req_error(r, &e, NULL);
         return;
     }
     if (json_is_string(json_object_get(body, "model")))
         snprintf(r->model, sizeof(r->model), "%s", json_string_value(json_object_get(body, "model")));
     if (cp_anth_validate(body, kind, &e) != CP_OK || cp_route_resolve(r->cfg, r->model, &rt, &e) != CP_OK) {
         json_decref(body);
-        front_error(r, &e);
+        cp_front_req_error(r, &e, NULL);
         return;
     }
     cp_front_req_note(r, rt.provider->name, rt.model);
@@ -581,7 +576,7 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
             rt.provider->name, rt.provider->api_key_env, rt.provider->name);
         cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
         json_decref(body);
-        front_error(r, &e);
+        cp_front_req_error(r, &e, NULL);
         return;
     }
     if (r->cfg->max_concurrent > 0 && cp_exchange_live() >= r->cfg->max_concurrent) {
@@ -590,7 +585,7 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
             "ccproxy is at its limit of %u concurrent requests (server.maxConcurrentRequests); retry shortly",
             r->cfg->max_concurrent);
         json_decref(body);
-        front_error(r, &e);
+        cp_front_req_error(r, &e, NULL);
         return;
     }
     cp_exchange_start(r, r->f->up, kind, body, &rt); /* takes body; answers r now or later */

@@ -37,11 +37,6 @@ void cp_log_set_stream(void *file)
     lg.out = file;
 }
 
-const char *cp_log_level_name(enum cp_log_level level)
-{
-    return (unsigned)level < 4 ? level_names[level] : "info";
-}
-
 int cp_log_level_parse(const char *s, enum cp_log_level *out)
 {
     for (int i = 0; i < 4; i++) {

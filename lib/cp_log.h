@@ -28,7 +28,6 @@ int cp_log_enabled(enum cp_log_level level);
 /* Parses "error|warn|info|debug" (also "warning") / "json|text". Return CP_OK or CP_ERR. */
 int cp_log_level_parse(const char *s, enum cp_log_level *out);
 int cp_log_format_parse(const char *s, enum cp_log_format *out);
-const char *cp_log_level_name(enum cp_log_level level);
 
 /* Replaces the set of strings scrubbed from log lines (copies them; empty strings are skipped).
  * Strings shorter than 4 bytes are ignored, so that a silly key cannot blank out the log. */

@@ -23,7 +23,6 @@ struct cp_up {
     CURLM *multi;
     struct event *timer; /* the one curl timeout */
     int running;
-    unsigned active;
     LIST_HEAD(, cp_xfer) xfers; /* every transfer on the multi, for cp_up_free */
 };
 
@@ -147,7 +146,6 @@ static void xfer_free(cp_xfer_t *x)
         curl_multi_remove_handle(x->up->multi, x->easy);
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
-        x->up->active--;
     }
     xfer_unlink(x);
     if (x->timer != NULL)
@@ -200,7 +198,6 @@ static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
     curl_multi_remove_handle(up->multi, x->easy);
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
-    up->active--;
     xfer_unlink(x);
     x->cbs->on_done(x->ud, x, CP_ERR, &x->err);
     xfer_free(x);
@@ -383,7 +380,6 @@ static void up_reap(cp_up_t *up)
         curl_multi_remove_handle(up->multi, easy);
         curl_easy_cleanup(easy);
         x->easy = NULL;
-        up->active--;
         xfer_unlink(x);
         if (res == CURLE_OK && !x->failed) {
             x->cbs->on_done(x->ud, x, CP_OK, NULL);
@@ -477,7 +473,6 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
         xfer_free(x);
         return NULL;
     }
-    up->active++;
     xfer_arm(x, x->first_byte_ms);
     return x;
 }
@@ -508,11 +503,6 @@ const char *cp_xfer_header(const cp_xfer_t *x, const char *name)
         if (strcasecmp(name, up_kept[i]) == 0)
             return x->kept[i];
     return NULL;
-}
-
-unsigned cp_up_active(const cp_up_t *up)
-{
-    return up->active;
 }
 
 struct event_base *cp_up_base(const cp_up_t *up)

@@ -70,9 +70,6 @@ void cp_xfer_resume(cp_xfer_t *x);
  * headers are kept: content-type, retry-after, retry-after-ms, x-should-retry, request-id. */
 const char *cp_xfer_header(const cp_xfer_t *x, const char *name);
 
-/* Transfers in flight. */
-unsigned cp_up_active(const cp_up_t *up);
-
 /* The loop this multi runs on (borrowed). */
 struct event_base *cp_up_base(const cp_up_t *up);
 
