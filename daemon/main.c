@@ -1,4 +1,5 @@
-/* daemon/main.c: the ccproxy command: argv, then one of server, config, version, help. */
+/* daemon/main.c: the ccproxy command: argv, then one of launch, server, config, init, status, stop,
+ * version, help. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include "cmds.h"
 #include "cp_cli.h"
 #include "cp_common.h"
 #include "cp_config.h"
@@ -39,9 +41,17 @@ static int main_version(void)
     return CP_EXIT_OK;
 }
 
-/* Loads the layered config for `server` and `config`; prints the one-line error and returns NULL on
- * failure (the caller exits 78). */
-static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_t *warnings)
+/* Warnings that would only repeat what `ccproxy config` or the server's log say (status, stop). */
+static void main_warn_none(const char *line, void *ud)
+{
+    (void)line;
+    (void)ud;
+}
+
+/* Loads the layered config; prints the one-line error and returns NULL on failure (the caller exits
+ * 78). Warnings go to <warnings> when given (server: logged later), nowhere when <quiet>, else to
+ * stderr. */
+static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_t *warnings, int quiet)
 {
     cp_err_t e = {0};
     cp_config_t *cfg;
@@ -51,7 +61,7 @@ static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_
     opts->flag_port = cli->port;
     opts->flag_host = cli->host;
     opts->flag_debug = cli->debug;
-    cfg = cp_config_load(opts, warnings ? main_warn_later : main_warn, warnings, &e);
+    cfg = cp_config_load(opts, warnings ? main_warn_later : quiet ? main_warn_none : main_warn, warnings, &e);
     if (cfg == NULL)
         fprintf(stderr, "ccproxy: config error: %s\n", e.msg);
     return cfg;
@@ -77,7 +87,7 @@ int main(int argc, char **argv)
         return main_version();
     case CP_CMD_CONFIG: {
         json_t *dump; /* owned */
-        if ((cfg = main_load(&cli, &opts, NULL)) == NULL)
+        if ((cfg = main_load(&cli, &opts, NULL, 0)) == NULL)
             return CP_EXIT_CONFIG;
         dump = cp_config_dump(cfg);
         json_dumpf(dump, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -96,7 +106,7 @@ int main(int argc, char **argv)
             json_decref(warnings);
             return CP_EXIT_FAIL;
         }
-        if ((cfg = main_load(&cli, &opts, warnings)) == NULL) {
+        if ((cfg = main_load(&cli, &opts, warnings, 0)) == NULL) {
             json_decref(warnings);
             curl_global_cleanup();
             return CP_EXIT_CONFIG;
@@ -104,16 +114,28 @@ int main(int argc, char **argv)
         cp_server_apply_logging(cfg);
         json_array_foreach(warnings, i, w) cp_log(CP_LOG_WARN, "%s", json_string_value(w));
         json_decref(warnings);
-        rc = cp_server_run(&opts, cfg);
+        rc = cp_server_run(&opts, cfg, cli.pid_file);
         curl_global_cleanup();
         return rc;
     }
+    case CP_CMD_INIT:
+        return cp_cmd_init(&cli);
     case CP_CMD_LAUNCH:
+    case CP_CMD_STATUS:
+    case CP_CMD_STOP:
     default:
-        fprintf(stderr,
-                "ccproxy: launching claude through the proxy is not available in this version yet; "
-                "run `ccproxy server` and set ANTHROPIC_BASE_URL\n\n%s",
-                cp_cli_usage);
-        return CP_EXIT_USAGE;
+        if ((cfg = main_load(&cli, &opts, NULL, cli.cmd != CP_CMD_LAUNCH)) == NULL)
+            return CP_EXIT_CONFIG;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "ccproxy: cannot initialise libcurl\n");
+            cp_config_unref(cfg);
+            return CP_EXIT_FAIL;
+        }
+        rc = cli.cmd == CP_CMD_STATUS ? cp_cmd_status(&cli, cfg)
+             : cli.cmd == CP_CMD_STOP ? cp_cmd_stop(&cli, cfg)
+                                      : cp_cmd_launch(&cli, cfg);
+        cp_config_unref(cfg);
+        curl_global_cleanup();
+        return rc;
     }
 }

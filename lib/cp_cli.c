@@ -1,15 +1,29 @@
-/* lib/cp_cli.c: see cp_cli.h. */
+/* lib/cp_cli.c: see cp_cli.h. Commands and their options are the two tables below. */
 #include "cp_cli.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char cp_cli_usage[] =
-    "usage: ccproxy [--debug] <command> [options]\n"
+    "usage: ccproxy [--debug] [--] [CLAUDE ARGS...]\n"
+    "       ccproxy [--debug] <command> [options]\n"
+    "\n"
+    "With no command, ccproxy starts the proxy in the background if it is not running (log in\n"
+    "~/.ccproxy/ccproxy.log) and runs `claude` through it with every argument passed on verbatim;\n"
+    "`ccproxy -- ARGS` passes ARGS even when the first one is a command name.\n"
     "\n"
     "commands:\n"
-    "  server [--port N] [--host H] [--config FILE]\n"
+    "  init [--scope user|project] [--provider NAME] [--api-key-env VAR | --api-key KEY]\n"
+    "       [--base-url URL] [--style openai|anthropic] [--big-model M] [--small-model M]\n"
+    "       [--port N] [--host H] [--yes] [--force]\n"
+    "                   write a settings file: asks on a terminal, takes the flags otherwise\n"
+    "  status [--json] [--port N] [--host H] [--config FILE]\n"
+    "                   show whether the proxy runs, its pid, address, version, uptime, load\n"
+    "  stop [--port N] [--host H] [--config FILE]\n"
+    "                   stop the background proxy gracefully (exit 0 also when none runs)\n"
+    "  server [--port N] [--host H] [--config FILE] [--pid-file FILE]\n"
     "                   run the proxy in the foreground\n"
     "  config [--port N] [--host H] [--config FILE]\n"
     "                   print the effective configuration as JSON, with where each value came from\n"
@@ -24,92 +38,163 @@ const char cp_cli_usage[] =
     "CCPROXY_PORT, CCPROXY_HOST, CCPROXY_LOG_LEVEL, CCPROXY_LOG_FORMAT), command line.\n"
     "Provider keys come from the config or from <PROVIDER>_API_KEY, e.g. OPENAI_API_KEY.\n";
 
-/* Matches "--name VALUE" and "--name=VALUE". Returns 1 and sets *val (NULL when the value is
- * missing), or 0 when argv[*i] is not this option. Advances *i past a separate value. */
-static int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
+/* Which commands take an option: bits of (1 << enum cp_cmd). */
+#define CLI_ON(c) (1u << (c))
+#define CLI_ADDR  (CLI_ON(CP_CMD_SERVER) | CLI_ON(CP_CMD_CONFIG) | CLI_ON(CP_CMD_STATUS) | CLI_ON(CP_CMD_STOP))
+#define CLI_INIT  CLI_ON(CP_CMD_INIT)
 
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = (*i + 1 < argc) ? argv[++*i] : NULL;
-    return 1;
-}
+static const struct {
+    const char *name;
+    const char *word;
+    enum cp_cmd cmd;
+} cli_cmds[] = {
+    {"server", "server", CP_CMD_SERVER},
+    {"config", "config", CP_CMD_CONFIG},
+    {"init", "init", CP_CMD_INIT},
+    {"status", "status", CP_CMD_STATUS},
+    {"stop", "stop", CP_CMD_STOP},
+    {"version", "version", CP_CMD_VERSION},
+    {"version", "--version", CP_CMD_VERSION},
+    {"help", "help", CP_CMD_HELP},
+    {"help", "--help", CP_CMD_HELP},
+    {"help", "-h", CP_CMD_HELP},
+};
+
+enum cli_kind { CLI_STR, CLI_FLAG, CLI_PORT };
+
+/* Each option writes the field at <off>: a string value (borrowed), 1 for a flag, or the port. */
+static const struct {
+    const char *name;
+    const char *alias;
+    unsigned cmds;
+    enum cli_kind kind;
+    size_t off;
+} cli_opts[] = {
+    {"--port", NULL, CLI_ADDR | CLI_INIT, CLI_PORT, offsetof(cp_cli_t, port)},
+    {"--host", NULL, CLI_ADDR | CLI_INIT, CLI_STR, offsetof(cp_cli_t, host)},
+    {"--config", NULL, CLI_ADDR, CLI_STR, offsetof(cp_cli_t, config)},
+    {"--pid-file", NULL, CLI_ON(CP_CMD_SERVER), CLI_STR, offsetof(cp_cli_t, pid_file)},
+    {"--json", NULL, CLI_ON(CP_CMD_STATUS), CLI_FLAG, offsetof(cp_cli_t, json)},
+    {"--scope", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, scope)},
+    {"--provider", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, provider)},
+    {"--api-key", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, api_key)},
+    {"--api-key-env", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, api_key_env)},
+    {"--base-url", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, base_url)},
+    {"--style", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, style)},
+    {"--big-model", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, big_model)},
+    {"--small-model", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, small_model)},
+    {"--yes", "-y", CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, yes)},
+    {"--force", NULL, CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, force)},
+};
 
 static int cli_port(const char *v, int *out, cp_err_t *e)
 {
     char *end = NULL;
     long n;
 
-    if (v == NULL || *v == '\0')
-        return cp_err_set(e, 0, NULL, "option --port needs a value");
     errno = 0;
     n = strtol(v, &end, 10);
-    if (errno != 0 || *end != '\0' || n < 1 || n > 65535)
+    if (errno != 0 || end == v || *end != '\0' || n < 1 || n > 65535)
         return cp_err_set(e, 0, NULL, "invalid --port value '%s': expected an integer from 1 to 65535", v);
     *out = (int)n;
     return CP_OK;
 }
 
+static const char *cli_cmd_name(enum cp_cmd cmd)
+{
+    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+        if (cli_cmds[i].cmd == cmd)
+            return cli_cmds[i].name;
+    return "ccproxy";
+}
+
+/* Parses the option at argv[*i] for out->cmd ("--name VALUE" or "--name=VALUE"). */
+static int cli_option(int argc, char **argv, int *i, cp_cli_t *out, cp_err_t *e)
+{
+    const char *a = argv[*i];
+    const char *v = NULL;
+    const char *tail = "";
+    char *field;
+    size_t k, n;
+
+    for (k = 0; k < sizeof(cli_opts) / sizeof(cli_opts[0]); k++) {
+        n = strlen(cli_opts[k].name);
+        if (cli_opts[k].alias != NULL && strcmp(a, cli_opts[k].alias) == 0) {
+            tail = "";
+            break;
+        }
+        if (strncmp(a, cli_opts[k].name, n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+            tail = a + n; /* "" or "=VALUE" */
+            break;
+        }
+    }
+    if (k == sizeof(cli_opts) / sizeof(cli_opts[0]) || !(cli_opts[k].cmds & CLI_ON(out->cmd)))
+        return cp_err_set(e, 0, NULL, "unknown option '%s' for '%s'", a, cli_cmd_name(out->cmd));
+    field = (char *)out + cli_opts[k].off;
+    if (cli_opts[k].kind == CLI_FLAG) {
+        if (*tail == '=')
+            return cp_err_set(e, 0, NULL, "option %s takes no value", cli_opts[k].name);
+        *(int *)(void *)field = 1;
+        return CP_OK;
+    }
+    if (*tail == '=')
+        v = tail + 1;
+    else if (*i + 1 < argc)
+        v = argv[++*i];
+    if (v == NULL || *v == '\0')
+        return cp_err_set(e, 0, NULL, "option %s needs a value", cli_opts[k].name);
+    if (cli_opts[k].kind == CLI_PORT)
+        return cli_port(v, (int *)(void *)field, e);
+    *(const char **)(void *)field = v;
+    return CP_OK;
+}
+
+/* Cross-option checks once every word is read. */
+static int cli_check(const cp_cli_t *c, cp_err_t *e)
+{
+    if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "project") != 0)
+        return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or project", c->scope);
+    if (c->style != NULL && strcmp(c->style, "openai") != 0 && strcmp(c->style, "anthropic") != 0)
+        return cp_err_set(e, 0, NULL, "invalid --style value '%s': expected openai or anthropic", c->style);
+    if (c->api_key != NULL && c->api_key_env != NULL)
+        return cp_err_set(e, 0, NULL, "give either --api-key or --api-key-env, not both");
+    return CP_OK;
+}
+
 int cp_cli_parse(int argc, char **argv, cp_cli_t *out, cp_err_t *e)
 {
-    int i;
-    int have_cmd = 0;
+    int i = 1;
+    size_t k;
 
     memset(out, 0, sizeof(*out));
     out->cmd = CP_CMD_LAUNCH;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-
-        if (strcmp(a, "--debug") == 0) {
-            out->debug = 1;
-        } else if (!have_cmd &&
-                   (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0)) {
-            out->cmd = CP_CMD_HELP;
-            have_cmd = 1;
-        } else if (!have_cmd && (strcmp(a, "--version") == 0 || strcmp(a, "version") == 0)) {
-            out->cmd = CP_CMD_VERSION;
-            have_cmd = 1;
-        } else if (!have_cmd && strcmp(a, "server") == 0) {
-            out->cmd = CP_CMD_SERVER;
-            have_cmd = 1;
-        } else if (!have_cmd && strcmp(a, "config") == 0) {
-            out->cmd = CP_CMD_CONFIG;
-            have_cmd = 1;
-        } else if (out->cmd == CP_CMD_SERVER || out->cmd == CP_CMD_CONFIG) {
-            if (cli_opt(argc, argv, &i, "--port", &v)) {
-                if (cli_port(v, &out->port, e) != CP_OK)
-                    return CP_ERR;
-            } else if (cli_opt(argc, argv, &i, "--host", &v)) {
-                if (v == NULL || *v == '\0')
-                    return cp_err_set(e, 0, NULL, "option --host needs a value");
-                out->host = v;
-            } else if (cli_opt(argc, argv, &i, "--config", &v)) {
-                if (v == NULL || *v == '\0')
-                    return cp_err_set(e, 0, NULL, "option --config needs a file name");
-                out->config = v;
-            } else if (a[0] == '-') {
-                return cp_err_set(e, 0, NULL, "unknown option '%s' for '%s'", a,
-                                  out->cmd == CP_CMD_SERVER ? "server" : "config");
-            } else {
-                return cp_err_set(e, 0, NULL, "unexpected argument '%s' for '%s'", a,
-                                  out->cmd == CP_CMD_SERVER ? "server" : "config");
-            }
-        } else if (have_cmd) {
-            return cp_err_set(e, 0, NULL, "unexpected argument '%s'", a);
-        } else if (a[0] == '-') {
-            return cp_err_set(e, 0, NULL, "unknown option '%s'", a);
-        } else {
-            return cp_err_set(e, 0, NULL, "unknown command '%s'", a);
-        }
+    while (i < argc && strcmp(argv[i], "--debug") == 0) {
+        out->debug = 1;
+        i++;
     }
-    return CP_OK;
+    if (i < argc && strcmp(argv[i], "--") == 0)
+        i++;
+    else if (i < argc)
+        for (k = 0; k < sizeof(cli_cmds) / sizeof(cli_cmds[0]); k++)
+            if (strcmp(argv[i], cli_cmds[k].word) == 0) {
+                out->cmd = cli_cmds[k].cmd;
+                i++;
+                break;
+            }
+    if (out->cmd == CP_CMD_LAUNCH) {
+        out->rest = argv + i;
+        out->nrest = argc - i;
+        return CP_OK;
+    }
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--debug") == 0)
+            out->debug = 1;
+        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (cli_option(argc, argv, &i, out, e) != CP_OK)
+                return CP_ERR;
+        } else
+            return cp_err_set(e, 0, NULL, "unexpected argument '%s' for '%s'", argv[i],
+                              cli_cmd_name(out->cmd));
+    }
+    return cli_check(out, e);
 }

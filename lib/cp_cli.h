@@ -1,25 +1,46 @@
-/* lib/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit(). */
+/* lib/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit().
+ *
+ * `ccproxy [--debug] [--] [ARGS...]` launches claude with ARGS verbatim; a first word that names a
+ * command (server, config, init, status, stop, version, help) selects that command instead, and
+ * `--` forces the launch (`ccproxy -- status` runs `claude status`). */
 #ifndef CP_CLI_H
 #define CP_CLI_H
 
 #include "cp_common.h"
 
 enum cp_cmd {
-    CP_CMD_LAUNCH = 0, /* no subcommand: start the server if needed and run claude (later issue) */
+    CP_CMD_LAUNCH = 0, /* no subcommand: start the server if needed and run claude */
     CP_CMD_SERVER,
     CP_CMD_CONFIG,
+    CP_CMD_INIT,
+    CP_CMD_STATUS,
+    CP_CMD_STOP,
     CP_CMD_VERSION,
     CP_CMD_HELP,
 };
 
+/* Every string is borrowed from argv. */
 typedef struct cp_cli {
     enum cp_cmd cmd;
-    int debug;          /* --debug, accepted anywhere */
-    int port;           /* --port N; 0 = not given */
-    const char *host;   /* --host H; borrowed from argv */
-    const char *config; /* --config FILE; borrowed from argv */
-    int nrest;          /* CP_CMD_LAUNCH: arguments meant for claude */
-    char **rest;        /* borrowed from argv */
+    int debug;            /* --debug: before a launch's arguments, anywhere for the other commands */
+    int port;             /* --port N; 0 = not given */
+    const char *host;     /* --host H */
+    const char *config;   /* --config FILE */
+    const char *pid_file; /* server --pid-file FILE */
+    int json;             /* status --json */
+    int nrest;            /* CP_CMD_LAUNCH: arguments meant for claude */
+    char **rest;
+    /* init */
+    const char *scope; /* "user" or "project" (checked here) */
+    const char *provider;
+    const char *api_key;
+    const char *api_key_env;
+    const char *base_url;
+    const char *style; /* "openai" or "anthropic" (checked here) */
+    const char *big_model;
+    const char *small_model;
+    int yes;   /* --yes, -y: take the defaults, ask nothing */
+    int force; /* --force: replace an existing settings file */
 } cp_cli_t;
 
 /* Parses <argv>. Returns CP_OK, or CP_ERR with <e->msg> holding one line that names the offending

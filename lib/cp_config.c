@@ -175,7 +175,7 @@ static void cfg_describe(const json_t *v, char *buf, size_t n)
 }
 
 /* True when <s> is an absolute http(s) URL with a host and no whitespace. */
-static int cfg_url_ok(const char *s)
+int cp_config_url_ok(const char *s)
 {
     const char *h;
 
@@ -194,7 +194,7 @@ static int cfg_url_ok(const char *s)
 }
 
 /* Checks "name" or "name@provider" with both parts non-empty. */
-static int cfg_model_ok(const char *s)
+int cp_config_model_ok(const char *s)
 {
     const char *at = strrchr(s, '@');
 
@@ -235,7 +235,7 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
             expect = "a non-empty string";
         break;
     case K_URL:
-        if (!json_is_string(v) || !cfg_url_ok(json_string_value(v)))
+        if (!json_is_string(v) || !cp_config_url_ok(json_string_value(v)))
             expect = "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
         break;
     case K_STYLE:
@@ -256,7 +256,7 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
         break;
     }
     case K_MODEL:
-        if (!json_is_string(v) || !cfg_model_ok(json_string_value(v)))
+        if (!json_is_string(v) || !cp_config_model_ok(json_string_value(v)))
             expect = "a model name, \"model\" or \"model@provider\"";
         break;
     case K_STRLIST: {
@@ -292,7 +292,7 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
         }
         json_object_foreach((json_t *)v, k, mv)
         {
-            if (*k == '\0' || !json_is_string(mv) || !cfg_model_ok(json_string_value(mv))) {
+            if (*k == '\0' || !json_is_string(mv) || !cp_config_model_ok(json_string_value(mv))) {
                 cfg_describe(mv, got, sizeof(got));
                 return cp_err_set(cx->e, 0, NULL,
                                   "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
@@ -604,7 +604,7 @@ static const char *cfg_str(const json_t *o, const char *key, const char *dflt)
 }
 
 /* "<NAME>_API_KEY": upper case, anything not [A-Z0-9] becomes '_'. Returns new. */
-static char *cfg_key_env_name(const char *name)
+char *cp_config_key_env_name(const char *name)
 {
     char *s = cp_xasprintf("%s_API_KEY", name);
 
@@ -678,7 +678,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         size_t ul;
 
         p->name = cp_xstrdup(name);
-        p->api_key_env = cfg_key_env_name(name);
+        p->api_key_env = cp_config_key_env_name(name);
         p->headers = hdr ? json_deep_copy(hdr) : json_object();
         p->style = strcmp(cfg_str(pv, "responseStyle", "openai"), "anthropic") == 0 ? CP_STYLE_ANTHROPIC
                                                                                     : CP_STYLE_OPENAI;

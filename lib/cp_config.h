@@ -107,6 +107,15 @@ const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, 
 /* Writes "a, b, c" (configured provider names) into <buf>. */
 void cp_config_provider_list(const cp_config_t *c, char *buf, size_t n);
 
+/* Checks used by the loader, shared with `ccproxy init`: an http(s) URL with a host; "model" or
+ * "model@provider" with both parts non-empty. */
+int cp_config_url_ok(const char *s);
+int cp_config_model_ok(const char *s);
+
+/* The variable a provider without `apiKey` reads, "<NAME>_API_KEY" (upper case, anything not
+ * [A-Z0-9] becomes '_'). Returns new. */
+char *cp_config_key_env_name(const char *provider);
+
 /* The default settings as JSON text (also what `ccproxy init` starts from). */
 extern const char cp_config_defaults_json[];
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -65,6 +66,7 @@ struct cp_front {
     int port;
     cp_config_t *cfg; /* current snapshot; owned reference */
     unsigned active;  /* requests between handler and completion */
+    unsigned streams; /* of those, replies being streamed (started) */
     unsigned nconns;
     LIST_HEAD(, front_conn) conns;
     front_conn_t **by_fd; /* associated connections indexed by socket, for O(1) lookup */
@@ -351,6 +353,8 @@ static void front_probe_disarm(front_req_t *r)
 static void front_req_free(front_req_t *r)
 {
     front_probe_disarm(r);
+    if (r->started)
+        r->f->streams--;
     if (r->conn != NULL && r->conn->pending == r)
         r->conn->pending = NULL;
     if (r->chunk != NULL)
@@ -479,9 +483,10 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 static void front_health(front_req_t *r)
 {
     front_json(r, 200,
-               json_pack("{s:s,s:s,s:s,s:I,s:I}", "status", "ok", "service", "ccproxy", "version", CP_VERSION,
-                         "uptime_s", (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
-                         (json_int_t)r->f->active - 1));
+               json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "status", "ok", "service", "ccproxy", "version",
+                         CP_VERSION, "pid", (json_int_t)getpid(), "uptime_s",
+                         (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
+                         (json_int_t)r->f->active - 1, "streams", (json_int_t)r->f->streams));
 }
 
 static void front_root(front_req_t *r)
@@ -744,6 +749,7 @@ void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_dr
     r->drain_cb = drain;
     r->drain_ud = ud;
     r->started = 1;
+    r->f->streams++;
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "request-id", r->rid);

@@ -1,6 +1,8 @@
 /* lib/cp_server.c: see cp_server.h. */
 #include "cp_server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -175,11 +177,44 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
     server_sd_notify("READY=1");
 }
 
-int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
+/* Writes our pid to <path> (replacing a stale file). Returns CP_OK, or CP_ERR after logging why. */
+static int server_pid_write(const char *path)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+        cp_log(CP_LOG_ERROR, "cannot write the pid file %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CP_ERR;
+    }
+    close(fd);
+    return CP_OK;
+}
+
+/* Removes <path> if it still holds our pid (a newer server may have replaced it). */
+static void server_pid_remove(const char *path)
+{
+    char buf[32] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n;
+
+    if (fd < 0)
+        return;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0 && strtol(buf, NULL, 10) == (long)getpid())
+        unlink(path);
+}
+
+int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pid_file)
 {
     server_t s;
     cp_err_t e = {0};
     int rc = CP_EXIT_FAIL;
+    int pid_written = 0;
 
     memset(&s, 0, sizeof(s));
     s.opts = opts;
@@ -214,6 +249,11 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg)
         cp_log(CP_LOG_ERROR, "cannot install signal handlers");
         goto out;
     }
+    if (pid_file != NULL) {
+        if (server_pid_write(pid_file) != CP_OK)
+            goto out;
+        pid_written = 1;
+    }
     cp_log_j(CP_LOG_INFO, "listening",
              json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cfg->port, "version",
                        CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
@@ -238,5 +278,7 @@ out:
     if (s.base)
         event_base_free(s.base);
     cp_config_unref(s.cfg);
+    if (pid_written)
+        server_pid_remove(pid_file);
     return rc;
 }

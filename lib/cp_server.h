@@ -9,9 +9,11 @@
 
 #include "cp_config.h"
 
-/* Runs the server until it is stopped. Takes <cfg>; borrows <opts> (kept for reloads). Returns the
- * process exit status. */
-int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg);
+/* Runs the server until it is stopped. Takes <cfg>; borrows <opts> (kept for reloads). When
+ * <pid_file> is not NULL, the process id is written there once the address is bound (failing to
+ * write it stops the server) and the file is removed at exit if it still names this process.
+ * Returns the process exit status. */
+int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pid_file);
 
 /* Applies a config's logging settings, and registers its provider keys as log secrets. */
 void cp_server_apply_logging(const cp_config_t *cfg);

@@ -1,0 +1,21 @@
+/* daemon/cmds.h: the commands of the ccproxy executable besides `server` and `config` (main.c).
+ * Each returns the process exit status. */
+#ifndef CP_CMDS_H
+#define CP_CMDS_H
+
+#include "cp_cli.h"
+#include "cp_config.h"
+
+/* `ccproxy [ARGS...]` (launch.c): on success never returns, claude has replaced the process. */
+int cp_cmd_launch(const cp_cli_t *cli, const cp_config_t *cfg);
+
+/* `ccproxy status` (launch.c): 0 running, 3 not running, 1 the port is someone else's. */
+int cp_cmd_status(const cp_cli_t *cli, const cp_config_t *cfg);
+
+/* `ccproxy stop` (launch.c): 0 stopped or not running. */
+int cp_cmd_stop(const cp_cli_t *cli, const cp_config_t *cfg);
+
+/* `ccproxy init` (init.c): 0 written, 1 refused or cancelled, 2 answers missing or invalid. */
+int cp_cmd_init(const cp_cli_t *cli);
+
+#endif

@@ -1,0 +1,60 @@
+/* lib/cp_init.h: what `ccproxy init` writes. Pure: the provider presets, the defaults for unanswered
+ * questions, the checks on answers, and the settings tree. The questions and the file are
+ * daemon/init.c's. */
+#ifndef CP_INIT_H
+#define CP_INIT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cp_common.h"
+
+#define CP_INIT_PORT 8082
+#define CP_INIT_HOST "127.0.0.1" /* a personal proxy listens on loopback only */
+
+typedef struct cp_init_preset {
+    const char *name;
+    const char *about; /* one line for the menu */
+    const char *base_url;
+    const char *style;   /* "openai" or "anthropic" */
+    const char *key_env; /* the variable that usually holds the key */
+    const char *big_model;
+    const char *small_model;
+} cp_init_preset_t;
+
+/* openai, gemini, openrouter, anthropic; "custom" (or any other name) has no preset. */
+extern const cp_init_preset_t cp_init_presets[];
+extern const size_t cp_init_npresets;
+
+/* Borrows: the preset named <name>, or NULL. */
+const cp_init_preset_t *cp_init_preset(const char *name);
+
+/* The answers; every string is borrowed and NULL when not (yet) given. */
+typedef struct cp_init_answers {
+    const char *provider;    /* a preset, or the name of a custom provider ("custom" is one) */
+    const char *base_url;    /* NULL: the preset's */
+    const char *style;       /* NULL: the preset's, else "openai" */
+    const char *api_key;     /* the key itself, written into the file */
+    const char *api_key_env; /* or the variable that holds it, written as "${VAR}" */
+    const char *big_model;   /* "model" or "model@provider"; NULL: the preset's */
+    const char *small_model;
+    const char *host; /* NULL: CP_INIT_HOST */
+    int port;         /* 0: CP_INIT_PORT */
+} cp_init_answers_t;
+
+/* Fills what has a default from the preset (base URL, style, models; with <take_defaults> also the
+ * key variable). Returns CP_OK when every required answer is there, else CP_ERR with <e->msg>
+ * naming each missing one as its flag ("missing --provider; --api-key-env or --api-key"). */
+int cp_init_complete(cp_init_answers_t *a, int take_defaults, cp_err_t *e);
+
+/* Checks the form of the answers (provider name, variable name, URL, models, port). */
+int cp_init_check(const cp_init_answers_t *a, cp_err_t *e);
+
+/* The settings file for complete, checked answers. Returns new. */
+json_t *cp_init_settings(const cp_init_answers_t *a);
+
+/* Writes into <buf> the key variable proposed for <provider>: the preset's, else <NAME>_API_KEY. */
+void cp_init_key_env(const char *provider, char *buf, size_t n);
+
+#endif
