@@ -32,8 +32,9 @@ describe('version', () => {
 
 describe('unknown command / flag', () => {
   const cases = [
-    { args: ['frobnicate'], bad: 'frobnicate' },
-    { args: ['--frobnicate'], bad: '--frobnicate' },
+    { args: ['init', '--frobnicate'], bad: '--frobnicate' },
+    { args: ['status', '--nope'], bad: '--nope' },
+    { args: ['stop', 'extra'], bad: 'extra' },
     { args: ['server', '--bogus-flag'], bad: '--bogus-flag' },
     { args: ['config', '--nope'], bad: '--nope' },
   ];

@@ -1,0 +1,368 @@
+// `ccproxy [ARGS]`: starts the proxy in the background when none answers, then runs claude (a fake one
+// on PATH here) with the arguments verbatim, pointed at the proxy; `ccproxy status` and `ccproxy stop`.
+import { describe, test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { SANITIZER_RE, CONFIG_EXIT, freePort, writeFile } from './lib/daemon.mjs';
+import { startMock } from './lib/mock-upstream.mjs';
+import { openStream } from './lib/stream.mjs';
+import {
+  makeLaunchDirs, spawnCcproxy, ccproxy, claudeRuns, readPidFile, alive, readLog, logCount, writeSettings,
+  cleanupLaunch, waitFor, sleep,
+} from './lib/launcher.mjs';
+
+const NPM_INSTALL = 'npm install -g @anthropic-ai/claude-code';
+
+let dirs;
+const extraPids = [];
+const closers = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+  await cleanupLaunch(dirs, extraPids.splice(0));
+  dirs = null;
+});
+
+function clean(r, what = 'ccproxy') {
+  assert.doesNotMatch(r.stderr, SANITIZER_RE, `${what}: sanitizer report\n${r.stderr}`);
+}
+
+/** Fields of /proc/<pid>/stat after the command name. */
+function procStat(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A server on 127.0.0.1:<port> that is not ccproxy. */
+async function occupy(port, handler) {
+  const srv = handler === 'silent'
+    ? net.createServer(() => { /* accept, never answer */ })
+    : http.createServer(handler);
+  const sockets = new Set();
+  srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise((resolve, reject) => { srv.once('error', reject); srv.listen(port, '127.0.0.1', resolve); });
+  closers.push(() => new Promise((resolve) => { for (const s of sockets) s.destroy(); srv.close(() => resolve()); }));
+  return srv;
+}
+
+describe('launching claude', () => {
+  test('no server yet: starts one in the background, runs claude with the arguments verbatim, exits with its status', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port, {}, { where: 'cwd' }); // ~/.ccproxy does not exist yet
+    const args = ['-p', 'say hi', '--output-format', 'json', '--model', 'sonnet', 'two  spaces', '', 'ünïcødé "q"', '--debug', '--', 'status'];
+    const r = await ccproxy(args, dirs, { env: { FAKE_CLAUDE_EXIT: '7', ANTHROPIC_API_KEY: 'sk-ant-real-user-key' } });
+    clean(r);
+    assert.equal(r.code, 7, `claude's exit status is ccproxy's\nstderr: ${r.stderr}`);
+    const runs = claudeRuns(dirs);
+    assert.equal(runs.length, 1, 'claude ran once');
+    const run = runs[0];
+    assert.deepEqual(run.argv, args, 'every argument reaches claude unchanged, in order');
+    assert.equal(run.env.ANTHROPIC_BASE_URL, `http://127.0.0.1:${port}`);
+    assert.ok(run.env.ANTHROPIC_AUTH_TOKEN, 'claude has a credential, so it does not ask to log in');
+    assert.equal(run.env.ANTHROPIC_API_KEY, null, "the user's own Anthropic key is not handed to claude");
+    assert.equal(run.health.status, 200, `claude reached the proxy: ${JSON.stringify(run.health)}`);
+    assert.equal(run.health.body.service, 'ccproxy');
+
+    // the background server: pid file, own session, stdin /dev/null, output in the log; it stays up
+    const pid = readPidFile(dirs);
+    assert.ok(pid > 0, 'pid file written');
+    assert.equal(run.health.body.pid, pid, 'the pid file names the server that answered');
+    assert.ok(alive(pid), 'the server outlives claude');
+    const st = procStat(pid);
+    assert.notEqual(st[3], procStat(process.pid)[3], 'the server is in a session of its own (setsid)');
+    assert.equal(st[4], '0', 'with no controlling terminal');
+    assert.equal(fs.readlinkSync(`/proc/${pid}/fd/0`), '/dev/null', 'stdin is /dev/null');
+    assert.equal(fs.readlinkSync(`/proc/${pid}/fd/1`), dirs.logPath, 'stdout goes to ~/.ccproxy/ccproxy.log');
+    assert.equal(fs.readlinkSync(`/proc/${pid}/fd/2`), dirs.logPath, 'stderr goes to ~/.ccproxy/ccproxy.log');
+    assert.equal(logCount(dirs, 'listening'), 1, readLog(dirs));
+    assert.equal(fs.statSync(dirs.stateDir).mode & 0o777, 0o700, '~/.ccproxy is created private');
+    assert.equal(fs.statSync(dirs.logPath).mode & 0o777, 0o600, 'so is the log');
+    assert.match(r.stderr, new RegExp(`started the proxy at http://127\\.0\\.0\\.1:${port}`));
+  });
+
+  test('a running server is reused: the second launch starts nothing', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const a = await ccproxy(['-p', 'one'], dirs);
+    assert.equal(a.code, 0, a.stderr);
+    const pid = readPidFile(dirs);
+    const b = await ccproxy(['-p', 'two'], dirs, { env: { FAKE_CLAUDE_EXIT: '3' } });
+    clean(b);
+    assert.equal(b.code, 3, b.stderr);
+    assert.doesNotMatch(b.stderr, /started the proxy/, 'nothing started the second time');
+    const runs = claudeRuns(dirs);
+    assert.equal(runs.length, 2);
+    assert.deepEqual(runs.map((x) => x.health.body.pid), [pid, pid], 'both talked to the same server');
+    assert.equal(logCount(dirs, 'listening'), 1, 'one server ever listened');
+  });
+
+  test('two launchers started at once end with one server', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const [a, b] = await Promise.all([ccproxy(['-p', 'a'], dirs), ccproxy(['-p', 'b'], dirs)]);
+    clean(a);
+    clean(b);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const runs = claudeRuns(dirs);
+    assert.equal(runs.length, 2);
+    assert.equal(runs[0].health.body.pid, runs[1].health.body.pid, 'one server answered both');
+    assert.equal(logCount(dirs, 'listening'), 1, `one server started:\n${readLog(dirs)}`);
+    assert.equal([a, b].filter((r) => /started the proxy/.test(r.stderr)).length, 1);
+  });
+
+  test('SIGINT and SIGTERM sent to ccproxy reach claude, and its status is ccproxy\'s', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+      const before = claudeRuns(dirs).length;
+      const h = spawnCcproxy(['--resume'], dirs, { env: { FAKE_CLAUDE_WAIT: '1' } });
+      await waitFor(() => claudeRuns(dirs).length > before && claudeRuns(dirs).at(-1).ready, { timeoutMs: 15000, what: 'claude ready' });
+      h.proc.kill(sig);
+      const r = await h.done;
+      clean(r);
+      assert.equal(r.code, code, `${sig}: exit ${r.code} signal ${r.signal}\n${r.stderr}`);
+      const rec = claudeRuns(dirs).find((x) => x.signal === sig);
+      assert.ok(rec, `claude received ${sig}`);
+    }
+    assert.ok(alive(readPidFile(dirs)), 'the proxy is not hit by the signals sent to the launcher');
+  });
+
+  test('claude missing from PATH: exit 127 with the npm install command, nothing started', async () => {
+    dirs = makeLaunchDirs({ fakeClaude: false });
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const r = await ccproxy(['-p', 'x'], dirs, { env: { PATH: `${dirs.bin}:/usr/bin:/bin` } });
+    clean(r);
+    assert.equal(r.code, 127, r.stderr);
+    assert.ok(r.stderr.includes(NPM_INSTALL), `stderr has the install command:\n${r.stderr}`);
+    assert.equal(readPidFile(dirs), 0, 'no server was started');
+    const s = await ccproxy(['status'], dirs);
+    assert.equal(s.code, 3, s.stdout);
+  });
+
+  test('CCPROXY_CLAUDE names the claude to run', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    fs.renameSync(`${dirs.bin}/claude`, `${dirs.root}/my-claude`);
+    const r = await ccproxy(['-p', 'x'], dirs, { env: { CCPROXY_CLAUDE: `${dirs.root}/my-claude`, FAKE_CLAUDE_EXIT: '5' } });
+    assert.equal(r.code, 5, r.stderr);
+    assert.deepEqual(claudeRuns(dirs)[0].argv, ['-p', 'x']);
+    const bad = await ccproxy(['-p', 'x'], dirs, { env: { CCPROXY_CLAUDE: `${dirs.root}/nope` } });
+    assert.equal(bad.code, 127);
+    assert.match(bad.stderr, /CCPROXY_CLAUDE/);
+  });
+
+  test('the port is taken by another HTTP server: a clear error, exit 1, claude not run', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    await occupy(port, (req, res) => { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('nope'); });
+    const r = await ccproxy(['-p', 'x'], dirs);
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(r.stderr.includes(`http://127.0.0.1:${port} is in use by another program`), r.stderr);
+    assert.match(r.stderr, /HTTP 404/);
+    assert.equal(claudeRuns(dirs).length, 0, 'claude did not run');
+    assert.equal(readPidFile(dirs), 0, 'no server was started');
+  });
+
+  test('the port is taken by something that is not HTTP (accepts, never answers): exit 1 within seconds', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    await occupy(port, 'silent');
+    const r = await ccproxy(['-p', 'x'], dirs);
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /in use by another program/);
+    assert.ok(r.ms < 8000, `took ${r.ms} ms`);
+    assert.equal(claudeRuns(dirs).length, 0);
+  });
+
+  test('a server that fails to start: the end of its log is shown, exit 1, claude not run', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    fs.mkdirSync(dirs.pidPath, { recursive: true }); // the server cannot write its pid file
+    fs.writeFileSync(dirs.logPath, 'an old line from an earlier run\n');
+    const r = await ccproxy(['-p', 'x'], dirs);
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /exited while starting/);
+    assert.ok(r.stderr.includes(dirs.logPath), r.stderr);
+    assert.match(r.stderr, /cannot write the pid file/, `the log's last lines are shown:\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /an old line/, 'only what this start wrote');
+    assert.ok(r.ms < 8000, `failed fast (${r.ms} ms)`);
+    assert.equal(claudeRuns(dirs).length, 0);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health`), 'nothing listens afterwards');
+    fs.rmdirSync(dirs.pidPath);
+  });
+
+  test('a broken config: exit 78 with the error, nothing started', async () => {
+    dirs = makeLaunchDirs();
+    writeFile(dirs.homeSettingsPath, '{"server": {"port": "eighty"}}');
+    const r = await ccproxy(['-p', 'x'], dirs);
+    clean(r);
+    assert.equal(r.code, CONFIG_EXIT, r.stderr);
+    assert.match(r.stderr, /server\.port/);
+    assert.equal(claudeRuns(dirs).length, 0);
+  });
+
+  test('--debug before the arguments is ccproxy\'s: the server it starts logs at debug level', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const r = await ccproxy(['--debug', '-p', 'x'], dirs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(claudeRuns(dirs)[0].argv, ['-p', 'x']);
+    assert.ok(fs.readFileSync(`/proc/${readPidFile(dirs)}/cmdline`, 'utf8').split('\0').includes('--debug'));
+  });
+});
+
+describe('status and stop', () => {
+  test('status: not running → exit 3; running → pid, address, version, uptime, requests; --json', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const down = await ccproxy(['status'], dirs);
+    clean(down);
+    assert.equal(down.code, 3, down.stdout);
+    assert.match(down.stdout, /not running/);
+    const downJson = JSON.parse((await ccproxy(['status', '--json'], dirs)).stdout);
+    assert.equal(downJson.running, false);
+    assert.equal(downJson.url, `http://127.0.0.1:${port}`);
+
+    assert.equal((await ccproxy(['-p', 'x'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    const up = await ccproxy(['status'], dirs);
+    clean(up);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /ccproxy is running/);
+    assert.match(up.stdout, new RegExp(`address\\s+http://127\\.0\\.0\\.1:${port}`));
+    assert.match(up.stdout, new RegExp(`pid\\s+${pid}\\b`));
+    assert.match(up.stdout, /version\s+\d+\.\d+\.\d+/);
+    assert.match(up.stdout, /uptime\s+\d+s/);
+    assert.match(up.stdout, /requests\s+0 in flight, 0 streaming/);
+    const j = JSON.parse((await ccproxy(['status', '--json'], dirs)).stdout);
+    assert.equal(j.running, true);
+    assert.equal(j.pid, pid);
+    assert.equal(j.url, `http://127.0.0.1:${port}`);
+    assert.ok(Number.isInteger(j.uptime_s));
+    assert.equal(j.active, 0);
+    assert.equal(j.streams, 0);
+  });
+
+  test('status counts a stream in flight; stop lets it finish, then the server is gone', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    const mock = await startMock({ name: 'launch' });
+    closers.push(() => mock.close());
+    writeSettings(dirs, port, {
+      providers: { m: { baseURL: `${mock.url}/v1`, apiKey: 'sk-m' } },
+      models: { bigModel: 'up-big@m', smallModel: 'up-small@m', preferredProvider: 'm' },
+    });
+    assert.equal((await ccproxy(['-p', 'x'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    const parts = ['Hel', 'lo ', 'from ', 'a ', 'slow ', 'stream'];
+    mock.enqueue({
+      chunks: [
+        ...parts.map((p, i) => ({ data: { id: 'c1', object: 'chat.completion.chunk', model: 'up-big', choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: p } : { content: p }, finish_reason: null }] } })),
+        { data: { id: 'c1', object: 'chat.completion.chunk', model: 'up-big', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 } } },
+        '[DONE]',
+      ].map((c) => (typeof c === 'string' ? `data: ${c}\n\n` : c)),
+      gapMs: 250,
+    });
+    const s = openStream(port, { model: 'claude-sonnet-4-5', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    await s.waitFor((text) => text.includes('content_block_delta'), 5000, 'first delta');
+    const st = JSON.parse((await ccproxy(['status', '--json'], dirs)).stdout);
+    assert.equal(st.active, 1, JSON.stringify(st));
+    assert.equal(st.streams, 1, JSON.stringify(st));
+    const stop = await ccproxy(['stop'], dirs);
+    clean(stop);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, new RegExp(`stopped \\(pid ${pid}\\)`));
+    const res = await s.done;
+    assert.ok(res.complete, 'the stream in flight ended cleanly');
+    const text = res.events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('');
+    assert.equal(text, parts.join(''), 'nothing lost');
+    assert.ok(res.events.some((e) => e.event === 'message_stop'));
+    assert.equal(alive(pid), false, 'the server is gone when stop returns');
+    assert.equal(fs.existsSync(dirs.pidPath), false, 'the pid file is removed');
+    assert.match(readLog(dirs), /"draining"/);
+    const after = await ccproxy(['status'], dirs);
+    assert.equal(after.code, 3);
+    const again = await ccproxy(['stop'], dirs);
+    assert.equal(again.code, 0, 'stop with nothing running is fine');
+    assert.match(again.stdout, /not running/);
+  });
+
+  test('stop finds the server by its pid file when the port changed; a stale pid file is removed', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    assert.equal((await ccproxy(['-p', 'x'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    writeSettings(dirs, await freePort()); // the settings now name another port
+    const st = await ccproxy(['status'], dirs);
+    assert.equal(st.code, 3);
+    assert.match(st.stdout, new RegExp(`ccproxy pid ${pid} from .* is alive`));
+    const stop = await ccproxy(['stop'], dirs);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(alive(pid), false);
+    fs.writeFileSync(dirs.pidPath, `${process.pid}\n`); // a pid that is not a ccproxy
+    const again = await ccproxy(['stop'], dirs);
+    assert.equal(again.code, 0);
+    assert.equal(fs.existsSync(dirs.pidPath), false, 'stale pid file removed');
+    assert.ok(alive(process.pid), 'and the process it named was left alone');
+  });
+
+  test('status when another program has the port: exit 1 naming it', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    await occupy(port, (req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"ok"}'); });
+    const r = await ccproxy(['status'], dirs);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /used by another program/);
+    const stop = await ccproxy(['stop'], dirs);
+    assert.equal(stop.code, 0, 'stop touches nothing that is not ccproxy');
+  });
+});
+
+describe('the real Claude Code CLI launched by ccproxy', () => {
+  test('ccproxy -p "say hi" --output-format json: the answer comes from the configured provider', { timeout: 180000 }, async () => {
+    const { checkClaude, CLAUDE_BIN, openaiResponder, MOCK_HI } = await import('./lib/claude-cli.mjs');
+    checkClaude();
+    dirs = makeLaunchDirs({ fakeClaude: false });
+    fs.symlinkSync(CLAUDE_BIN, `${dirs.bin}/claude`);
+    const port = await freePort();
+    const mock = await startMock({ name: 'cc-launch' });
+    closers.push(() => mock.close());
+    mock.enqueue(openaiResponder());
+    writeSettings(dirs, port, {
+      providers: { up: { baseURL: `${mock.url}/v1`, apiKey: 'sk-up-launch' } },
+      models: { bigModel: 'launch-big@up', smallModel: 'launch-small@up', preferredProvider: 'up' },
+    });
+    const r = await ccproxy(['-p', 'say hi', '--output-format', 'json'], dirs, {
+      timeoutMs: 150000,
+      env: { TERM: 'dumb', DISABLE_AUTOUPDATER: '1', DISABLE_TELEMETRY: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
+    });
+    clean(r);
+    assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.is_error, false, r.stdout);
+    assert.ok(out.result.includes(MOCK_HI), `result: ${out.result}`);
+    const calls = mock.requests.filter((q) => /\/chat\/completions$/.test(q.path));
+    assert.ok(calls.length >= 1, 'the provider was called');
+    assert.ok(calls.every((q) => ['launch-big', 'launch-small'].includes(q.json.model)), calls.map((q) => q.json.model).join());
+    assert.ok(calls.every((q) => q.headers.authorization === 'Bearer sk-up-launch'), 'the provider got its own key');
+    assert.ok(alive(readPidFile(dirs)), 'the proxy stays up for the next launch');
+  });
+});
