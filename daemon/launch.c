@@ -389,11 +389,52 @@ static int launch_which_claude(char *out, size_t n)
     return CP_ERR;
 }
 
+/* Claude Code applies the `env` of its settings files over the environment it was started with, so a
+ * leftover ANTHROPIC_BASE_URL there (from another proxy, say) would send claude around ccproxy. Names
+ * in <where> the first of the user and project settings files that sets it; returns 1 if one does.
+ * (Only a --settings flag outranks those files; managed settings outrank everything.) */
+static int launch_claude_overridden(char *where, size_t n)
+{
+    const char *cfgdir = getenv("CLAUDE_CONFIG_DIR");
+    const char *home = getenv("HOME");
+    char files[3][PATH_MAX + 32];
+    int k = 0;
+
+    if (cfgdir != NULL && *cfgdir != '\0')
+        snprintf(files[k++], sizeof(files[0]), "%s/settings.json", cfgdir);
+    else if (home != NULL && *home != '\0')
+        snprintf(files[k++], sizeof(files[0]), "%s/.claude/settings.json", home);
+    snprintf(files[k++], sizeof(files[0]), ".claude/settings.json");
+    snprintf(files[k++], sizeof(files[0]), ".claude/settings.local.json");
+    for (int i = 0; i < k; i++) {
+        json_t *j = json_load_file(files[i], 0, NULL); /* owned; NULL when absent or unreadable */
+        int set = json_object_get(json_object_get(j, "env"), "ANTHROPIC_BASE_URL") != NULL;
+
+        json_decref(j);
+        if (set) {
+            size_t len = strnlen(files[i], n - 1);
+            memcpy(where, files[i], len);
+            where[len] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when claude's own arguments include --settings (the last one given wins in claude). */
+static int launch_has_settings_arg(const cp_cli_t *cli)
+{
+    for (int i = 0; i < cli->nrest; i++)
+        if (strcmp(cli->rest[i], "--settings") == 0 || strncmp(cli->rest[i], "--settings=", 11) == 0)
+            return 1;
+    return 0;
+}
+
 int cp_cmd_launch(const cp_cli_t *cli, const cp_config_t *cfg)
 {
-    char url[300], claude[PATH_MAX];
+    char url[300], claude[PATH_MAX], where[PATH_MAX + 32], settings[400];
     char **argv;
-    int i;
+    int i, k = 0, pin = 0;
 
     cp_ctl_base_url(cfg->host, cfg->port, url, sizeof(url));
     if (launch_which_claude(claude, sizeof(claude)) != CP_OK) {
@@ -416,10 +457,29 @@ int cp_cmd_launch(const cp_cli_t *cli, const cp_config_t *cfg)
     setenv("ANTHROPIC_BASE_URL", url, 1);
     setenv("ANTHROPIC_AUTH_TOKEN", LAUNCH_PLACEHOLDER, 1);
     unsetenv("ANTHROPIC_API_KEY");
-    argv = cp_xcalloc((size_t)cli->nrest + 2, sizeof(*argv));
-    argv[0] = "claude";
+    if (launch_claude_overridden(where, sizeof(where))) {
+        if (launch_has_settings_arg(cli)) {
+            fprintf(stderr,
+                    "ccproxy: warning: %s sets ANTHROPIC_BASE_URL and your --settings replaces ccproxy's, so "
+                    "claude may not use the proxy; remove it from that file\n",
+                    where);
+        } else {
+            /* a --settings flag outranks the files: claude's own arguments follow, untouched */
+            snprintf(settings, sizeof(settings), "{\"env\":{\"ANTHROPIC_BASE_URL\":\"%s\"}}", url);
+            pin = 1;
+            fprintf(stderr,
+                    "ccproxy: %s sets ANTHROPIC_BASE_URL; passing --settings so that claude uses %s\n", where,
+                    url);
+        }
+    }
+    argv = cp_xcalloc((size_t)cli->nrest + 4, sizeof(*argv));
+    argv[k++] = "claude";
+    if (pin) {
+        argv[k++] = "--settings";
+        argv[k++] = settings;
+    }
     for (i = 0; i < cli->nrest; i++)
-        argv[i + 1] = cli->rest[i];
+        argv[k++] = cli->rest[i];
     fflush(stdout);
     fflush(stderr);
     execv(claude, argv);

@@ -215,6 +215,30 @@ describe('launching claude', () => {
     assert.equal(claudeRuns(dirs).length, 0);
   });
 
+  test('claude settings that set ANTHROPIC_BASE_URL are outranked with --settings, placed before the verbatim arguments', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const pinned = JSON.stringify({ env: { ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}` } });
+    for (const file of [`${dirs.home}/.claude/settings.json`, `${dirs.cwd}/.claude/settings.local.json`]) {
+      writeFile(file, { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' }, model: 'opus' });
+      const before = claudeRuns(dirs).length;
+      const r = await ccproxy(['-p', 'x', '--model', 'sonnet'], dirs);
+      clean(r);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(claudeRuns(dirs)[before].argv, ['--settings', pinned, '-p', 'x', '--model', 'sonnet'], file);
+      assert.ok(r.stderr.includes('sets ANTHROPIC_BASE_URL'), r.stderr);
+      fs.rmSync(file);
+    }
+    // the user's own --settings is left alone (claude keeps only the last one), with a warning
+    writeFile(`${dirs.home}/.claude/settings.json`, { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' } });
+    const before = claudeRuns(dirs).length;
+    const r = await ccproxy(['--settings', '{}', '-p', 'x'], dirs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(claudeRuns(dirs)[before].argv, ['--settings', '{}', '-p', 'x']);
+    assert.match(r.stderr, /warning: .* may not use the proxy/);
+  });
+
   test('--debug before the arguments is ccproxy\'s: the server it starts logs at debug level', async () => {
     dirs = makeLaunchDirs();
     const port = await freePort();
@@ -337,32 +361,35 @@ describe('status and stop', () => {
 });
 
 describe('the real Claude Code CLI launched by ccproxy', () => {
-  test('ccproxy -p "say hi" --output-format json: the answer comes from the configured provider', { timeout: 180000 }, async () => {
-    const { checkClaude, CLAUDE_BIN, openaiResponder, MOCK_HI } = await import('./lib/claude-cli.mjs');
-    checkClaude();
-    dirs = makeLaunchDirs({ fakeClaude: false });
-    fs.symlinkSync(CLAUDE_BIN, `${dirs.bin}/claude`);
-    const port = await freePort();
-    const mock = await startMock({ name: 'cc-launch' });
-    closers.push(() => mock.close());
-    mock.enqueue(openaiResponder());
-    writeSettings(dirs, port, {
-      providers: { up: { baseURL: `${mock.url}/v1`, apiKey: 'sk-up-launch' } },
-      models: { bigModel: 'launch-big@up', smallModel: 'launch-small@up', preferredProvider: 'up' },
+  for (const leftover of [false, true]) {
+    test(`ccproxy -p "say hi" --output-format json: the answer comes from the configured provider${leftover ? ' (despite ANTHROPIC_BASE_URL in ~/.claude/settings.json)' : ''}`, { timeout: 180000 }, async () => {
+      const { checkClaude, CLAUDE_BIN, openaiResponder, MOCK_HI } = await import('./lib/claude-cli.mjs');
+      checkClaude();
+      dirs = makeLaunchDirs({ fakeClaude: false });
+      fs.symlinkSync(CLAUDE_BIN, `${dirs.bin}/claude`);
+      const port = await freePort();
+      const mock = await startMock({ name: 'cc-launch' });
+      closers.push(() => mock.close());
+      mock.enqueue(openaiResponder());
+      writeSettings(dirs, port, {
+        providers: { up: { baseURL: `${mock.url}/v1`, apiKey: 'sk-up-launch' } },
+        models: { bigModel: 'launch-big@up', smallModel: 'launch-small@up', preferredProvider: 'up' },
+      });
+      if (leftover) writeFile(`${dirs.home}/.claude/settings.json`, { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' } });
+      const r = await ccproxy(['-p', 'say hi', '--output-format', 'json'], dirs, {
+        timeoutMs: 150000,
+        env: { TERM: 'dumb', DISABLE_AUTOUPDATER: '1', DISABLE_TELEMETRY: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
+      });
+      clean(r);
+      assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.is_error, false, r.stdout);
+      assert.ok(out.result.includes(MOCK_HI), `result: ${out.result}`);
+      const calls = mock.requests.filter((q) => /\/chat\/completions$/.test(q.path));
+      assert.ok(calls.length >= 1, 'the provider was called');
+      assert.ok(calls.every((q) => ['launch-big', 'launch-small'].includes(q.json.model)), calls.map((q) => q.json.model).join());
+      assert.ok(calls.every((q) => q.headers.authorization === 'Bearer sk-up-launch'), 'the provider got its own key');
+      assert.ok(alive(readPidFile(dirs)), 'the proxy stays up for the next launch');
     });
-    const r = await ccproxy(['-p', 'say hi', '--output-format', 'json'], dirs, {
-      timeoutMs: 150000,
-      env: { TERM: 'dumb', DISABLE_AUTOUPDATER: '1', DISABLE_TELEMETRY: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
-    });
-    clean(r);
-    assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
-    const out = JSON.parse(r.stdout);
-    assert.equal(out.is_error, false, r.stdout);
-    assert.ok(out.result.includes(MOCK_HI), `result: ${out.result}`);
-    const calls = mock.requests.filter((q) => /\/chat\/completions$/.test(q.path));
-    assert.ok(calls.length >= 1, 'the provider was called');
-    assert.ok(calls.every((q) => ['launch-big', 'launch-small'].includes(q.json.model)), calls.map((q) => q.json.model).join());
-    assert.ok(calls.every((q) => q.headers.authorization === 'Bearer sk-up-launch'), 'the provider got its own key');
-    assert.ok(alive(readPidFile(dirs)), 'the proxy stays up for the next launch');
-  });
+  }
 });
