@@ -217,6 +217,7 @@ static pid_t launch_spawn(const launch_paths_t *p, int debug, off_t *log_start)
         dup2(nul, STDIN_FILENO); /* dup2 leaves the new descriptors open across exec */
         dup2(logfd, STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
+        close_range(3, ~0U, 0); /* nothing the launcher's parent left open lives on in the daemon */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execv(exe, args);
@@ -301,8 +302,14 @@ static int launch_ensure_server(const cp_cli_t *cli, const cp_config_t *cfg, con
     int lock, rc = CP_ERR;
 
     cp_ctl_probe(url, LAUNCH_PROBE_MS, &h);
-    if (h.state == CP_CTL_UP)
+    if (h.state == CP_CTL_UP) {
+        if (strcmp(h.version, CP_VERSION) != 0)
+            fprintf(stderr,
+                    "ccproxy: note: the running proxy is version %s, this is %s; `ccproxy stop` restarts it "
+                    "with this one at the next launch\n",
+                    h.version, CP_VERSION);
         return CP_OK;
+    }
     if (h.state == CP_CTL_OTHER) {
         launch_other(url, &h);
         return CP_ERR;

@@ -82,6 +82,18 @@ describe('launching claude', () => {
     assert.match(r.stderr, new RegExp(`started the proxy at http://127\\.0\\.0\\.1:${port}`));
   });
 
+  test('the background server keeps none of the launcher\'s other descriptors (a pipe on fd 3 gets its EOF)', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const h = spawnCcproxy(['-p', 'x'], dirs, { extraStdio: ['pipe'], timeoutMs: 15000 });
+    const eof = new Promise((resolve) => h.proc.stdio[3].on('close', resolve).resume());
+    const r = await h.done; // 'close' needs every pipe closed: a server holding fd 3 would time this out
+    await eof;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(alive(readPidFile(dirs)), 'while the server runs on');
+  });
+
   test('a running server is reused: the second launch starts nothing', async () => {
     dirs = makeLaunchDirs();
     const port = await freePort();

@@ -78,11 +78,11 @@ export function launchEnv(dirs, extra = {}) {
 
 /**
  * Start `ccproxy <args>`; → {proc, done: Promise<{code, signal, stdout, stderr, ms}>}.
- * stdin is /dev/null unless stdin: 'pipe'.
+ * stdin is /dev/null unless stdin: 'pipe'; extraStdio adds descriptors 3, 4, ... ('pipe' etc.).
  */
-export function spawnCcproxy(args, dirs, { env = {}, timeoutMs = 20000, stdin = 'ignore' } = {}) {
+export function spawnCcproxy(args, dirs, { env = {}, timeoutMs = 20000, stdin = 'ignore', extraStdio = [] } = {}) {
   const t0 = Date.now();
-  const proc = spawn(BIN, args, { env: launchEnv(dirs, env), cwd: dirs.cwd, stdio: [stdin, 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { env: launchEnv(dirs, env), cwd: dirs.cwd, stdio: [stdin, 'pipe', 'pipe', ...extraStdio] });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
