@@ -33,7 +33,6 @@ typedef struct init_text {
     char base_url[INIT_ANSWER_MAX];
     char style[16];
     char key[INIT_ANSWER_MAX];
-    char key_env[INIT_ANSWER_MAX];
     char big[INIT_ANSWER_MAX];
     char small[INIT_ANSWER_MAX];
 } init_text_t;
@@ -183,30 +182,34 @@ static int init_ask_provider(cp_init_answers_t *a, init_text_t *t)
     return CP_OK;
 }
 
+/* One hidden answer: the key itself (kept in the file), or the name of the variable holding it
+ * (upper case, written as "${VAR}"), or "none" for a custom server. */
 static int init_ask_key(cp_init_answers_t *a, init_text_t *t)
 {
-    static const char *const ways[] = {"env", "paste", "none"};
-    static const char *const about[] = {"read it from an environment variable (recommended)",
-                                        "store the key in the settings file (mode 0600)",
-                                        "no key (a local server)"};
-    char dflt[128];
     int custom = cp_init_preset(a->provider) == NULL;
-    int k;
+    cp_err_t e = {0};
+    char dflt[128];
 
     if (a->api_key != NULL || a->api_key_env != NULL)
         return CP_OK;
-    if ((k = init_choose("API key:", ways, about, custom ? 3 : 2, 0)) < 0)
-        return CP_ERR;
-    if (k == 0) {
-        cp_init_key_env(a->provider, dflt, sizeof(dflt));
-        if (init_ask("Name of the variable", dflt, 0, t->key_env, sizeof(t->key_env)) != CP_OK)
+    cp_init_key_env(a->provider, dflt, sizeof(dflt));
+    printf("API key: paste the key (it is kept in the settings file, mode 0600), or give the name of the\n"
+           "environment variable that holds it (recommended)%s. Input is hidden.\n",
+           custom ? ", or none" : "");
+    for (;;) {
+        if (init_ask("Key or variable", dflt, 1, t->key, sizeof(t->key)) != CP_OK)
             return CP_ERR;
-        a->api_key_env = t->key_env;
-    } else if (k == 1) {
-        if (init_ask("Key (not shown)", NULL, 1, t->key, sizeof(t->key)) != CP_OK)
-            return CP_ERR;
-        a->api_key = t->key;
+        a->api_key = a->api_key_env = NULL;
+        if (cp_init_key_answer(a, t->key) == CP_OK && cp_init_check(a, &e) == CP_OK)
+            break;
+        printf("  %s\n", e.msg[0] ? e.msg : "that is not a key");
     }
+    if (a->api_key_env != NULL)
+        printf("  the key will be read from $%s\n", a->api_key_env);
+    else if (a->api_key != NULL)
+        printf("  a key of %zu characters, kept in the settings file\n", strlen(a->api_key));
+    else
+        printf("  no key\n");
     return CP_OK;
 }
 

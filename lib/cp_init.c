@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cp_config.h"
 
@@ -110,6 +111,22 @@ static int init_model_ok(const char *s)
         if ((unsigned char)*p <= ' ')
             return 0;
     return cp_config_model_ok(s);
+}
+
+int cp_init_key_answer(cp_init_answers_t *a, const char *answer)
+{
+    size_t n = strlen(answer);
+
+    if (n == 0)
+        return CP_ERR;
+    if (strcasecmp(answer, "none") == 0)
+        return CP_OK;
+    if (!(answer[0] >= '0' && answer[0] <= '9') &&
+        strspn(answer, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n)
+        a->api_key_env = answer;
+    else
+        a->api_key = answer;
+    return CP_OK;
 }
 
 int cp_init_check(const cp_init_answers_t *a, cp_err_t *e)

@@ -48,6 +48,11 @@ typedef struct cp_init_answers {
  * naming each missing one as its flag ("missing --provider; --api-key-env or --api-key"). */
 int cp_init_complete(cp_init_answers_t *a, int take_defaults, cp_err_t *e);
 
+/* Reads one answer to "the key, or the variable that holds it": "none" (any case) means no key; an
+ * upper-case shell name (OPENAI_API_KEY) is a variable; anything else is the key. Sets a->api_key or
+ * a->api_key_env (borrowing <answer>). Returns CP_ERR for an empty answer. */
+int cp_init_key_answer(cp_init_answers_t *a, const char *answer);
+
 /* Checks the form of the answers (provider name, variable name, URL, models, port). */
 int cp_init_check(const cp_init_answers_t *a, cp_err_t *e);
 

@@ -187,8 +187,7 @@ describe('init on a terminal (questions)', () => {
       [/Scope:[\s\S]*Choice \[1\]: /, '1'],
       [/Provider:[\s\S]*openrouter[\s\S]*custom[\s\S]*Choice \[1\]: /, 'openrouter'],
       [/Base URL \[https:\/\/openrouter\.ai\/api\/v1\]: /, ''],
-      [/API key:[\s\S]*Choice \[1\]: /, '2'],
-      [/Key \(not shown\): /, KEY],
+      [/API key:[\s\S]*Input is hidden\.\s+Key or variable \[OPENROUTER_API_KEY\]: /, KEY],
       [/Big model \(for sonnet and opus\) \[openai\/gpt-5\]: /, 'anthropic/claude-sonnet-4.5'],
       [/Small model .*\[openai\/gpt-5-mini\]: /, ''],
       [/Port for the proxy \[8082\]: /, '9555'],
@@ -197,6 +196,7 @@ describe('init on a terminal (questions)', () => {
     assert.doesNotMatch(out, SANITIZER_RE);
     assert.ok(!out.includes(KEY), `the key is not echoed or printed:\n${out}`);
     assert.ok(out.includes('Wrote '), out);
+    assert.ok(out.includes(`a key of ${KEY.length} characters`), out);
     const s = readJson(dirs.homeSettingsPath);
     assert.equal(mode(dirs.homeSettingsPath), 0o600);
     assert.deepEqual(s.providers.openrouter, {
@@ -216,8 +216,7 @@ describe('init on a terminal (questions)', () => {
       [/Name for this provider .*\[custom\]: /, 'vllm'],
       [/Base URL: /, 'http://127.0.0.1:8000/v1'],
       [/API style of that server:[\s\S]*Choice \[1\]: /, ''],
-      [/API key:[\s\S]*3\) none[\s\S]*Choice \[1\]: /, '1'],
-      [/Name of the variable \[VLLM_API_KEY\]: /, ''],
+      [/API key:[\s\S]*or none\. Input is hidden\.\s+Key or variable \[VLLM_API_KEY\]: /, ''],
       [/Big model \(for sonnet and opus\): /, 'qwen3-coder'],
       [/Small model .*\[qwen3-coder\]: /, ''],
       [/Port for the proxy \[8082\]: /, 'x'],

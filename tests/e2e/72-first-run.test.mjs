@@ -67,10 +67,9 @@ describe('first run on a terminal', () => {
     await type(`${mock.url}/v1`);
     await waitScreen(/API style[\s\S]*Choice \[1\]: *$/m, 5000, 'the API style');
     await type('1');
-    await waitScreen(/API key:[\s\S]*Choice \[1\]: *$/m, 5000, 'the key question');
-    await type('1');
-    await waitScreen(/Name of the variable \[MOCK_API_KEY\]: *$/m, 5000, 'the variable name');
+    await waitScreen(/Key or variable \[MOCK_API_KEY\]: *$/m, 5000, 'the key question');
     await type('MOCK_PROVIDER_KEY');
+    await waitScreen(/read from \$MOCK_PROVIDER_KEY/, 5000, 'the key answer understood');
     await waitScreen(/Big model.*: *$/m, 5000, 'the big model');
     await type('first-big');
     await waitScreen(/Small model.*\[first-big\]: *$/m, 5000, 'the small model');

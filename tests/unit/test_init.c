@@ -82,6 +82,40 @@ static void test_complete_missing(void **s)
     assert_null(a.api_key_env);
 }
 
+static void test_key_answer(void **s)
+{
+    static const struct {
+        const char *answer;
+        int rc;
+        const char *key, *env; /* what is set */
+    } cases[] = {
+        {"sk-proj-abc123", CP_OK, "sk-proj-abc123", NULL},
+        {"AIzaSyD-example", CP_OK, "AIzaSyD-example", NULL},
+        {"OPENAI_API_KEY", CP_OK, NULL, "OPENAI_API_KEY"},
+        {"MY_KEY_2", CP_OK, NULL, "MY_KEY_2"},
+        {"_X", CP_OK, NULL, "_X"},
+        {"2KEY", CP_OK, "2KEY", NULL},     /* not a shell name */
+        {"my_key", CP_OK, "my_key", NULL}, /* lower case: a key (e.g. "ollama") */
+        {"none", CP_OK, NULL, NULL},
+        {"NONE", CP_OK, NULL, NULL},
+        {"", CP_ERR, NULL, NULL},
+    };
+
+    (void)s;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cp_init_answers_t a = {0};
+        assert_int_equal(cp_init_key_answer(&a, cases[i].answer), cases[i].rc);
+        if (cases[i].key)
+            assert_string_equal(a.api_key, cases[i].key);
+        else
+            assert_null(a.api_key);
+        if (cases[i].env)
+            assert_string_equal(a.api_key_env, cases[i].env);
+        else
+            assert_null(a.api_key_env);
+    }
+}
+
 static void test_check(void **s)
 {
     static const struct {
@@ -205,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_key_env),
         cmocka_unit_test(test_complete_missing),
+        cmocka_unit_test(test_key_answer),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_settings_tree_loads),
     };
