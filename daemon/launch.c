@@ -214,6 +214,9 @@ static pid_t launch_spawn(const launch_paths_t *p, int debug, off_t *log_start)
             (void)!write(pfd[1], &child, sizeof(child));
             _exit(child > 0 ? 0 : 1);
         }
+        /* moved above 2 first: with a closed stdin, /dev/null itself may be descriptor 0 */
+        nul = fcntl(nul, F_DUPFD_CLOEXEC, 3);
+        logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3);
         dup2(nul, STDIN_FILENO); /* dup2 leaves the new descriptors open across exec */
         dup2(logfd, STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
