@@ -301,7 +301,8 @@ static int init_write(const char *dir, const char *path, json_t *settings)
     }
     if (lstat(path, &st) == 0) {
         snprintf(bak, sizeof(bak), "%s.bak", path);
-        if (rename(path, bak) == -1) {
+        (void)unlink(bak);
+        if (link(path, bak) == -1) { /* the old file stays in place until the rename replaces it */
             fprintf(stderr, "ccproxy: cannot keep a copy of %s: %s\n", path, strerror(errno));
             unlink(tmp);
             goto out;
