@@ -30,6 +30,7 @@ void cp_ctl_parse_health(long status, const char *body, size_t len, cp_ctl_healt
 {
     json_t *j = json_loadb(body, len, 0, NULL); /* owned */
     const char *svc = json_string_value(json_object_get(j, "service"));
+    const char *ver;
 
     memset(h, 0, sizeof(*h));
     if (status != 200 || svc == NULL || strcmp(svc, "ccproxy") != 0) {
@@ -43,10 +44,8 @@ void cp_ctl_parse_health(long status, const char *body, size_t len, cp_ctl_healt
     }
     h->state = CP_CTL_UP;
     h->pid = (long)json_integer_value(json_object_get(j, "pid"));
-    snprintf(h->version, sizeof(h->version), "%s",
-             json_string_value(json_object_get(j, "version"))
-                 ? json_string_value(json_object_get(j, "version"))
-                 : "unknown");
+    ver = json_string_value(json_object_get(j, "version"));
+    snprintf(h->version, sizeof(h->version), "%s", ver ? ver : "unknown");
     h->uptime_s = json_integer_value(json_object_get(j, "uptime_s"));
     h->active = json_integer_value(json_object_get(j, "active"));
     h->streams = json_integer_value(json_object_get(j, "streams"));

@@ -158,6 +158,46 @@ describe('launching claude', () => {
     assert.equal(s.code, 3, s.stdout);
   });
 
+  test('claude found in ~/.claude/local (Claude Code\'s own local install) when not on PATH', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    fs.mkdirSync(`${dirs.home}/.claude/local`, { recursive: true });
+    fs.renameSync(`${dirs.bin}/claude`, `${dirs.home}/.claude/local/claude`);
+    const r = await ccproxy(['-p', 'x'], dirs, { env: { FAKE_CLAUDE_EXIT: '4' } });
+    assert.equal(r.code, 4, r.stderr);
+    assert.deepEqual(claudeRuns(dirs)[0].argv, ['-p', 'x']);
+  });
+
+  test('a ccproxy it did not start is used as it is; another version gets a note', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    await occupy(port, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok', service: 'ccproxy', version: '0.0.1', pid: 1, uptime_s: 5, active: 0, streams: 0 }));
+    });
+    const r = await ccproxy(['-p', 'x'], dirs);
+    clean(r);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /running proxy is version 0\.0\.1/);
+    assert.doesNotMatch(r.stderr, /started the proxy/);
+    assert.equal(claudeRuns(dirs)[0].health.body.version, '0.0.1', 'claude talks to that one');
+    assert.equal(readPidFile(dirs), 0, 'nothing started');
+  });
+
+  test('a log over 8 MiB moves to ccproxy.log.1 when a server starts', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    fs.writeFileSync(dirs.logPath, 'old\n'.repeat(2_200_000)); // 8.8 MB
+    const r = await ccproxy(['-p', 'x'], dirs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.statSync(`${dirs.logPath}.1`).size, 8_800_000, 'the old log is kept whole');
+    assert.ok(fs.statSync(dirs.logPath).size < 100_000, 'the new one starts small');
+    assert.equal(logCount(dirs, 'listening'), 1);
+  });
+
   test('CCPROXY_CLAUDE names the claude to run', async () => {
     dirs = makeLaunchDirs();
     const port = await freePort();
@@ -357,6 +397,21 @@ describe('status and stop', () => {
     assert.equal(again.code, 0);
     assert.equal(fs.existsSync(dirs.pidPath), false, 'stale pid file removed');
     assert.ok(alive(process.pid), 'and the process it named was left alone');
+  });
+
+  test('stop escalates on a server that does not exit: second SIGTERM, then SIGKILL', { timeout: 30000 }, async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port, { server: { drainTimeoutSeconds: 1 } });
+    assert.equal((await ccproxy(['-p', 'x'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    process.kill(pid, 'SIGSTOP'); // hung: signals other than SIGKILL wait
+    const t0 = Date.now();
+    const r = await ccproxy(['stop'], dirs, { timeoutMs: 20000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /still runs after the drain timeout/);
+    assert.equal(alive(pid), false, 'gone');
+    assert.ok(Date.now() - t0 >= 6000, 'it waited the drain timeout plus the grace first');
   });
 
   test('status when another program has the port: exit 1 naming it', async () => {

@@ -250,6 +250,30 @@ describe('init on a terminal (questions)', () => {
     assert.equal(fs.readFileSync(`${dirs.homeSettingsPath}.bak`, 'utf8'), old);
   });
 
+  test('Ctrl-C at the hidden key question leaves the terminal echoing', async () => {
+    dirs = makeLaunchDirs();
+    // the shell gets the ^C too: its trap prints the terminal settings once init has gone
+    const cmd = `trap 'stty -a; exit 130' INT; '${BIN}' init --scope user --provider openai --base-url https://api.openai.com/v1; stty -a`;
+    const p = spawn('script', ['-qec', cmd, '/dev/null'],
+      { env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+    const closed = new Promise((resolve) => p.on('close', resolve));
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no key prompt:\n${out}`)), 10000);
+      const iv = setInterval(() => { if (out.includes('Key or variable')) { clearInterval(iv); clearTimeout(t); resolve(); } }, 20);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    p.stdin.write('\x03'); // VINTR: SIGINT to init while echo is off
+    const t = setTimeout(() => p.kill('SIGKILL'), 10000);
+    await closed;
+    clearTimeout(t);
+    const stty = out.slice(out.lastIndexOf('speed'));
+    assert.match(stty, /(^|\s)echo(\s|$)/m, `echo is on again:\n${stty}`);
+    assert.doesNotMatch(stty, /-echo(\s|$)/m);
+    assert.equal(fs.existsSync(dirs.homeSettingsPath), false);
+  });
+
   test('end of input (Ctrl-D) cancels: nothing written', async () => {
     dirs = makeLaunchDirs();
     const cmd = `'${BIN}' init`;
