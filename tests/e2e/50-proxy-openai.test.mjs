@@ -57,7 +57,9 @@ before(async () => {
   env = await setupProxy({
     settings: ({ main: m, alt: a }) => ({
       providers: {
-        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY },
+        // named "openai" but tested for the generic rules: a provider named openai is the OpenAI flavor
+        // whatever its host unless "flavor" says otherwise
+        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY, flavor: 'generic' },
         gemini: { baseURL: m.url, apiKey: GEM_KEY },
         openrouter: { baseURL: `${a.url}/api/v1`, apiKey: OR_KEY, headers: OR_HEADERS },
         forced: { baseURL: `${m.url}/forced/v1`, apiKey: FORCED_KEY, maxTokensField: 'max_completion_tokens' },
@@ -793,7 +795,8 @@ describe('large request bodies (sent upstream through a read callback)', () => {
     const text = 'y'.repeat(200 * 1024);
     await lenv.client.messages.create({ ...basic('capbig@openai', { messages: [{ role: 'user', content: text }] }), max_tokens: 32000 });
     await lenv.main.waitForRequests(2, 3000);
-    assert.equal(lenv.main.requests[1].json.max_tokens, 4096);
+    // a provider named "openai" is the OpenAI flavor (here behind a relay URL): max_completion_tokens
+    assert.equal(lenv.main.requests[1].json.max_completion_tokens, 4096);
     assert.equal(lenv.main.requests[1].json.messages.find((x) => x.role === 'user').content, text);
     lenv.resetMocks();
   });

@@ -22,7 +22,9 @@ before(async () => {
   env = await setupProxy({
     settings: ({ main: m, alt: a, downPort }) => ({
       providers: {
-        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY },
+        // named "openai" but tested for the generic rules: a provider named openai is the OpenAI flavor
+        // whatever its host unless "flavor" says otherwise
+        openai: { baseURL: `${m.url}/v1`, apiKey: PROV_KEY, flavor: 'generic' },
         gemini: { baseURL: m.url, apiKey: GEM_KEY },
         openrouter: { baseURL: `${a.url}/api/v1`, apiKey: OR_KEY },
         anth: { baseURL: m.url, responseStyle: 'anthropic', apiKey: ANTH_KEY },

@@ -55,10 +55,11 @@ const GEMINI_BAD = ['$schema', 'additionalProperties', 'propertyNames', 'exclusi
 
 describe('Claude Code main call (stream, ?beta=true, 24 tools, adaptive thinking, cache_control, ...)', () => {
   for (const [model, mockName, flavor, upModel, path] of [
-    ['claude-opus-4-8[1m]', 'main', 'generic', 'gpt-4.1', '/v1/chat/completions'],
+    // a provider named "openai" gets OpenAI's rules whatever its baseURL (here the mock, as a corporate relay)
+    ['claude-opus-4-8[1m]', 'main', 'openai', 'gpt-4.1', '/v1/chat/completions'],
     ['gemini-2.5-pro@gemini', 'main', 'gemini', 'gemini-2.5-pro', '/v1beta/openai/chat/completions'],
     ['anthropic/claude-opus-4@openrouter', 'alt', 'openrouter', 'anthropic/claude-opus-4', '/api/v1/chat/completions'],
-    ['o4-mini@openai', 'main', 'generic', 'o4-mini', '/v1/chat/completions'],
+    ['o4-mini@openai', 'main', 'openai', 'o4-mini', '/v1/chat/completions'],
   ]) {
     test(`${model}: the upstream body follows the OpenAI rules; the SSE answer is well-formed`, async () => {
       const mock = mockName === 'main' ? main : alt;

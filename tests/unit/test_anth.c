@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_anth.c: request validation messages and the error envelope. */
+/* Unit tests for lib/anth/cp_anth.c: request validation messages and the error envelope. */
 #include "cp_unit.h"
 
 #include "cp_anth.h"
@@ -86,6 +86,48 @@ static void test_validation(void **s)
         CP_ANTH_MESSAGES);
 }
 
+/* Integers beyond 64 bits (routers send "seed": 9949578379265081000) must not fail the request: they
+ * are read as reals, while every ordinary integer stays an integer (max_tokens must be one). */
+static void test_huge_integers(void **s)
+{
+    static const char body[] =
+        "{\"model\":\"m\",\"max_tokens\":1024,\"metadata\":{\"x\":9949578379265081000},\"messages\":[{"
+        "\"role\":"
+        "\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+        "\"t1\","
+        "\"name\":\"f\",\"input\":{\"big\":123456789012345678901234567890,\"s\":\"99999999999999999999\","
+        "\"small\":7,\"r\":1.5}}]}]}";
+    cp_err_t e = {0};
+    json_t *j = cp_anth_parse(body, sizeof(body) - 1, &e), *input;
+
+    (void)s;
+    if (j == NULL)
+        fail_msg("rejected: %s", e.msg);
+    assert_int_equal(cp_anth_validate(j, CP_ANTH_MESSAGES, &e), CP_OK);
+    assert_true(json_is_integer(json_object_get(j, "max_tokens")));
+    assert_int_equal(json_integer_value(json_object_get(j, "max_tokens")), 1024);
+    assert_true(json_is_real(json_object_get(json_object_get(j, "metadata"), "x")));
+    assert_true(json_real_value(json_object_get(json_object_get(j, "metadata"), "x")) ==
+                9949578379265081000.0);
+    input = json_object_get(
+        json_array_get(json_object_get(json_array_get(json_object_get(j, "messages"), 1), "content"), 0),
+        "input");
+    assert_true(json_real_value(json_object_get(input, "big")) == 123456789012345678901234567890.0);
+    assert_string_equal(json_string_value(json_object_get(input, "s")),
+                        "99999999999999999999"); /* untouched */
+    assert_true(json_is_integer(json_object_get(input, "small")));
+    assert_true(json_real_value(json_object_get(input, "r")) == 1.5);
+    json_decref(j);
+
+    /* the second parse still rejects what the first would have: duplicates, syntax, a huge real */
+    bad("{\"model\":\"m\",\"seed\":99999999999999999999,\"model\":\"n\"}", CP_ANTH_MESSAGES, "duplicate");
+    bad("{\"seed\":99999999999999999999,\"model\":", CP_ANTH_MESSAGES, "not valid JSON");
+    bad("{\"model\":\"m\",\"max_tokens\":1e400,\"messages\":[]}", CP_ANTH_MESSAGES, "not valid JSON");
+    /* a huge max_tokens is a real: reported as not an integer, not as invalid JSON */
+    bad("{\"model\":\"m\",\"max_tokens\":99999999999999999999,\"messages\":[]}", CP_ANTH_MESSAGES,
+        "max_tokens: Input should be a valid integer");
+}
+
 static void test_error_types(void **s)
 {
     (void)s;
@@ -145,9 +187,8 @@ static void test_request_ids(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validation),
-        cmocka_unit_test(test_error_types),
-        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_validation),  cmocka_unit_test(test_huge_integers),
+        cmocka_unit_test(test_error_types), cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_request_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_config.c: layering, sources, validation messages, env and ${VAR} rules. */
+/* Unit tests for lib/base/cp_config.c: layering, sources, validation messages, env and ${VAR} rules. */
 #include "cp_unit.h"
 
 #include "cp_config.h"
@@ -391,6 +391,107 @@ static void test_api_key_from_env_and_redaction(void **state)
     cp_config_unref(c);
 }
 
+/* providers.<name>.flavor: the OpenAI-style flavor (docs/configuration.md). Valid values load and
+ * are kept as given; NULL when absent. */
+static void test_flavor_valid(void **state)
+{
+    fx_t *f = *state;
+    static const char *const values[] = {"generic", "openai", "gemini", "openrouter", "deepseek", "OpenAI"};
+    cp_config_t *c;
+    char text[512];
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        snprintf(
+            text, sizeof(text),
+            "{\"providers\":{\"corp\":{\"baseURL\":\"https://relay.corp.example/v1\",\"flavor\":\"%s\"}}}",
+            values[i]);
+        unit_write(f->home, ".ccproxy/settings.json", text);
+        c = load(f);
+        if (c == NULL)
+            fail_msg("flavor %s: %s", values[i], f->e.msg);
+        assert_string_equal(cp_config_provider(c, "corp", 4)->flavor, values[i]);
+        assert_non_null(strstr(src(c, "providers.corp.flavor"), ".ccproxy/settings.json"));
+        assert_null(cp_config_provider(c, "openai", 6)->flavor); /* not set: detect */
+        assert_null(cp_config_provider(c, "anthropic", 9)->flavor);
+        cp_config_unref(c);
+    }
+
+    /* a later layer may set it on a built-in provider; responseStyle may come from another layer */
+    unit_write(f->home, ".ccproxy/settings.json", "{\"providers\":{\"openai\":{\"flavor\":\"generic\"}}}");
+    unit_write(f->cwd, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"baseURL\":\"http://127.0.0.1:8000/v1\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->flavor, "generic");
+    assert_string_equal(cp_config_provider(c, "openai", 6)->base_url, "http://127.0.0.1:8000/v1");
+    cp_config_unref(c);
+}
+
+/* Each case: file text, expected substrings of the error (which also names the file). */
+static void test_flavor_errors(void **state)
+{
+    fx_t *f = *state;
+    static const struct {
+        const char *json;
+        const char *want1, *want2;
+    } cases[] = {
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":\"azure\"}}}",
+         "providers.x.flavor: expected one of \"generic\", \"openai\", \"gemini\", \"openrouter\" or "
+         "\"deepseek\"",
+         "got \"azure\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":\"\"}}}",
+         "providers.x.flavor: expected one of", "got \"\""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":\"openai \"}}}", "providers.x.flavor",
+         "got \"openai \""},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":5}}}",
+         "providers.x.flavor: expected one of", "got 5"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":{\"name\":\"openai\"}}}}",
+         "providers.x.flavor: expected one of", "got an object"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":[\"openai\"]}}}",
+         "providers.x.flavor: expected one of", "got an array"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":null}}}", "providers.x.flavor",
+         "got null"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":true}}}", "providers.x.flavor",
+         "got true"},
+        {"{\"providers\":{\"x\":{\"baseURL\":\"http://"
+         "h\",\"responseStyle\":\"anthropic\",\"flavor\":\"openai\"}}}",
+         "providers.x.flavor: applies to responseStyle \"openai\" only", ""},
+        {"{\"providers\":{\"anthropic\":{\"flavor\":\"generic\"}}}",
+         "providers.anthropic.flavor: applies to responseStyle \"openai\" only", ""},
+    };
+    char file[1200];
+
+    snprintf(file, sizeof(file), "%s/.ccproxy/settings.json: ", f->cwd);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unit_write(f->cwd, ".ccproxy/settings.json", cases[i].json);
+        if (load(f) != NULL)
+            fail_msg("case %zu (%s) loaded", i, cases[i].json);
+        if (strstr(f->e.msg, file) == NULL || strstr(f->e.msg, cases[i].want1) == NULL ||
+            strstr(f->e.msg, cases[i].want2) == NULL)
+            fail_msg("case %zu: message \"%s\" lacks \"%s\" / \"%s\" / \"%s\"", i, f->e.msg, file,
+                     cases[i].want1, cases[i].want2);
+    }
+}
+
+/* A 100 KB flavor string is refused with a bounded message. */
+static void test_flavor_huge(void **state)
+{
+    fx_t *f = *state;
+    size_t n = 100 * 1024;
+    char *text = malloc(n + 128), *p;
+
+    p = text + sprintf(text, "{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":\"");
+    memset(p, 'o', n);
+    strcpy(p + n, "\"}}}");
+    unit_write(f->cwd, ".ccproxy/settings.json", text);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "providers.x.flavor: expected one of"));
+    assert_non_null(strstr(f->e.msg, "got \"oooo"));
+    assert_non_null(strstr(f->e.msg, "...\"")); /* cut */
+    assert_true(strlen(f->e.msg) < 400);
+    free(text);
+}
+
 static void test_refcount_snapshot(void **state)
 {
     fx_t *f = *state;
@@ -431,6 +532,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_key_from_env_and_redaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_url_trailing_slash_trimmed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flavor_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flavor_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flavor_huge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

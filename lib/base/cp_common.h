@@ -48,6 +48,16 @@ char *cp_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define CP_REQ_ID_LEN 28
 void cp_req_id(char out[CP_REQ_ID_LEN + 1]);
 
+/* Writes <prefix> + 24 lowercase hex digits into <out> (<n> bytes): random (getrandom), or a function
+ * of the seed given to cp_id_set_seed() (tests: deterministic ids). For "msg_", "toolu_" ids. */
+void cp_rand_id(const char *prefix, char *out, size_t n);
+
+/* Test hook: makes cp_rand_id() a function of <seed> from now on (0: random again). */
+void cp_id_set_seed(uint64_t seed);
+
+/* Writes the lowercase hex SHA-256 of <n> bytes at <s> into <out> (65 bytes with the NUL). */
+void cp_sha256_hex(const void *s, size_t n, char out[65]);
+
 /* Monotonic clock in microseconds, and wall clock in milliseconds since the epoch. */
 uint64_t cp_mono_us(void);
 uint64_t cp_wall_ms(void);

@@ -1,4 +1,4 @@
-/* lib/cp_config.c: see cp_config.h.
+/* lib/base/cp_config.c: see cp_config.h.
  *
  * Loading is three steps. (1) Each layer becomes a JSON object: files are parsed (line:column on
  * syntax errors), `${VAR}` is expanded, and the layer is checked against the schema table below, so a
@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cp_oai_flavor.h"
+#include "cp_prov.h"
 
 #define CFG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
 #define CFG_REDACTED        "<redacted>"
@@ -58,6 +61,7 @@ enum cfg_kind {
     K_NONEMPTY,
     K_URL,
     K_STYLE,
+    K_FLAVOR, /* an OpenAI-style flavor name (cp_oai_flavor.h) */
     K_LEVEL,
     K_FORMAT,
     K_MODEL,    /* "name" or "name@provider" */
@@ -90,6 +94,7 @@ static const cfg_field_t cfg_schema[] = {
     {"providers.*.baseURL", K_URL, 0, 0},
     {"providers.*.apiKey", K_STRING, 0, 0},
     {"providers.*.responseStyle", K_STYLE, 0, 0},
+    {"providers.*.flavor", K_FLAVOR, 0, 0},
     {"providers.*.headers", K_HEADERS, 0, 0},
     {"providers.*.connectTimeoutMs", K_UINT, 1, 600000},
     {"providers.*.firstByteTimeoutMs", K_UINT, 1, 3600000},
@@ -203,126 +208,139 @@ int cp_config_model_ok(const char *s)
     return at == NULL || at[1] != '\0';
 }
 
+/* What a value of the named-choice kind <f> must be, or NULL when <v> is one of the choices. The
+ * choices come from the tables that own them (adapters, flavors, log levels), so the message lists
+ * exactly what the code accepts. <buf> (<n> bytes) may hold the text returned. */
+static const char *cfg_expect_choice(const cfg_field_t *f, const json_t *v, char *buf, size_t n)
+{
+    const char *s = json_string_value(v);
+    char names[200];
+
+    switch (f->kind) {
+    case K_STYLE: {
+        enum cp_style st;
+        if (s != NULL && cp_prov_style_parse(s, &st) == CP_OK)
+            return NULL;
+        cp_prov_style_names(buf, n);
+        return buf;
+    }
+    case K_FLAVOR:
+        if (s != NULL && cp_oai_flavor_find(s) != NULL)
+            return NULL;
+        cp_oai_flavor_names(names, sizeof(names));
+        snprintf(buf, n, "one of %s", names);
+        return buf;
+    case K_LEVEL: {
+        enum cp_log_level l;
+        return s != NULL && cp_log_level_parse(s, &l) == CP_OK
+                   ? NULL
+                   : "one of \"error\", \"warn\", \"info\", \"debug\"";
+    }
+    case K_FORMAT: {
+        enum cp_log_format fm;
+        return s != NULL && cp_log_format_parse(s, &fm) == CP_OK ? NULL : "\"json\" or \"text\"";
+    }
+    case K_MAXTOK:
+        if (s != NULL && (strcmp(s, "auto") == 0 || strcmp(s, "max_tokens") == 0 ||
+                          strcmp(s, "max_completion_tokens") == 0))
+            return NULL;
+        return "\"auto\", \"max_tokens\" or \"max_completion_tokens\"";
+    default: /* K_TRISTATE */
+        return json_is_boolean(v) || (s != NULL && strcmp(s, "auto") == 0) ? NULL : "true, false or \"auto\"";
+    }
+}
+
+/* What a value of kind <f> must be, or NULL when <v> is fine. K_MODELMAP and K_HEADERS are only
+ * checked for being objects here (cfg_check_entries looks inside). <buf> may hold the text. */
+static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, size_t n)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+
+    switch (f->kind) {
+    case K_OBJECT:
+    case K_MAP:
+        return json_is_object(v) ? NULL : "an object";
+    case K_PORT:
+    case K_UINT:
+        if (json_is_integer(v) && json_integer_value(v) >= f->min && json_integer_value(v) <= f->max)
+            return NULL;
+        snprintf(buf, n, "an integer from %lld to %lld", f->min, f->max);
+        return buf;
+    case K_STRING:
+        return json_is_string(v) ? NULL : "a string";
+    case K_NONEMPTY:
+        return json_is_string(v) && json_string_length(v) > 0 ? NULL : "a non-empty string";
+    case K_URL:
+        return json_is_string(v) && cp_config_url_ok(json_string_value(v))
+                   ? NULL
+                   : "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
+    case K_MODEL:
+        return json_is_string(v) && cp_config_model_ok(json_string_value(v))
+                   ? NULL
+                   : "a model name, \"model\" or \"model@provider\"";
+    case K_STRLIST:
+        if (!json_is_array(v))
+            return "an array of strings";
+        json_array_foreach(v, i, it)
+        {
+            if (!json_is_string(it) || json_string_length(it) == 0)
+                return "an array of non-empty strings";
+        }
+        return NULL;
+    case K_MODELMAP:
+        return json_is_object(v) ? NULL : "an object of model-name patterns to \"model@provider\"";
+    case K_HEADERS:
+        return json_is_object(v) ? NULL : "an object of header names to string values";
+    default:
+        return cfg_expect_choice(f, v, buf, n);
+    }
+}
+
+/* The entries of a models.map or headers object <v>: each value is checked, and a bad one is
+ * reported under its own key. */
+static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path, const cfg_field_t *f,
+                             const json_t *v)
+{
+    const char *k;
+    json_t *ev; /* borrowed from v */
+    char got[96];
+
+    json_object_foreach((json_t *)v, k, ev)
+    {
+        const char *s = json_string_value(ev);
+
+        if (f->kind == K_MODELMAP && (*k == '\0' || s == NULL || !cp_config_model_ok(s))) {
+            cfg_describe(ev, got, sizeof(got));
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
+                              where, path, k, got);
+        }
+        if (f->kind == K_HEADERS &&
+            (s == NULL || strpbrk(k, " :\r\n") != NULL || *k == '\0' || strpbrk(s, "\r\n") != NULL)) {
+            cfg_describe(ev, got, sizeof(got));
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: %s.%s: expected a header value string without line breaks, got %s", where,
+                              path, k, got);
+        }
+    }
+    return CP_OK;
+}
+
 /* Validates one value against its schema entry. <where> names the layer ("FILE", "environment
  * CCPROXY_PORT"); <path> is the dotted path. Returns CP_OK or CP_ERR with <cx->e> set. */
 static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, const cfg_field_t *f,
                            const json_t *v)
 {
-    char got[96];
-    const char *expect = NULL;
-    char range[96];
+    char got[96], buf[256];
+    const char *expect = cfg_expect(f, v, buf, sizeof(buf));
 
-    cfg_describe(v, got, sizeof(got));
-    switch (f->kind) {
-    case K_OBJECT:
-    case K_MAP:
-        if (!json_is_object(v))
-            expect = "an object";
-        break;
-    case K_PORT:
-    case K_UINT:
-        if (!json_is_integer(v) || json_integer_value(v) < f->min || json_integer_value(v) > f->max) {
-            snprintf(range, sizeof(range), "an integer from %lld to %lld", f->min, f->max);
-            expect = range;
-        }
-        break;
-    case K_STRING:
-        if (!json_is_string(v))
-            expect = "a string";
-        break;
-    case K_NONEMPTY:
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            expect = "a non-empty string";
-        break;
-    case K_URL:
-        if (!json_is_string(v) || !cp_config_url_ok(json_string_value(v)))
-            expect = "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
-        break;
-    case K_STYLE:
-        if (!json_is_string(v) ||
-            (strcmp(json_string_value(v), "openai") != 0 && strcmp(json_string_value(v), "anthropic") != 0))
-            expect = "\"openai\" or \"anthropic\"";
-        break;
-    case K_LEVEL: {
-        enum cp_log_level l;
-        if (!json_is_string(v) || cp_log_level_parse(json_string_value(v), &l) != CP_OK)
-            expect = "one of \"error\", \"warn\", \"info\", \"debug\"";
-        break;
-    }
-    case K_FORMAT: {
-        enum cp_log_format fm;
-        if (!json_is_string(v) || cp_log_format_parse(json_string_value(v), &fm) != CP_OK)
-            expect = "\"json\" or \"text\"";
-        break;
-    }
-    case K_MODEL:
-        if (!json_is_string(v) || !cp_config_model_ok(json_string_value(v)))
-            expect = "a model name, \"model\" or \"model@provider\"";
-        break;
-    case K_STRLIST: {
-        size_t i;
-        json_t *it; /* borrowed */
-        if (!json_is_array(v)) {
-            expect = "an array of strings";
-            break;
-        }
-        json_array_foreach(v, i, it)
-        {
-            if (!json_is_string(it) || json_string_length(it) == 0)
-                expect = "an array of non-empty strings";
-        }
-        break;
-    }
-    case K_MAXTOK:
-        if (!json_is_string(v) ||
-            (strcmp(json_string_value(v), "auto") != 0 && strcmp(json_string_value(v), "max_tokens") != 0 &&
-             strcmp(json_string_value(v), "max_completion_tokens") != 0))
-            expect = "\"auto\", \"max_tokens\" or \"max_completion_tokens\"";
-        break;
-    case K_TRISTATE:
-        if (!json_is_boolean(v) && !(json_is_string(v) && strcmp(json_string_value(v), "auto") == 0))
-            expect = "true, false or \"auto\"";
-        break;
-    case K_MODELMAP: {
-        const char *k;
-        json_t *mv; /* borrowed */
-        if (!json_is_object(v)) {
-            expect = "an object of model-name patterns to \"model@provider\"";
-            break;
-        }
-        json_object_foreach((json_t *)v, k, mv)
-        {
-            if (*k == '\0' || !json_is_string(mv) || !cp_config_model_ok(json_string_value(mv))) {
-                cfg_describe(mv, got, sizeof(got));
-                return cp_err_set(cx->e, 0, NULL,
-                                  "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
-                                  where, path, k, got);
-            }
-        }
-        break;
-    }
-    case K_HEADERS: {
-        const char *k;
-        json_t *hv; /* borrowed */
-        if (!json_is_object(v)) {
-            expect = "an object of header names to string values";
-            break;
-        }
-        json_object_foreach((json_t *)v, k, hv)
-        {
-            if (!json_is_string(hv) || strpbrk(k, " :\r\n") != NULL || *k == '\0' ||
-                strpbrk(json_string_value(hv), "\r\n") != NULL) {
-                cfg_describe(hv, got, sizeof(got));
-                return cp_err_set(cx->e, 0, NULL,
-                                  "%s: %s.%s: expected a header value string without line breaks, got %s",
-                                  where, path, k, got);
-            }
-        }
-        break;
-    }
-    }
-    if (expect != NULL)
+    if (expect != NULL) {
+        cfg_describe(v, got, sizeof(got));
         return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
+    }
+    if (f->kind == K_MODELMAP || f->kind == K_HEADERS)
+        return cfg_check_entries(cx, where, path, f, v);
     return CP_OK;
 }
 
@@ -591,6 +609,15 @@ static const char *cfg_source_under(const cp_config_t *c, const char *prefix)
     return "default";
 }
 
+/* The origin of providers.<name>.flavor. */
+static const char *cfg_source_flavor(const cp_config_t *c, const char *name)
+{
+    char path[300];
+
+    snprintf(path, sizeof(path), "providers.%s.flavor", name);
+    return cfg_source(c, path);
+}
+
 static long long cfg_int(const json_t *o, const char *key, long long dflt)
 {
     json_t *v = json_object_get(o, key); /* borrowed */
@@ -646,17 +673,8 @@ static int cfg_check_model_provider(cfg_ctx_t *cx, cp_config_t *c, const char *p
                       cfg_source(c, path), path, at + 1, model, list);
 }
 
-static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
+static void cfg_build_server(cp_config_t *c, const json_t *srv)
 {
-    json_t *srv = json_object_get(c->merged, "server");     /* borrowed */
-    json_t *prov = json_object_get(c->merged, "providers"); /* borrowed */
-    json_t *mod = json_object_get(c->merged, "models");     /* borrowed */
-    json_t *lg = json_object_get(c->merged, "logging");     /* borrowed */
-    const char *name;
-    json_t *pv; /* borrowed */
-    size_t i = 0;
-    char list[512];
-
     c->host = cp_xstrdup(cfg_str(srv, "host", "0.0.0.0"));
     c->port = (int)cfg_int(srv, "port", 8082);
     c->max_body_bytes = (size_t)cfg_int(srv, "maxBodyBytes", 32LL << 20);
@@ -666,52 +684,77 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     c->ping_interval_s = (unsigned)cfg_int(srv, "pingIntervalSeconds", 10);
     c->stream_buffer_bytes = (size_t)cfg_int(srv, "streamBufferBytes", 262144);
     c->max_concurrent = (unsigned)cfg_int(srv, "maxConcurrentRequests", 0);
+}
 
-    c->nproviders = json_object_size(prov);
-    c->providers = cp_xcalloc(c->nproviders ? c->nproviders : 1, sizeof(cp_provider_t));
-    json_object_foreach(prov, name, pv)
-    {
-        cp_provider_t *p = &c->providers[i++];
-        const char *url = cfg_str(pv, "baseURL", NULL);
-        const char *key = cfg_str(pv, "apiKey", NULL);
-        json_t *hdr = json_object_get(pv, "headers"); /* borrowed */
-        size_t ul;
+/* The key of provider <p>: apiKey, else the <NAME>_API_KEY variable (recorded as the key's source,
+ * and put in the merged tree so that `ccproxy config` shows where it came from). */
+static void cfg_provider_key(cp_config_t *c, cp_provider_t *p, json_t *pv)
+{
+    const char *key = cfg_str(pv, "apiKey", NULL);
 
-        p->name = cp_xstrdup(name);
-        p->api_key_env = cp_config_key_env_name(name);
-        p->headers = hdr ? json_deep_copy(hdr) : json_object();
-        p->style = strcmp(cfg_str(pv, "responseStyle", "openai"), "anthropic") == 0 ? CP_STYLE_ANTHROPIC
-                                                                                    : CP_STYLE_OPENAI;
-        p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
-        p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 600000);
-        p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
-        cfg_provider_reasoning(p, pv);
-        p->max_output_tokens = (long)cfg_int(pv, "maxOutputTokens", 0);
-        if (url == NULL) {
-            char prefix[256];
-            snprintf(prefix, sizeof(prefix), "providers.%s.", name);
-            return cp_err_set(cx->e, 0, NULL,
-                              "%s: providers.%s.baseURL: expected an http:// or https:// URL, got nothing",
-                              cfg_source_under(c, prefix), name);
+    if (key == NULL || *key == '\0') {
+        const char *env = getenv(p->api_key_env);
+        if (env != NULL && *env != '\0') {
+            char path[256], origin[300];
+            snprintf(path, sizeof(path), "providers.%s.apiKey", p->name);
+            snprintf(origin, sizeof(origin), "env %s", p->api_key_env);
+            json_object_set_new(pv, "apiKey", json_string(env));
+            json_object_set_new(c->sources, path, json_string(origin));
+            key = env;
         }
-        ul = strlen(url);
-        while (ul > 0 && url[ul - 1] == '/')
-            ul--;
-        p->base_url = cp_xstrndup(url, ul);
-        if (key == NULL || *key == '\0') {
-            const char *env = getenv(p->api_key_env);
-            if (env != NULL && *env != '\0') {
-                char path[256], origin[300];
-                snprintf(path, sizeof(path), "providers.%s.apiKey", name);
-                snprintf(origin, sizeof(origin), "env %s", p->api_key_env);
-                json_object_set_new(pv, "apiKey", json_string(env));
-                json_object_set_new(c->sources, path, json_string(origin));
-                key = env;
-            }
-        }
-        p->api_key = (key != NULL && *key != '\0') ? cp_xstrdup(key) : NULL;
     }
-    qsort(c->providers, c->nproviders, sizeof(cp_provider_t), cfg_provider_cmp);
+    p->api_key = (key != NULL && *key != '\0') ? cp_xstrdup(key) : NULL;
+}
+
+/* Fills <p> from the merged provider object <pv>. Returns CP_OK, or CP_ERR for what only the whole
+ * picture shows (no baseURL in any layer; a flavor on a provider that is not OpenAI-style). */
+static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, const char *name, json_t *pv)
+{
+    const char *url = cfg_str(pv, "baseURL", NULL);
+    const char *flavor = cfg_str(pv, "flavor", NULL);
+    json_t *hdr = json_object_get(pv, "headers"); /* borrowed */
+    size_t ul;
+
+    p->name = cp_xstrdup(name);
+    p->api_key_env = cp_config_key_env_name(name);
+    p->headers = hdr ? json_deep_copy(hdr) : json_object();
+    if (cp_prov_style_parse(cfg_str(pv, "responseStyle", "openai"), &p->style) != CP_OK)
+        p->style = CP_STYLE_OPENAI; /* cannot happen: checked against the schema */
+    if (flavor != NULL) {
+        /* the flavors are rules of the Chat Completions translation; elsewhere a flavor means nothing */
+        if (p->style != CP_STYLE_OPENAI)
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: providers.%s.flavor: applies to responseStyle \"openai\" only",
+                              cfg_source_flavor(c, name), name);
+        p->flavor = cp_xstrdup(flavor);
+    }
+    p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
+    p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 600000);
+    p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
+    cfg_provider_reasoning(p, pv);
+    p->max_output_tokens = (long)cfg_int(pv, "maxOutputTokens", 0);
+    if (url == NULL) {
+        char prefix[256];
+        snprintf(prefix, sizeof(prefix), "providers.%s.", name);
+        return cp_err_set(cx->e, 0, NULL,
+                          "%s: providers.%s.baseURL: expected an http:// or https:// URL, got nothing",
+                          cfg_source_under(c, prefix), name);
+    }
+    ul = strlen(url);
+    while (ul > 0 && url[ul - 1] == '/')
+        ul--;
+    p->base_url = cp_xstrndup(url, ul);
+    cfg_provider_key(c, p, pv);
+    return CP_OK;
+}
+
+/* models.*: every "model@provider" must name a configured provider. */
+static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
+{
+    const json_t *map = json_object_get(mod, "map"); /* borrowed */
+    const char *pat;
+    json_t *target; /* borrowed from c->model_map */
+    char list[512];
 
     c->big_model = cp_xstrdup(cfg_str(mod, "bigModel", "gpt-4@openai"));
     c->small_model = cp_xstrdup(cfg_str(mod, "smallModel", "gpt-4-mini@openai"));
@@ -719,20 +762,13 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     if (cfg_check_model_provider(cx, c, "models.bigModel", c->big_model) != CP_OK ||
         cfg_check_model_provider(cx, c, "models.smallModel", c->small_model) != CP_OK)
         return CP_ERR;
-    c->model_map =
-        json_deep_copy(json_is_object(json_object_get(mod, "map")) ? json_object_get(mod, "map") : NULL);
-    if (c->model_map == NULL)
-        c->model_map = json_object();
+    c->model_map = json_is_object(map) ? json_deep_copy(map) : json_object();
+    json_object_foreach(c->model_map, pat, target)
     {
-        const char *pat;
-        json_t *target; /* borrowed */
-        json_object_foreach(c->model_map, pat, target)
-        {
-            char path[512];
-            snprintf(path, sizeof(path), "models.map.%s", pat);
-            if (cfg_check_model_provider(cx, c, path, json_string_value(target)) != CP_OK)
-                return CP_ERR;
-        }
+        char path[512];
+        snprintf(path, sizeof(path), "models.map.%s", pat);
+        if (cfg_check_model_provider(cx, c, path, json_string_value(target)) != CP_OK)
+            return CP_ERR;
     }
     if (cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL) {
         cp_config_provider_list(c, list, sizeof(list));
@@ -740,6 +776,28 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
                           "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
                           cfg_source(c, "models.preferredProvider"), c->preferred_provider, list);
     }
+    return CP_OK;
+}
+
+static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
+{
+    json_t *prov = json_object_get(c->merged, "providers"); /* borrowed */
+    json_t *lg = json_object_get(c->merged, "logging");     /* borrowed */
+    const char *name;
+    json_t *pv; /* borrowed */
+    size_t i = 0;
+
+    cfg_build_server(c, json_object_get(c->merged, "server"));
+    c->nproviders = json_object_size(prov);
+    c->providers = cp_xcalloc(c->nproviders ? c->nproviders : 1, sizeof(cp_provider_t));
+    json_object_foreach(prov, name, pv)
+    {
+        if (cfg_build_provider(cx, c, &c->providers[i++], name, pv) != CP_OK)
+            return CP_ERR;
+    }
+    qsort(c->providers, c->nproviders, sizeof(cp_provider_t), cfg_provider_cmp);
+    if (cfg_build_models(cx, c, json_object_get(c->merged, "models")) != CP_OK)
+        return CP_ERR;
     cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
     cp_log_format_parse(cfg_str(lg, "format", "json"), &c->log_format);
     return CP_OK;
@@ -756,15 +814,88 @@ static int cfg_same_dir(const char *a, const char *b)
 
 /* ---- public ---------------------------------------------------------------------------------- */
 
+/* Layers 2-4: the user's file, the project's file (unless $CWD is $HOME), the managed file. */
+static int cfg_layers_files(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_t *o)
+{
+    const char *home = o->home ? o->home : getenv("HOME");
+    const char *managed = o->managed_path ? o->managed_path : getenv("CCPROXY_MANAGED_PATH");
+    const char *cwd;
+    char cwdbuf[PATH_MAX];
+    char *path;
+    int rc = CP_OK;
+
+    if (home != NULL && *home != '\0') {
+        path = cp_xasprintf("%s/.ccproxy/settings.json", home);
+        rc = cfg_layer_file(cx, c->merged, c->sources, path, 1);
+        free(path);
+        if (rc != CP_OK)
+            return rc;
+    }
+    cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
+    if (cwd != NULL && (home == NULL || !cfg_same_dir(home, cwd))) { /* the same file must not load twice */
+        path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
+        rc = cfg_layer_file(cx, c->merged, c->sources, path, 1);
+        free(path);
+        if (rc != CP_OK)
+            return rc;
+    }
+    if (managed == NULL || *managed == '\0')
+        managed = CFG_MANAGED_DEFAULT;
+    return cfg_layer_file(cx, c->merged, c->sources, managed, 1);
+}
+
+/* One environment variable <var> that sets <obj>.<key>; <as_int>: the value is a number. */
+static int cfg_layer_env_one(cfg_ctx_t *cx, cp_config_t *c, const char *var, const char *obj, const char *key,
+                             int as_int)
+{
+    const char *env = getenv(var);
+    char origin[64];
+
+    if (env == NULL || *env == '\0')
+        return CP_OK;
+    snprintf(origin, sizeof(origin), "env %s", var);
+    return cfg_apply_scalar(cx, c->merged, c->sources, origin, obj, key,
+                            as_int ? cfg_int_value(env) : json_string(env));
+}
+
+/* Layer 5: CCPROXY_CONFIG (a file that must exist), then the single-value variables. */
+static int cfg_layers_env(cfg_ctx_t *cx, cp_config_t *c)
+{
+    const char *env = getenv("CCPROXY_CONFIG");
+
+    if (env != NULL && *env != '\0' && cfg_layer_file(cx, c->merged, c->sources, env, 0) != CP_OK)
+        return CP_ERR;
+    if (cfg_layer_env_one(cx, c, "CCPROXY_PORT", "server", "port", 1) != CP_OK ||
+        cfg_layer_env_one(cx, c, "CCPROXY_HOST", "server", "host", 0) != CP_OK ||
+        cfg_layer_env_one(cx, c, "CCPROXY_LOG_LEVEL", "logging", "level", 0) != CP_OK ||
+        cfg_layer_env_one(cx, c, "CCPROXY_LOG_FORMAT", "logging", "format", 0) != CP_OK)
+        return CP_ERR;
+    return CP_OK;
+}
+
+/* Layer 6: --config (a file that must exist), then --port, --host, --debug. */
+static int cfg_layers_flags(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_t *o)
+{
+    if (o->flag_config != NULL && cfg_layer_file(cx, c->merged, c->sources, o->flag_config, 0) != CP_OK)
+        return CP_ERR;
+    if (o->flag_port != 0 && cfg_apply_scalar(cx, c->merged, c->sources, "flag --port", "server", "port",
+                                              json_integer(o->flag_port)) != CP_OK)
+        return CP_ERR;
+    if (o->flag_host != NULL && cfg_apply_scalar(cx, c->merged, c->sources, "flag --host", "server", "host",
+                                                 json_string(o->flag_host)) != CP_OK)
+        return CP_ERR;
+    if (o->flag_debug && cfg_apply_scalar(cx, c->merged, c->sources, "flag --debug", "logging", "level",
+                                          json_string("debug")) != CP_OK)
+        return CP_ERR;
+    return CP_OK;
+}
+
 cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e)
 {
     cfg_ctx_t cx = {warn, ud, e};
     cp_config_t *c = cp_xcalloc(1, sizeof(*c));
     cp_config_opts_t none = {0};
     json_error_t jerr;
-    const char *home, *cwd, *managed, *env;
-    char cwdbuf[PATH_MAX];
-    char *path = NULL;
 
     if (o == NULL)
         o = &none;
@@ -776,70 +907,11 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
         goto fail;
     }
     cfg_mark(c->sources, "", c->merged, "default");
-
-    home = o->home ? o->home : getenv("HOME");
-    if (home != NULL && *home != '\0') {
-        path = cp_xasprintf("%s/.ccproxy/settings.json", home);
-        if (cfg_layer_file(&cx, c->merged, c->sources, path, 1) != CP_OK)
-            goto fail;
-        free(path);
-        path = NULL;
-    }
-    cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
-    if (cwd != NULL) {
-        path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
-        /* $CWD == $HOME must not load the same file twice */
-        if (home == NULL || !cfg_same_dir(home, cwd))
-            if (cfg_layer_file(&cx, c->merged, c->sources, path, 1) != CP_OK)
-                goto fail;
-        free(path);
-        path = NULL;
-    }
-    managed = o->managed_path ? o->managed_path : getenv("CCPROXY_MANAGED_PATH");
-    if (managed == NULL || *managed == '\0')
-        managed = CFG_MANAGED_DEFAULT;
-    if (cfg_layer_file(&cx, c->merged, c->sources, managed, 1) != CP_OK)
-        goto fail;
-
-    /* environment */
-    if ((env = getenv("CCPROXY_CONFIG")) != NULL && *env != '\0' &&
-        cfg_layer_file(&cx, c->merged, c->sources, env, 0) != CP_OK)
-        goto fail;
-    if ((env = getenv("CCPROXY_PORT")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_PORT", "server", "port",
-                         cfg_int_value(env)) != CP_OK)
-        goto fail;
-    if ((env = getenv("CCPROXY_HOST")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_HOST", "server", "host",
-                         json_string(env)) != CP_OK)
-        goto fail;
-    if ((env = getenv("CCPROXY_LOG_LEVEL")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_LEVEL", "logging", "level",
-                         json_string(env)) != CP_OK)
-        goto fail;
-    if ((env = getenv("CCPROXY_LOG_FORMAT")) != NULL && *env != '\0' &&
-        cfg_apply_scalar(&cx, c->merged, c->sources, "env CCPROXY_LOG_FORMAT", "logging", "format",
-                         json_string(env)) != CP_OK)
-        goto fail;
-
-    /* command line */
-    if (o->flag_config != NULL && cfg_layer_file(&cx, c->merged, c->sources, o->flag_config, 0) != CP_OK)
-        goto fail;
-    if (o->flag_port != 0 && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --port", "server", "port",
-                                              json_integer(o->flag_port)) != CP_OK)
-        goto fail;
-    if (o->flag_host != NULL && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --host", "server", "host",
-                                                 json_string(o->flag_host)) != CP_OK)
-        goto fail;
-    if (o->flag_debug && cfg_apply_scalar(&cx, c->merged, c->sources, "flag --debug", "logging", "level",
-                                          json_string("debug")) != CP_OK)
-        goto fail;
-
-    if (cfg_build(&cx, c) != CP_OK)
+    if (cfg_layers_files(&cx, c, o) != CP_OK || cfg_layers_env(&cx, c) != CP_OK ||
+        cfg_layers_flags(&cx, c, o) != CP_OK || cfg_build(&cx, c) != CP_OK)
         goto fail;
     return c;
 fail:
-    free(path);
     cp_config_unref(c);
     return NULL;
 }
@@ -860,6 +932,7 @@ void cp_config_unref(cp_config_t *c)
         free(p->base_url);
         free(p->api_key);
         free(p->api_key_env);
+        free(p->flavor);
         json_decref(p->headers);
         json_decref(p->reasoning_models);
     }

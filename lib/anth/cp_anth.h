@@ -29,11 +29,6 @@ int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e);
  * overloaded_error, other 4xx invalid_request_error, other 5xx api_error. */
 const char *cp_anth_error_type(int status);
 
-/* Returns new: the Anthropic event stream (message_start, one start/delta/stop group per content block,
- * message_delta with stop_reason and full usage, message_stop) that carries the complete Message
- * <msg> (borrowed), every event with its "event:" line. NULL if <msg> cannot be encoded. */
-char *cp_anth_message_sse(const json_t *msg);
-
 /* Returns new: {"type":"error","error":{"type":T,"message":M},"request_id":R} as compact JSON text.
  * <type> NULL means cp_anth_error_type(<status>); <req_id> may be NULL (null in the body). */
 char *cp_anth_error_json(int status, const char *type, const char *msg, const char *req_id);

@@ -33,7 +33,6 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cp_anth.h"
-#include "cp_exchange.h"
 #include "cp_log.h"
 #include "cp_route.h"
 
@@ -59,7 +58,8 @@ typedef struct front_conn {
 
 struct cp_front {
     struct event_base *base;
-    cp_up_t *up; /* borrowed: the upstream multi */
+    cp_front_handler_fn handler; /* answers Messages requests */
+    void *handler_ud;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     char *host;
@@ -531,23 +531,6 @@ static void front_models(front_req_t *r)
                          n ? json_object_get(json_array_get(data, n - 1), "id") : NULL));
 }
 
-/* True when <url> points at one of the public vendor APIs, which never work without a key. */
-static int front_needs_key(const char *url)
-{
-    static const char *const hosts[] = {"://api.openai.com", "://generativelanguage.googleapis.com",
-                                        "://openrouter.ai", "://api.anthropic.com"};
-
-    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-        const char *p = strstr(url, hosts[i]);
-        if (p != NULL) {
-            char next = p[strlen(hosts[i])];
-            if (next == '\0' || next == '/' || next == ':')
-                return 1;
-        }
-    }
-    return 0;
-}
-
 static void front_messages(front_req_t *r, enum cp_anth_kind kind)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
@@ -556,7 +539,6 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
     json_t *body; /* owned */
     cp_err_t e = {0};
     cp_route_t rt;
-    char msg[512];
 
     r->bytes_in = n;
     body = cp_anth_parse(buf, n, &e);
@@ -573,27 +555,7 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
         return;
     }
     cp_front_req_note(r, rt.provider->name, rt.model);
-    if (rt.provider->api_key == NULL && front_needs_key(rt.provider->base_url)) {
-        snprintf(
-            msg, sizeof(msg),
-            "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" under "
-            "providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
-            rt.provider->name, rt.provider->api_key_env, rt.provider->name);
-        cp_err_set(&e, 400, "invalid_request_error", "%s", msg);
-        json_decref(body);
-        cp_front_req_error(r, &e, NULL);
-        return;
-    }
-    if (r->cfg->max_concurrent > 0 && cp_exchange_live() >= r->cfg->max_concurrent) {
-        cp_err_set(
-            &e, 529, "overloaded_error",
-            "ccproxy is at its limit of %u concurrent requests (server.maxConcurrentRequests); retry shortly",
-            r->cfg->max_concurrent);
-        json_decref(body);
-        cp_front_req_error(r, &e, NULL);
-        return;
-    }
-    cp_exchange_start(r, r->f->up, kind, body, &rt); /* takes body; answers r now or later */
+    r->f->handler(r->f->handler_ud, r, kind, body, &rt); /* takes body; answers r now or later */
 }
 
 typedef struct front_route {
@@ -892,12 +854,14 @@ static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
     return CP_OK;
 }
 
-cp_front_t *cp_front_new(struct event_base *base, cp_up_t *up, cp_config_t *cfg, cp_err_t *e)
+cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, void *ud, cp_config_t *cfg,
+                         cp_err_t *e)
 {
     cp_front_t *f = cp_xcalloc(1, sizeof(*f));
 
     f->base = base;
-    f->up = up;
+    f->handler = handler;
+    f->handler_ud = ud;
     f->started_us = cp_mono_us();
     f->http = evhttp_new(base);
     f->idle_ev = event_new(base, -1, 0, front_idle_fire, f);

@@ -1,4 +1,4 @@
-/* lib/cp_common.c: allocation wrappers, error records, request ids, clocks. */
+/* lib/base/cp_common.c: allocation wrappers, error records, ids, hashes, clocks. */
 #include "cp_common.h"
 
 #include <stdarg.h>
@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include <sys/random.h>
+
+#include <openssl/evp.h>
 
 static void common_oom(size_t n)
 {
@@ -103,6 +105,57 @@ void cp_req_id(char out[CP_REQ_ID_LEN + 1])
         out[5 + 2 * i] = hex[rnd[i] & 15];
     }
     out[CP_REQ_ID_LEN] = '\0';
+}
+
+static uint64_t id_seed; /* 0: ids from the CSPRNG */
+
+void cp_id_set_seed(uint64_t seed)
+{
+    id_seed = seed;
+}
+
+static uint64_t id_splitmix(void)
+{
+    uint64_t z = (id_seed += 0x9E3779B97F4A7C15ull);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void cp_rand_id(const char *prefix, char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char rid[CP_REQ_ID_LEN + 1];
+    uint64_t z = 0;
+
+    if (id_seed == 0) {
+        cp_req_id(rid); /* "req_" + 24 hex from the CSPRNG */
+    } else {
+        for (int k = 0; k < 24; k++) {
+            if (k % 16 == 0)
+                z = id_splitmix();
+            rid[4 + k] = hex[z & 15];
+            z >>= 4;
+        }
+        rid[CP_REQ_ID_LEN] = '\0';
+    }
+    snprintf(out, n, "%s%s", prefix, rid + 4);
+}
+
+void cp_sha256_hex(const void *s, size_t n, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+
+    if (EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        memset(md, 0, sizeof(md)); /* cannot happen with the built-in provider */
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
 }
 
 uint64_t cp_mono_us(void)

@@ -52,6 +52,7 @@ static void server_effective_limits(cp_config_t *cfg)
 typedef struct server {
     struct event_base *base;
     cp_up_t *up;
+    cp_exchanges_t *xs; /* every exchange, and what they share (learned output caps) */
     cp_front_t *front;
     const cp_config_opts_t *opts;
     cp_config_t *cfg; /* owned reference to the current snapshot */
@@ -234,7 +235,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
         cp_log(CP_LOG_ERROR, "cannot create the upstream client");
         goto out;
     }
-    s.front = cp_front_new(s.base, s.up, cfg, &e);
+    s.xs = cp_exchanges_new(s.base, s.up);
+    s.front = cp_front_new(s.base, cp_exchange_start, s.xs, cfg, &e);
     if (s.front == NULL) {
         cp_log(CP_LOG_ERROR, "%s", e.msg);
         goto out;
@@ -263,9 +265,11 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     rc = s.exit_code;
 out:
     cp_front_free(s.front);   /* clients gone: their exchanges cancel their transfers */
-    cp_exchange_cancel_all(); /* and those whose reply had already ended */
+    if (s.xs != NULL)
+        cp_exchange_cancel_all(s.xs); /* and those whose reply had already ended */
     if (s.base)
         event_base_loop(s.base, EVLOOP_NONBLOCK); /* run the deferred frees those queued */
+    cp_exchanges_free(s.xs);
     cp_up_free(s.up);
     if (s.sig_term)
         event_free(s.sig_term);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cp_jsonck.h"
+
 #define ANTH_BAD "invalid_request_error"
 
 json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e)
@@ -16,7 +18,9 @@ json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e)
         cp_err_set(e, 400, ANTH_BAD, "Request body is empty; expected a JSON object");
         return NULL;
     }
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* an integer beyond 64 bits (a router's "seed") is read as a real rather than failing the body;
+     * every other integer stays one (max_tokens must be) */
+    root = cp_jsonck_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         cp_err_set(e, 400, ANTH_BAD, "Request body is not valid JSON: %s (line %d, column %d)", jerr.text,
                    jerr.line, jerr.column);
@@ -171,123 +175,6 @@ int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e)
     if ((v = json_object_get(body, "thinking")) != NULL && !json_is_null(v) && !json_is_object(v))
         return anth_bad(e, "thinking", "Input should be a valid object");
     return CP_OK;
-}
-
-/* Appends "event: <name>\ndata: <json>\n\n" to <b>. Takes <data>. Returns CP_OK or CP_ERR. */
-static int anth_event(char **b, size_t *len, size_t *cap, const char *name, json_t *data)
-{
-    char *s = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    size_t need;
-
-    json_decref(data);
-    if (s == NULL)
-        return CP_ERR;
-    need = *len + strlen(name) + strlen(s) + 20;
-    if (need > *cap) {
-        *cap = need * 2;
-        *b = cp_xrealloc(*b, *cap);
-    }
-    *len += (size_t)snprintf(*b + *len, *cap - *len, "event: %s\ndata: %s\n\n", name, s);
-    free(s);
-    return CP_OK;
-}
-
-/* The delta event(s) that carry block <blk> (borrowed) at <index>, after its start event. */
-static int anth_block_deltas(char **b, size_t *len, size_t *cap, size_t index, const json_t *blk)
-{
-    const char *type = json_string_value(json_object_get(blk, "type"));
-    json_t *d = NULL; /* owned until emitted */
-
-    if (type == NULL)
-        return CP_OK;
-    if (strcmp(type, "text") == 0) {
-        d = json_pack("{s:s,s:s?}", "type", "text_delta", "text",
-                      json_string_value(json_object_get(blk, "text")));
-    } else if (strcmp(type, "thinking") == 0) {
-        const char *sig = json_string_value(json_object_get(blk, "signature"));
-        if (anth_event(b, len, cap, "content_block_delta",
-                       json_pack("{s:s,s:I,s:{s:s,s:s?}}", "type", "content_block_delta", "index",
-                                 (json_int_t)index, "delta", "type", "thinking_delta", "thinking",
-                                 json_string_value(json_object_get(blk, "thinking")))) != CP_OK)
-            return CP_ERR;
-        d = json_pack("{s:s,s:s}", "type", "signature_delta", "signature", sig ? sig : "");
-    } else if (strcmp(type, "tool_use") == 0 || strcmp(type, "server_tool_use") == 0) {
-        json_t *in = json_object_get(blk, "input"); /* borrowed */
-        char *js = in ? json_dumps(in, JSON_COMPACT) : cp_xstrdup("{}");
-        if (js == NULL)
-            return CP_ERR;
-        d = json_pack("{s:s,s:s}", "type", "input_json_delta", "partial_json", js);
-        free(js);
-    } else {
-        return CP_OK; /* other blocks travel whole in their start event */
-    }
-    return anth_event(
-        b, len, cap, "content_block_delta",
-        json_pack("{s:s,s:I,s:o}", "type", "content_block_delta", "index", (json_int_t)index, "delta", d));
-}
-
-/* The block as announced by content_block_start: text/thinking empty, tool input {}. Returns new. */
-static json_t *anth_block_start(const json_t *blk)
-{
-    const char *type = json_string_value(json_object_get(blk, "type"));
-    json_t *s = json_deep_copy(blk); /* owned */
-
-    if (type == NULL || s == NULL)
-        return s;
-    if (strcmp(type, "text") == 0)
-        json_object_set_new(s, "text", json_string(""));
-    else if (strcmp(type, "thinking") == 0) {
-        json_object_set_new(s, "thinking", json_string(""));
-        json_object_set_new(s, "signature", json_string(""));
-    } else if (strcmp(type, "tool_use") == 0 || strcmp(type, "server_tool_use") == 0)
-        json_object_set_new(s, "input", json_object());
-    return s;
-}
-
-char *cp_anth_message_sse(const json_t *msg)
-{
-    size_t len = 0, cap = 1024, i;
-    char *b = cp_xmalloc(cap);
-    json_t *content = json_object_get(msg, "content"); /* borrowed */
-    json_t *usage = json_object_get(msg, "usage");     /* borrowed */
-    json_t *head, *blk;                                /* head owned; blk borrowed */
-    json_t *start_usage;                               /* owned */
-
-    b[0] = '\0';
-    head = json_deep_copy(msg);
-    json_object_set_new(head, "content", json_array());
-    json_object_set_new(head, "stop_reason", json_null());
-    json_object_set_new(head, "stop_sequence", json_null());
-    start_usage = json_is_object(usage) ? json_deep_copy(usage) : json_object();
-    json_object_set_new(start_usage, "output_tokens", json_integer(0));
-    json_object_set_new(head, "usage", start_usage);
-    if (anth_event(&b, &len, &cap, "message_start",
-                   json_pack("{s:s,s:o}", "type", "message_start", "message", head)) != CP_OK)
-        goto fail;
-    json_array_foreach(content, i, blk)
-    {
-        if (anth_event(&b, &len, &cap, "content_block_start",
-                       json_pack("{s:s,s:I,s:o}", "type", "content_block_start", "index", (json_int_t)i,
-                                 "content_block", anth_block_start(blk))) != CP_OK ||
-            anth_block_deltas(&b, &len, &cap, i, blk) != CP_OK ||
-            anth_event(&b, &len, &cap, "content_block_stop",
-                       json_pack("{s:s,s:I}", "type", "content_block_stop", "index", (json_int_t)i)) != CP_OK)
-            goto fail;
-    }
-    if (anth_event(
-            &b, &len, &cap, "message_delta",
-            json_pack("{s:s,s:{s:O,s:O},s:o}", "type", "message_delta", "delta", "stop_reason",
-                      json_object_get(msg, "stop_reason") ? json_object_get(msg, "stop_reason") : json_null(),
-                      "stop_sequence",
-                      json_object_get(msg, "stop_sequence") ? json_object_get(msg, "stop_sequence")
-                                                            : json_null(),
-                      "usage", json_is_object(usage) ? json_incref(usage) : json_object())) != CP_OK ||
-        anth_event(&b, &len, &cap, "message_stop", json_pack("{s:s}", "type", "message_stop")) != CP_OK)
-        goto fail;
-    return b;
-fail:
-    free(b);
-    return NULL;
 }
 
 const char *cp_anth_error_type(int status)

@@ -1,4 +1,5 @@
-/* Unit tests for lib/cp_oai_stream.c: OpenAI Chat Completions stream -> Anthropic Messages stream.
+/* Unit tests for lib/prov/openai/cp_oai_resp.c: OpenAI Chat Completions answers -> Anthropic answers,
+ * streamed (this file) and whole (test_oai_whole.c); the parity between the two is tested here.
  *
  * Three layers:
  *  1. check_stream(): the Anthropic event grammar every output must satisfy (protocol.md B.2-B.4,
@@ -8,17 +9,15 @@
  *  2. Recorded upstream streams, tests/fixtures/stream/NAME.sse (written by make-fixtures.py there),
  *     with the exact expected output in NAME.golden. Each is fed whole, split in two at every byte
  *     offset (every 1999th offset for the 2,000-chunk stream), and one byte at a time; every run must
- *     give the golden bytes. Ids are made deterministic with the test hook cp_oai_stream_set_id_seed().
+ *     give the golden bytes. Ids are made deterministic with the test hook cp_id_set_seed().
  *     CCPROXY_REGEN_GOLDEN=1 rewrites the goldens from the whole-feed run (review them before commit).
  *  3. Focused tests of single rules with inline streams (JSON written with ' for ", see sse()). */
 #include "cp_unit.h"
 
 #include <ctype.h>
 
-#include "cp_oai.h"
-#include "cp_oai_stream.h"
-
-void cp_oai_stream_set_id_seed(uint64_t seed); /* test hook in cp_oai_stream.c */
+#include "cp_oai_req.h"
+#include "cp_oai_resp.h"
 
 #define SEED 0x5eedULL
 
@@ -61,6 +60,93 @@ static void out_free(out_t *o)
 {
     free(o->p);
     memset(o, 0, sizeof(*o));
+}
+
+/* ---- the translator as these tests drive it: one collect() call per event ------------------------ */
+
+typedef struct ts {
+    cp_oai_resp_t *r;
+    cp_buf_t b; /* what the translator wrote, not handed on yet */
+    int (*emit)(void *ud, const char *p, size_t n);
+    void *ud;
+} ts_t;
+
+/* Hands what the translator wrote to <emit>, one event ("...\n\n") per call. */
+static void ts_flush(ts_t *t)
+{
+    size_t at = 0;
+
+    while (at < t->b.len) {
+        const char *e = memmem(t->b.p + at, t->b.len - at, "\n\n", 2);
+        size_t end = e != NULL ? (size_t)(e - t->b.p) + 2 : t->b.len;
+        t->emit(t->ud, t->b.p + at, end - at);
+        at = end;
+    }
+    cp_buf_reset(&t->b, 0);
+}
+
+static ts_t *ts_new(const char *model, const cp_oai_names_t *names, const cp_oai_opts_t *o, int64_t est,
+                    int (*emit)(void *, const char *, size_t), void *ud)
+{
+    ts_t *t = calloc(1, sizeof(*t));
+
+    t->r = cp_oai_resp_new(model, names, o, est, CP_ANTH_OUT_SSE);
+    cp_buf_init(&t->b, 0);
+    t->emit = emit;
+    t->ud = ud;
+    return t;
+}
+
+static int ts_begin(ts_t *t)
+{
+    int rc = cp_oai_resp_begin(t->r, &t->b);
+    ts_flush(t);
+    return rc;
+}
+
+static int ts_feed(ts_t *t, const char *p, size_t n)
+{
+    int rc = cp_oai_resp_feed(t->r, p, n, &t->b);
+    ts_flush(t);
+    return rc;
+}
+
+static int ts_end(ts_t *t)
+{
+    int rc = cp_oai_resp_end(t->r, &t->b);
+    ts_flush(t);
+    return rc;
+}
+
+static void ts_fail(ts_t *t, const cp_err_t *e)
+{
+    cp_oai_resp_fail(t->r, e, &t->b);
+    ts_flush(t);
+}
+
+static int ts_finished(const ts_t *t)
+{
+    return cp_oai_resp_finished(t->r);
+}
+
+static void ts_free(ts_t *t)
+{
+    if (t == NULL)
+        return;
+    cp_oai_resp_free(t->r);
+    cp_buf_free(&t->b);
+    free(t);
+}
+
+/* Returns new: the error event for <e>, as the writer formats it. */
+static char *ts_error_event(const cp_err_t *e)
+{
+    cp_anth_out_t w;
+    cp_buf_t b = CP_BUF_INIT;
+
+    cp_anth_out_init(&w, CP_ANTH_OUT_SSE);
+    cp_anth_out_error(&w, &b, e);
+    return cp_buf_detach(&b, NULL);
 }
 
 /* ---- the grammar checker ---------------------------------------------------------------------- */
@@ -380,13 +466,13 @@ static void must_check(const out_t *o, chk_t *c)
 
 /* ---- running streams -------------------------------------------------------------------------- */
 
-static cp_oai_opts_t opts(const char *prov, enum cp_oai_flavor f)
+static cp_oai_opts_t opts(const char *prov, enum cp_oai_flavor_id f)
 {
     cp_oai_opts_t o;
 
     memset(&o, 0, sizeof(o));
     o.provider = prov;
-    o.flavor = f;
+    o.fl = cp_oai_flavor_get(f);
     return o;
 }
 
@@ -394,28 +480,28 @@ static cp_oai_opts_t opts(const char *prov, enum cp_oai_flavor f)
 static int run_cuts(const cp_oai_opts_t *o, const cp_oai_names_t *names, const char *model, int64_t est,
                     const char *in, size_t n, const size_t *cuts, size_t ncuts, out_t *out)
 {
-    cp_oai_stream_t *s;
+    ts_t *s;
     size_t at = 0;
     int rc, erred = 0;
 
-    cp_oai_stream_set_id_seed(SEED);
-    s = cp_oai_stream_new(model, names, o, est, collect, out);
-    assert_int_equal(cp_oai_stream_begin(s), CP_OK);
+    cp_id_set_seed(SEED);
+    s = ts_new(model, names, o, est, collect, out);
+    assert_int_equal(ts_begin(s), CP_OK);
     for (size_t i = 0; i <= ncuts; i++) {
         size_t to = i < ncuts ? cuts[i] : n;
-        rc = cp_oai_stream_feed(s, in + at, to - at);
+        rc = ts_feed(s, in + at, to - at);
         if (erred)
             assert_int_equal(rc, CP_OK); /* after the stream finished, input is ignored */
         if (rc != CP_OK) {
             erred = 1;
-            assert_true(cp_oai_stream_finished(s));
+            assert_true(ts_finished(s));
         }
         at = to;
     }
-    rc = cp_oai_stream_end(s);
-    assert_true(cp_oai_stream_finished(s));
-    assert_int_equal(cp_oai_stream_end(s), rc); /* idempotent */
-    cp_oai_stream_free(s);
+    rc = ts_end(s);
+    assert_true(ts_finished(s));
+    assert_int_equal(ts_end(s), rc); /* idempotent */
+    ts_free(s);
     return rc;
 }
 
@@ -569,11 +655,11 @@ static char *slurp(const char *name, size_t *len)
 static const struct fx {
     const char *name;
     const char *prov;
-    enum cp_oai_flavor flavor;
+    enum cp_oai_flavor_id flavor;
     const char *model;
     int64_t est;
     int long_names; /* build the names map from a request with LONG_TOOL */
-    int want;       /* cp_oai_stream_end() result */
+    int want;       /* ts_end() result */
 } fxs[] = {
     {"openai-text", "openai", CP_OAI_OPENAI, "claude-sonnet-4-5", 2300, 0, CP_OK},
     {"openai-tools", "openai", CP_OAI_OPENAI, "claude-sonnet-4-5", 5000, 0, CP_OK},
@@ -699,7 +785,7 @@ static void test_fixtures(void **st)
         out_free(&whole);
         cp_oai_names_free(names);
     }
-    cp_oai_stream_set_id_seed(0);
+    cp_id_set_seed(0);
     printf("[ fixtures ] %zu fixtures, %zu fixture x split runs\n", sizeof(fxs) / sizeof(fxs[0]), fx_runs);
 }
 
@@ -1125,18 +1211,18 @@ static void test_usage_chunk_finishes(void **st)
                                   "{'choices':[],'usage':{'prompt_tokens':5,'completion_tokens':1}}", NULL});
     cp_oai_opts_t o = opts("p", CP_OAI_OPENAI);
     out_t out = {0};
-    cp_oai_stream_t *s = cp_oai_stream_new("m", NULL, &o, 3, collect, &out);
+    ts_t *s = ts_new("m", NULL, &o, 3, collect, &out);
     chk_t c;
 
     (void)st;
-    assert_int_equal(cp_oai_stream_feed(s, in, strlen(in)), CP_OK);
-    assert_true(cp_oai_stream_finished(s));
+    assert_int_equal(ts_feed(s, in, strlen(in)), CP_OK);
+    assert_true(ts_finished(s));
     assert_non_null(strstr(out.p, "message_stop"));
-    assert_int_equal(cp_oai_stream_feed(s, "data: garbage\n\ndata: [DONE]\n\n", 30), CP_OK);
-    assert_int_equal(cp_oai_stream_end(s), CP_OK);
+    assert_int_equal(ts_feed(s, "data: garbage\n\ndata: [DONE]\n\n", 30), CP_OK);
+    assert_int_equal(ts_end(s), CP_OK);
     must_check(&out, &c);
     chk_free(&c);
-    cp_oai_stream_free(s);
+    ts_free(s);
     out_free(&out);
     free(in);
 }
@@ -1147,19 +1233,19 @@ static void test_finish_then_eof(void **st)
     char *in = sse((const char *const[]){CH("{'content':'a'}", "'stop'"), NULL});
     cp_oai_opts_t o = opts("p", CP_OAI_OPENAI);
     out_t out = {0};
-    cp_oai_stream_t *s = cp_oai_stream_new("m", NULL, &o, 3, collect, &out);
+    ts_t *s = ts_new("m", NULL, &o, 3, collect, &out);
     chk_t c;
 
     (void)st;
-    assert_int_equal(cp_oai_stream_feed(s, in, strlen(in)), CP_OK);
-    assert_false(cp_oai_stream_finished(s));
+    assert_int_equal(ts_feed(s, in, strlen(in)), CP_OK);
+    assert_false(ts_finished(s));
     assert_null(strstr(out.p, "message_delta"));
     assert_non_null(strstr(out.p, "content_block_stop")); /* the open block was closed at the finish */
-    assert_int_equal(cp_oai_stream_end(s), CP_OK);
+    assert_int_equal(ts_end(s), CP_OK);
     must_check(&out, &c);
     assert_string_equal(stop_reason(&c), "end_turn");
     chk_free(&c);
-    cp_oai_stream_free(s);
+    ts_free(s);
     out_free(&out);
     free(in);
 }
@@ -1563,88 +1649,64 @@ static void test_whole_completion(void **st)
     out_free(&out);
 }
 
-static void test_emit_failure(void **st)
-{
-    char *in = sse((const char *const[]){CH("{'content':'a'}", "null"), CH("{'content':'b'}", "null"),
-                                         CH("{'content':'c'}", "'stop'"), DONE, NULL});
-    cp_oai_opts_t o = opts("p", CP_OAI_GENERIC);
-    out_t out = {0};
-    cp_oai_stream_t *s;
-
-    (void)st;
-    out.fail_at = 3; /* message_start, block start, then the client is gone */
-    s = cp_oai_stream_new("m", NULL, &o, 1, collect, &out);
-    assert_int_equal(cp_oai_stream_begin(s), CP_OK);
-    assert_int_equal(cp_oai_stream_feed(s, in, strlen(in)), CP_ERR);
-    assert_true(cp_oai_stream_finished(s));
-    assert_int_equal(out.calls, 3);
-    assert_int_equal(cp_oai_stream_feed(s, in, strlen(in)), CP_OK);
-    assert_int_equal(cp_oai_stream_end(s), CP_ERR);
-    cp_oai_stream_fail(s, &(cp_err_t){502, "api_error", "x"});
-    assert_int_equal(out.calls, 3); /* nothing more was attempted */
-    cp_oai_stream_free(s);
-    out_free(&out);
-    free(in);
-}
-
 static void test_fail_api(void **st)
 {
     cp_oai_opts_t o = opts("p", CP_OAI_GENERIC);
     out_t out = {0};
-    cp_oai_stream_t *s;
+    ts_t *s;
     cp_err_t e = {504, "timeout_error", "provider p timed out"};
     chk_t c;
     char *ev;
 
     (void)st;
     /* before begin: one error event only */
-    s = cp_oai_stream_new("m", NULL, &o, 1, collect, &out);
-    cp_oai_stream_fail(s, &e);
-    cp_oai_stream_fail(s, &e);
-    assert_true(cp_oai_stream_finished(s));
-    assert_int_equal(cp_oai_stream_begin(s), CP_ERR);
-    assert_int_equal(cp_oai_stream_end(s), CP_ERR);
+    s = ts_new("m", NULL, &o, 1, collect, &out);
+    ts_fail(s, &e);
+    ts_fail(s, &e);
+    assert_true(ts_finished(s));
+    assert_int_equal(ts_begin(s), CP_ERR);
+    assert_int_equal(ts_end(s), CP_ERR);
     must_check(&out, &c);
     assert_int_equal(c.events, 1);
     assert_string_equal(err_type(&c), "timeout_error");
     chk_free(&c);
-    cp_oai_stream_free(s);
+    ts_free(s);
     out_free(&out);
 
     /* mid-stream: the error follows the open block, with nothing after it */
-    s = cp_oai_stream_new("m", NULL, &o, 1, collect, &out);
-    assert_int_equal(cp_oai_stream_begin(s), CP_OK);
-    assert_int_equal(cp_oai_stream_begin(s), CP_OK); /* once */
+    s = ts_new("m", NULL, &o, 1, collect, &out);
+    assert_int_equal(ts_begin(s), CP_OK);
+    assert_int_equal(ts_begin(s), CP_OK); /* once */
     {
         const char *chunk = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
-        assert_int_equal(cp_oai_stream_feed(s, chunk, strlen(chunk)), CP_OK);
+        assert_int_equal(ts_feed(s, chunk, strlen(chunk)), CP_OK);
     }
-    cp_oai_stream_fail(s, &e);
-    assert_int_equal(cp_oai_stream_feed(s, "data: [DONE]\n\n", 14), CP_OK);
-    assert_int_equal(cp_oai_stream_end(s), CP_ERR);
+    ts_fail(s, &e);
+    assert_int_equal(ts_feed(s, "data: [DONE]\n\n", 14), CP_OK);
+    assert_int_equal(ts_end(s), CP_ERR);
     must_check(&out, &c);
     assert_int_equal(c.events, 4);
     chk_free(&c);
-    cp_oai_stream_free(s);
+    ts_free(s);
     out_free(&out);
 
     /* after message_stop: nothing */
-    s = cp_oai_stream_new("m", NULL, &o, 1, collect, &out);
-    assert_int_equal(cp_oai_stream_feed(s, "data: [DONE]\n\n", 14), CP_OK); /* feed begins by itself */
-    cp_oai_stream_fail(s, &e);
-    assert_int_equal(cp_oai_stream_end(s), CP_OK);
+    s = ts_new("m", NULL, &o, 1, collect, &out);
+    assert_int_equal(ts_feed(s, "data: [DONE]\n\n", 14), CP_OK); /* feed begins by itself */
+    ts_fail(s, &e);
+    assert_int_equal(ts_end(s), CP_OK);
     must_check(&out, &c);
     assert_null(c.err);
     chk_free(&c);
-    cp_oai_stream_free(s);
+    ts_free(s);
     out_free(&out);
 
-    ev = cp_oai_stream_error_event(&e);
+    ev = ts_error_event(&e);
     assert_string_equal(
         ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\",\"message\":"
             "\"provider p timed out\"},\"request_id\":null}\n\n");
     free(ev);
-    cp_oai_stream_free(NULL);
+    ts_free(NULL);
 }
 
 /* Escaping of what goes into the JSON text: quotes, backslashes, control characters, NUL, model. */
@@ -1688,7 +1750,6 @@ int main(void)
         cmocka_unit_test(test_tool_args_deep),
         cmocka_unit_test(test_reasoning_variants),
         cmocka_unit_test(test_whole_completion),
-        cmocka_unit_test(test_emit_failure),
         cmocka_unit_test(test_fail_api),
         cmocka_unit_test(test_escaping),
     };

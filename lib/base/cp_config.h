@@ -1,6 +1,6 @@
-/* lib/cp_config.h: the layered configuration.
+/* lib/base/cp_config.h: the layered configuration.
  *
- * Layers, later overriding earlier, objects merged key by key (design.md, Configuration):
+ * Layers, later overriding earlier, objects merged key by key (docs/configuration.md):
  *   built-in defaults < $HOME/.ccproxy/settings.json < $CWD/.ccproxy/settings.json
  *   < managed file (/etc/ccproxy/managed-settings.json, or $CCPROXY_MANAGED_PATH)
  *   < environment ($CCPROXY_CONFIG file, then CCPROXY_PORT/HOST/LOG_LEVEL/LOG_FORMAT)
@@ -19,34 +19,7 @@
 
 #include "cp_common.h"
 #include "cp_log.h"
-
-enum cp_style {
-    CP_STYLE_OPENAI = 0, /* OpenAI Chat Completions */
-    CP_STYLE_ANTHROPIC,  /* Anthropic Messages passthrough */
-};
-
-/* One upstream provider (plain value type, filled by the loader, read-only afterwards). */
-typedef struct cp_provider {
-    char *name;                 /* the key under "providers" */
-    char *base_url;             /* validated http(s) URL, no trailing slash */
-    char *api_key;              /* NULL when the provider has no key (unconfigured) */
-    char *api_key_env;          /* the fallback variable name, e.g. "OPENAI_API_KEY" */
-    enum cp_style style;        /* responseStyle */
-    json_t *headers;            /* extra upstream headers, object of strings; owned, never NULL */
-    long connect_timeout_ms;    /* connectTimeoutMs */
-    long first_byte_timeout_ms; /* firstByteTimeoutMs: status line + headers */
-    long idle_timeout_ms;       /* idleTimeoutMs: longest silence inside a body */
-    json_t *reasoning_models;   /* reasoningModels: array of glob patterns naming reasoning models; owned */
-    int max_tokens_field;       /* maxTokensField: enum cp_maxtok */
-    int reasoning_effort;       /* reasoningEffort: -1 auto, 0 never send, 1 always send */
-    long max_output_tokens;     /* maxOutputTokens: cap on the output-token field; 0 = none */
-} cp_provider_t;
-
-enum cp_maxtok {
-    CP_MAXTOK_AUTO = 0,              /* max_completion_tokens for api.openai.com and reasoning models */
-    CP_MAXTOK_MAX_TOKENS,            /* always "max_tokens" */
-    CP_MAXTOK_MAX_COMPLETION_TOKENS, /* always "max_completion_tokens" */
-};
+#include "cp_provider.h"
 
 typedef struct cp_config {
     int refs;

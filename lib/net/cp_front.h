@@ -10,20 +10,30 @@
 
 #include <event2/event.h>
 
+#include <jansson.h>
+
+#include "cp_anth.h"
 #include "cp_common.h"
 #include "cp_config.h"
+#include "cp_route.h"
 
 typedef struct cp_front cp_front_t;
 typedef struct cp_front_req cp_front_req_t; /* one request from handler to reply */
-typedef struct cp_up cp_up_t;
+
+/* Answers a parsed, validated and routed Messages request: takes <body>; borrows <route> during the
+ * call; must eventually reply to <r> (see "one request" below). The front knows nothing of what
+ * answers it (lib/exchange/ does). */
+typedef void (*cp_front_handler_fn)(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
+                                    const cp_route_t *route);
 
 /* Called (from the loop) when a draining front has no connection and no request left. */
 typedef void (*cp_front_idle_cb)(cp_front_t *f, void *ud);
 
-/* Creates the HTTP server on <base> and binds <cfg>'s host and port. Borrows <base> and <up> (the
- * upstream multi, for proxied requests) for the front's lifetime; takes a new reference on <cfg>.
- * Returns new, or NULL with <e> saying why (bind failed). */
-cp_front_t *cp_front_new(struct event_base *base, cp_up_t *up, cp_config_t *cfg, cp_err_t *e);
+/* Creates the HTTP server on <base> and binds <cfg>'s host and port. Borrows <base> for the front's
+ * lifetime; <handler> with <ud> answers Messages requests; takes a new reference on <cfg>. Returns
+ * new, or NULL with <e> saying why (bind failed). */
+cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, void *ud, cp_config_t *cfg,
+                         cp_err_t *e);
 
 /* Installs <cfg> (takes a new reference) for requests that start from now on. If the listen
  * address changed, binds the new one first and keeps the old one when that fails. Returns CP_OK, or
@@ -41,7 +51,7 @@ unsigned cp_front_connections(const cp_front_t *f);
 /* Closes every connection and frees the front. Accepts NULL. */
 void cp_front_free(cp_front_t *f);
 
-/* ---- one request, for the module that answers it asynchronously (cp_exchange) -------------- */
+/* ---- one request, for the handler that answers it asynchronously -------------------------------- */
 
 /* Called once when the client goes away before the reply was sent. <r> is freed right after the
  * callback returns: the callee must forget it. Runs from a libevent callback. */

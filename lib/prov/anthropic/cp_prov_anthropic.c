@@ -1,0 +1,215 @@
+/* lib/prov/anthropic/cp_prov_anthropic.c: the Anthropic Messages adapter (cp_prov.h): passthrough.
+ *
+ * The request goes to <baseURL>/v1/messages[/count_tokens] ("/v1" is not doubled) with the upstream
+ * model name and the provider's key (never the client's), anthropic-version and anthropic-beta
+ * forwarded. The answer is relayed: a stream byte for byte (ending once message_stop went through,
+ * so an upstream that keeps its connection open does not hold the client), a whole answer with its
+ * status. A streaming client answered with a whole Message still gets an event stream; an error body
+ * that is not an Anthropic error envelope is mapped like any upstream error (cp_prov_err.h). */
+#include "cp_prov_anthropic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cp_anth_out.h"
+#include "cp_json.h"
+#include "cp_prov_err.h"
+#include "cp_url.h"
+
+#define ANT_TAIL 24 /* bytes kept to find "message_stop" across two pieces */
+
+typedef struct ant_state {
+    cp_prov_args_t a;   /* borrowed (see cp_prov_args_t) */
+    char ctype[128];    /* the answer's content type */
+    char tail[ANT_TAIL]; /* the last bytes relayed */
+    size_t tail_len;
+    unsigned clean : 1; /* the bytes relayed so far end at an event boundary */
+    unsigned stop : 1;  /* "message_stop" went through */
+} ant_state_t;
+
+static int ant_key_required(const cp_provider_t *p)
+{
+    return cp_url_host_is(p->base_url, "api.anthropic.com");
+}
+
+static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq_t *req, cp_prov_reply_t *reply,
+                     cp_err_t *e)
+{
+    ant_state_t *st = cp_xcalloc(1, sizeof(*st));
+    const cp_provider_t *p = a->prov;
+    const char *path = cp_url_path_ends_with(p->base_url, "/v1") ? "/messages" : "/v1/messages";
+    char *text;
+
+    (void)reply;
+    *stp = st;
+    st->a = *a;
+    st->clean = 1;
+    json_object_set_new(anth, "model", json_string(a->upstream_model));
+    text = json_dumps(anth, JSON_COMPACT);
+    if (text == NULL)
+        return cp_err_set(e, 400, "invalid_request_error", "request could not be encoded for provider %s", p->name);
+    req->url = cp_url_join(p->base_url, path, a->kind == CP_ANTH_COUNT_TOKENS ? "/count_tokens" : NULL);
+    req->body = text;
+    req->body_len = strlen(text);
+    cp_upreq_header(req, "Content-Type", "application/json");
+    cp_upreq_header(req, "Accept", "application/json");
+    cp_upreq_header(req, "anthropic-version", a->anthropic_version != NULL ? a->anthropic_version : "2023-06-01");
+    if (a->anthropic_beta != NULL)
+        cp_upreq_header(req, "anthropic-beta", a->anthropic_beta);
+    if (p->api_key != NULL)
+        cp_upreq_header(req, "x-api-key", p->api_key); /* never the client's key */
+    cp_upreq_header(req, "User-Agent", "ccproxy/" CP_VERSION);
+    cp_upreq_extra_headers(req, p);
+    return CP_OK;
+}
+
+static int ant_head(void *stp, long status, const char *ctype)
+{
+    ant_state_t *st = stp;
+
+    snprintf(st->ctype, sizeof(st->ctype), "%s", ctype != NULL ? ctype : "application/json");
+    if (st->a.client_stream && status >= 200 && status < 300 && ctype != NULL &&
+        strncasecmp(ctype, "text/event-stream", 17) == 0)
+        return CP_PROV_STREAM;
+    return CP_PROV_COLLECT;
+}
+
+static int ant_stream_begin(void *stp, cp_buf_t *out)
+{
+    (void)stp;
+    (void)out;
+    return CP_OK;
+}
+
+/* True when <s> (<n> bytes) holds the message_stop event: its data is the only JSON whose "type" is
+ * "message_stop" (inside a string a quote is escaped, so text that merely mentions it cannot match). */
+static int ant_has_stop(const char *s, size_t n)
+{
+    static const char a[] = "\"type\":\"message_stop\"", b[] = "\"type\": \"message_stop\"";
+
+    return memmem(s, n, a, sizeof(a) - 1) != NULL || memmem(s, n, b, sizeof(b) - 1) != NULL;
+}
+
+/* Notes whether the relayed stream carried message_stop (the pattern may straddle two pieces). */
+static void ant_scan(ant_state_t *st, const char *p, size_t n)
+{
+    char joint[2 * ANT_TAIL];
+    size_t head = n < ANT_TAIL ? n : ANT_TAIL;
+
+    if (st->stop)
+        return;
+    memcpy(joint, st->tail, st->tail_len);
+    memcpy(joint + st->tail_len, p, head);
+    if (ant_has_stop(joint, st->tail_len + head) || ant_has_stop(p, n)) {
+        st->stop = 1;
+        return;
+    }
+    if (n >= ANT_TAIL) {
+        memcpy(st->tail, p + n - ANT_TAIL, ANT_TAIL);
+        st->tail_len = ANT_TAIL;
+    } else {
+        size_t keep = st->tail_len + n > ANT_TAIL ? ANT_TAIL - n : st->tail_len;
+        memmove(st->tail, st->tail + st->tail_len - keep, keep);
+        memcpy(st->tail + keep, p, n);
+        st->tail_len = keep + n;
+    }
+}
+
+static int ant_stream_feed(void *stp, const char *p, size_t n, cp_buf_t *out)
+{
+    ant_state_t *st = stp;
+
+    if (cp_buf_add(out, p, n) != CP_OK)
+        return CP_ERR;
+    ant_scan(st, p, n);
+    st->clean = n >= 2 && p[n - 1] == '\n' && p[n - 2] == '\n';
+    /* complete: do not wait for an upstream that keeps its connection open */
+    return st->stop && st->clean ? CP_PROV_DONE : CP_OK;
+}
+
+static int ant_stream_end(void *stp, const cp_err_t *e, cp_buf_t *out)
+{
+    ant_state_t *st = stp;
+    cp_anth_out_t w;
+    cp_err_t trunc;
+
+    if (e == NULL && st->stop)
+        return CP_OK;
+    if (e == NULL) {
+        cp_err_set(&trunc, 502, "api_error", "provider %s ended its stream before message_stop", st->a.prov->name);
+        e = &trunc;
+    }
+    if (!st->clean)
+        CP_BUF_LIT(out, "\n\n"); /* end the relayed event that was cut short */
+    cp_anth_out_init(&w, CP_ANTH_OUT_SSE);
+    cp_anth_out_error(&w, out, e);
+    return CP_ERR;
+}
+
+static int ant_stream_idle(const void *stp)
+{
+    const ant_state_t *st = stp;
+
+    return st->clean; /* never inside a relayed event that is still arriving */
+}
+
+static int ant_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply, cp_upreq_t *req,
+                      cp_err_t *e)
+{
+    ant_state_t *st = stp;
+    json_t *j = len > 0 ? cp_json_loadb(body, len, CP_JSON_PARSE, NULL) : NULL; /* owned */
+    int ok = status >= 200 && status < 300;
+
+    (void)req;
+    cp_buf_init(&reply->body, 0);
+    if (ok && st->a.client_stream && json_is_object(j) && cp_json_streq(json_object_get(j, "type"), "message")) {
+        /* a streaming request answered with a whole Message: the client still gets an event stream */
+        int rc = cp_anth_out_message_events(&reply->body, j);
+        json_decref(j);
+        if (rc != CP_OK) {
+            cp_buf_free(&reply->body);
+            return cp_err_set(e, 500, "api_error", "ccproxy could not encode the answer");
+        }
+        reply->status = 200;
+        reply->ctype = "text/event-stream";
+        return CP_OK;
+    }
+    if (ok || (json_is_object(j) && json_is_object(json_object_get(j, "error")))) {
+        json_decref(j);
+        cp_buf_add(&reply->body, body, len);
+        reply->status = (int)status;
+        reply->ctype = ok ? st->ctype : "application/json";
+        return CP_OK;
+    }
+    json_decref(j);
+    cp_buf_free(&reply->body);
+    cp_prov_error(status, body, len, st->a.prov->name, e); /* same wording as every adapter */
+    return CP_ERR;
+}
+
+static const char *ant_notes(const void *stp)
+{
+    (void)stp;
+    return NULL;
+}
+
+static void ant_free(void *stp)
+{
+    free(stp);
+}
+
+const cp_prov_ops_t cp_prov_anthropic = {
+    .name = "anthropic",
+    .key_required = ant_key_required,
+    .start = ant_start,
+    .head = ant_head,
+    .stream_begin = ant_stream_begin,
+    .stream_feed = ant_stream_feed,
+    .stream_end = ant_stream_end,
+    .stream_idle = ant_stream_idle,
+    .finish = ant_finish,
+    .notes = ant_notes,
+    .free = ant_free,
+};

@@ -1,0 +1,75 @@
+/* lib/prov/cp_prov.c: see cp_prov.h. The table of response styles: one row per adapter. */
+#include "cp_prov.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp_prov_openai.h"
+#include "cp_prov_anthropic.h"
+
+static const cp_prov_ops_t *const prov_styles[CP_STYLE_COUNT] = {
+    [CP_STYLE_OPENAI] = &cp_prov_openai,
+    [CP_STYLE_ANTHROPIC] = &cp_prov_anthropic,
+};
+
+const cp_prov_ops_t *cp_prov_ops(const cp_provider_t *p)
+{
+    return (unsigned)p->style < CP_STYLE_COUNT ? prov_styles[p->style] : prov_styles[CP_STYLE_OPENAI];
+}
+
+int cp_prov_style_parse(const char *name, enum cp_style *out)
+{
+    for (unsigned i = 0; name != NULL && i < CP_STYLE_COUNT; i++)
+        if (strcmp(prov_styles[i]->name, name) == 0) {
+            *out = (enum cp_style)i;
+            return CP_OK;
+        }
+    return CP_ERR;
+}
+
+void cp_prov_style_names(char *buf, size_t n)
+{
+    size_t len = 0;
+
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < CP_STYLE_COUNT && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s\"%s\"", i == 0 ? "" : i + 1 == CP_STYLE_COUNT ? " or " : ", ",
+                                prov_styles[i]->name);
+}
+
+int cp_prov_key_required(const cp_provider_t *p)
+{
+    return cp_prov_ops(p)->key_required(p);
+}
+
+void cp_upreq_header(cp_upreq_t *r, const char *name, const char *value)
+{
+    r->hdr = cp_xrealloc(r->hdr, (r->nhdr + 1) * sizeof(*r->hdr));
+    r->hdr[r->nhdr++] = cp_xasprintf("%s: %s", name, value);
+}
+
+void cp_upreq_extra_headers(cp_upreq_t *r, const cp_provider_t *p)
+{
+    const char *k;
+    json_t *v; /* borrowed from p->headers */
+
+    json_object_foreach(p->headers, k, v)
+    {
+        if (json_is_string(v))
+            cp_upreq_header(r, k, json_string_value(v));
+    }
+}
+
+void cp_upreq_free(cp_upreq_t *r)
+{
+    for (size_t i = 0; i < r->nhdr; i++)
+        free(r->hdr[i]);
+    free(r->hdr);
+    free(r->url);
+    free(r->body);
+    free(r->note);
+    memset(r, 0, sizeof(*r));
+}
