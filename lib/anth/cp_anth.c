@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cp_jsonck.h"
+#include "cp_json.h"
 
 #define ANTH_BAD "invalid_request_error"
 
@@ -20,7 +20,7 @@ json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e)
     }
     /* an integer beyond 64 bits (a router's "seed") is read as a real rather than failing the body;
      * every other integer stays one (max_tokens must be) */
-    root = cp_jsonck_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = cp_json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         cp_err_set(e, 400, ANTH_BAD, "Request body is not valid JSON: %s (line %d, column %d)", jerr.text,
                    jerr.line, jerr.column);

@@ -2,10 +2,23 @@
 #include "cp_json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-#define JSON_INT_DIGITS 18 /* an integer of up to 18 digits always fits in 64 bits */
+#define JSON_INT_DIGITS 19 /* digits of INT64_MAX */
 
-/* Returns new: <buf> with ".0" after every integer literal (outside strings) of more than 18 digits. */
+/* True when the <n> digits at <d> (after a '-' when <neg>) are beyond what a 64-bit integer holds. */
+static int json_int_overflows(const char *d, size_t n, int neg)
+{
+    const char *lim = neg ? "9223372036854775808" : "9223372036854775807";
+
+    while (n > 1 && *d == '0') { /* not valid JSON anyway; the parser will say so */
+        d++;
+        n--;
+    }
+    return n > JSON_INT_DIGITS || (n == JSON_INT_DIGITS && strncmp(d, lim, JSON_INT_DIGITS) > 0);
+}
+
+/* Returns new: <buf> with ".0" after every integer literal (outside strings) beyond 64 bits. */
 static char *json_widen(const char *buf, size_t len, size_t *out_len)
 {
     cp_buf_t b = CP_BUF_INIT;
@@ -35,7 +48,7 @@ static char *json_widen(const char *buf, size_t len, size_t *out_len)
             digits = j - i - (c == '-');
             is_int = j >= len || (buf[j] != '.' && buf[j] != 'e' && buf[j] != 'E');
             cp_buf_add(&b, buf + i, j - i);
-            if (is_int && digits > JSON_INT_DIGITS)
+            if (is_int && json_int_overflows(buf + i + (c == '-'), digits, c == '-'))
                 CP_BUF_LIT(&b, ".0");
             i = j;
         } else {
@@ -53,7 +66,7 @@ json_t *cp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
     char *wide;
     size_t wlen;
 
-    if (j != NULL || strstr(e.text, "too big") == NULL) {
+    if (j != NULL || json_error_code(&e) != json_error_numeric_overflow) {
         if (err != NULL)
             *err = e;
         return j;

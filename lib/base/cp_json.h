@@ -13,7 +13,7 @@
 
 /* json_loadb() that also accepts integers beyond 64 bits, which jansson refuses ("too big integer")
  * although they are valid JSON (routers send "seed": 9949578379265081000): such a document is read
- * again with every integer of more than 18 digits taken as a real. Other integers stay integers.
+ * again with every integer beyond 64 bits taken as a real. Other integers stay integers.
  * Returns new, or NULL with <err> (may be NULL) saying why. */
 json_t *cp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 

@@ -3,10 +3,6 @@
  * by far the bulk of tool arguments, are passed on in runs rather than byte by byte. */
 #include "cp_jsonck.h"
 
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
 enum tj_state {
     TJ_START = 0,  /* nothing but whitespace yet */
     TJ_VALUE,      /* a value must follow (after ':' or an array's ',') */
@@ -323,92 +319,4 @@ int cp_jsonck_started(const cp_jsonck_t *t)
 int cp_jsonck_done(const cp_jsonck_t *t)
 {
     return t->st == TJ_DONE;
-}
-
-/* ---- loading with oversized integers ---------------------------------------------------------- */
-
-/* True when the integer literal <p> (<n> bytes, optional '-', digits) does not fit a long long, the
- * type jansson reads integers into. */
-static int jl_too_big(const char *p, size_t n)
-{
-    char tmp[32];
-
-    if (n >= sizeof(tmp))
-        return 1;
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    errno = 0;
-    (void)strtoll(tmp, NULL, 10);
-    return errno == ERANGE;
-}
-
-/* Length of the number token at <p> (at most <n> bytes); *<is_int> says it has no fraction or
- * exponent. */
-static size_t jl_number(const char *p, size_t n, int *is_int)
-{
-    size_t i = 0;
-
-    *is_int = 1;
-    while (i < n && p[i] != '\0' && strchr("0123456789+-.eE", p[i]) != NULL) {
-        if (p[i] == '.' || p[i] == 'e' || p[i] == 'E')
-            *is_int = 0;
-        i++;
-    }
-    return i;
-}
-
-/* Length of the string token at <p> (opening quote at p[0]), its closing quote included. */
-static size_t jl_string(const char *p, size_t n)
-{
-    size_t i = 1;
-
-    while (i < n && p[i] != '"')
-        i += p[i] == '\\' ? 2 : 1;
-    return i < n ? i + 1 : n;
-}
-
-/* Copies <len> bytes of JSON text into <w>, with ".0" after every integer literal outside strings
- * that does not fit 64 bits. Outside strings a '-' or a digit can only start a number. */
-static void jl_widen(const char *buf, size_t len, cp_buf_t *w)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        size_t k;
-        int is_int;
-
-        if (buf[i] == '"') {
-            k = jl_string(buf + i, len - i);
-            cp_buf_add(w, buf + i, k);
-        } else if (buf[i] == '-' || (buf[i] >= '0' && buf[i] <= '9')) {
-            k = jl_number(buf + i, len - i, &is_int);
-            cp_buf_add(w, buf + i, k);
-            if (is_int && jl_too_big(buf + i, k))
-                CP_BUF_LIT(w, ".0");
-        } else {
-            for (k = 1; i + k < len && buf[i + k] != '"' && buf[i + k] != '-' &&
-                        !(buf[i + k] >= '0' && buf[i + k] <= '9');
-                 k++)
-                ;
-            cp_buf_add(w, buf + i, k);
-        }
-        i += k;
-    }
-}
-
-json_t *cp_jsonck_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
-{
-    json_error_t local;
-    cp_buf_t w = CP_BUF_INIT;
-    json_t *j; /* owned; returned */
-
-    if (err == NULL)
-        err = &local;
-    j = json_loadb(buf, len, flags, err);
-    if (j != NULL || json_error_code(err) != json_error_numeric_overflow)
-        return j;
-    jl_widen(buf, len, &w);
-    j = json_loadb(cp_buf_str(&w), w.len, flags, err);
-    cp_buf_free(&w);
-    return j;
 }

@@ -1,7 +1,6 @@
-/* lib/base/cp_jsonck.h: an incremental checker for one JSON object (RFC 8259), fed in pieces, and a
- * JSON loader that survives integers beyond 64 bits.
+/* lib/base/cp_jsonck.h: an incremental checker for one JSON object (RFC 8259), fed in pieces.
  *
- * The checker accepts exactly the prefixes of one JSON object, byte by byte and across any split, and
+ * It accepts exactly the prefixes of one JSON object, byte by byte and across any split, and
  * appends what may be passed on to <out>: the input minus whitespace outside the object, with raw
  * control characters inside strings escaped (invalid JSON that models do write). UTF-8 is not
  * checked: the text comes out of a jansson string. Used to stream tool arguments so that a client
@@ -11,8 +10,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #include "cp_buf.h"
 
@@ -49,14 +46,5 @@ int cp_jsonck_done(const cp_jsonck_t *t);
 
 /* True for JSON whitespace. */
 int cp_jsonck_ws(char c);
-
-/* Parses <len> bytes at <buf> like json_loadb(buf, len, <flags>, <err>), except that an integer
- * literal that does not fit 64 bits (routers send "seed": 9949578379265081000) is read as a real
- * instead of failing the whole document. Every other integer stays an integer: jansson's
- * JSON_DECODE_INT_AS_REAL would turn them all into reals ("max_tokens": 1024.0), which no validator
- * accepts as an integer. The common case costs one parse; only a document that failed on an
- * oversized integer is copied (widened to "N.0") and parsed again. Returns new, or NULL with <err>
- * (may be NULL) filled by jansson. */
-json_t *cp_jsonck_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 #endif

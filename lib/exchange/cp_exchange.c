@@ -454,9 +454,7 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     ur.provider = x->prov->name;
     ur.url = req->url;
     ur.headers = h;
-    ur.body = req->body;
-    ur.body_len = req->body_len;
-    req->body = NULL; /* taken by cp_up_start */
+    ur.body = cp_buf_detach(&req->body, &ur.body_len); /* taken by cp_up_start */
     ur.connect_timeout_ms = x->prov->connect_timeout_ms;
     ur.first_byte_timeout_ms = x->prov->first_byte_timeout_ms;
     ur.idle_timeout_ms = x->prov->idle_timeout_ms;

@@ -51,6 +51,21 @@ void cp_upreq_header(cp_upreq_t *r, const char *name, const char *value)
     r->hdr[r->nhdr++] = cp_xasprintf("%s: %s", name, value);
 }
 
+static int upreq_dump_cb(const char *p, size_t n, void *ud)
+{
+    return cp_buf_add(ud, p, n) == CP_OK ? 0 : -1;
+}
+
+int cp_upreq_json_body(cp_upreq_t *r, const json_t *j)
+{
+    cp_buf_reset(&r->body, 0);
+    if (json_dump_callback(j, upreq_dump_cb, &r->body, JSON_COMPACT) != 0) {
+        cp_buf_free(&r->body);
+        return CP_ERR;
+    }
+    return CP_OK;
+}
+
 void cp_upreq_extra_headers(cp_upreq_t *r, const cp_provider_t *p)
 {
     const char *k;
@@ -69,7 +84,7 @@ void cp_upreq_free(cp_upreq_t *r)
         free(r->hdr[i]);
     free(r->hdr);
     free(r->url);
-    free(r->body);
+    cp_buf_free(&r->body);
     free(r->note);
     memset(r, 0, sizeof(*r));
 }

@@ -55,13 +55,16 @@ typedef struct cp_upreq {
     char *url;    /* owned */
     char **hdr;   /* owned: "Name: value" lines */
     size_t nhdr;  /* lines in <hdr> */
-    char *body;   /* owned; NUL-terminated */
-    size_t body_len;
+    cp_buf_t body; /* owned: the body, written by the adapter straight into this buffer */
     char *note;   /* owned, may be NULL: a debug note about the translation (fields dropped, ...) */
 } cp_upreq_t;
 
 /* Appends the header line "<name>: <value>" (copied). */
 void cp_upreq_header(cp_upreq_t *r, const char *name, const char *value);
+
+/* Writes <j> (borrowed) as compact JSON into r->body (no intermediate string). Returns CP_OK or CP_ERR
+ * (not encodable: invalid UTF-8 in a key). */
+int cp_upreq_json_body(cp_upreq_t *r, const json_t *j);
 
 /* Appends the provider's configured extra headers. */
 void cp_upreq_extra_headers(cp_upreq_t *r, const cp_provider_t *p);

@@ -93,6 +93,10 @@ typedef struct err_errinfo {
     long n_prompt, n_ctx;
 } err_errinfo_t;
 
+/* Members that carry the HTTP status of an error reported inside a body or a stream (TGI and the
+ * Hugging Face router: status_code; others: http_status_code, or a numeric status). */
+static const char *const err_status_keys[] = {"status_code", "http_status_code", "status"};
+
 static void err_errinfo(const json_t *v, err_errinfo_t *ei)
 {
     const json_t *x, *meta; /* borrowed from v */
@@ -118,6 +122,11 @@ static void err_errinfo(const json_t *v, err_errinfo_t *ei)
     if (json_is_integer(x))
         ei->num = (long)json_integer_value(x);
     ei->code = json_string_value(x);
+    for (size_t i = 0; i < sizeof(err_status_keys) / sizeof(err_status_keys[0]) && ei->num == 0; i++) {
+        const json_t *st = json_object_get(v, err_status_keys[i]); /* borrowed from v */
+        if (json_is_integer(st) && json_integer_value(st) >= 100 && json_integer_value(st) < 600)
+            ei->num = (long)json_integer_value(st);
+    }
     if (ei->code == NULL)
         ei->code = json_string_value(json_object_get(v, "status"));
     if (ei->code == NULL)

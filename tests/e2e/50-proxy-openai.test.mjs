@@ -423,6 +423,61 @@ describe('response translation (OpenAI → Anthropic)', () => {
   });
 });
 
+describe('answers recorded from routers (integers beyond 64 bits, <think> tags, reasoning twice)', () => {
+  // Together / Hugging Face routers put "seed": 9949578379265081000 (> 2^63-1) on the choice; DeepSeek-R1
+  // through them puts its reasoning in a leading <think>...</think>. Raw bytes: JSON.stringify cannot
+  // write such an integer.
+  const SEED = '9949578379265081000';
+  const togetherWhole = `{"id":"nq8Xy2k","object":"chat.completion","created":1764900000,"model":"deepseek-ai/DeepSeek-R1",`
+    + `"prompt":[],"choices":[{"finish_reason":"stop","seed":${SEED},"logprobs":null,"index":0,"message":{"role":"assistant",`
+    + `"content":"<think>\\nThe user wants a greeting.\\n</think>\\n\\nHello! How can I help?","tool_calls":[]}}],`
+    + `"usage":{"prompt_tokens":12,"completion_tokens":25,"total_tokens":37}}`;
+  const chunk = (delta, finish = null) => `data: {"id":"nq8Xy2k","object":"chat.completion.chunk","model":"deepseek-ai/DeepSeek-R1",`
+    + `"choices":[{"index":0,"delta":${JSON.stringify(delta)},"finish_reason":${JSON.stringify(finish)},"seed":${SEED}}]}\n\n`;
+
+  test('a whole answer with a 64-bit-overflowing seed and <think> → a Message with thinking then text (not 502)', async () => {
+    main.enqueue({ rawBody: togetherWhole, headers: { 'content-type': 'application/json' } });
+    const m = await client.messages.create(basic('deepseek-r1@openai'));
+    assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text'], `${JSON.stringify(m.content)}${ctx()}`);
+    assert.equal(m.content[0].thinking.trim(), 'The user wants a greeting.');
+    assert.equal(m.content[1].text, 'Hello! How can I help?');
+    assert.equal(m.usage.output_tokens, 25);
+  });
+
+  test('the same answer streamed, tags split across chunks → one thinking block, one text block', async () => {
+    main.enqueue({
+      chunks: [chunk({ role: 'assistant', content: '<th' }), chunk({ content: 'ink>\nThe user wants' }),
+        chunk({ content: ' a greeting.\n</th' }), chunk({ content: 'ink>\n\nHello!' }), chunk({ content: ' How can I help?' }),
+        chunk({}, 'stop'), 'data: [DONE]\n\n'],
+    });
+    const m = await client.messages.stream(basic('deepseek-r1@openai')).finalMessage();
+    assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text'], JSON.stringify(m.content));
+    assert.equal(m.content[0].thinking.trim(), 'The user wants a greeting.');
+    assert.equal(m.content[1].text, 'Hello! How can I help?');
+  });
+
+  test('a client body with an integer beyond 64 bits is accepted and reaches the upstream', async () => {
+    const raw = `{"model":"gpt-4o@openai","max_tokens":64,"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":[`
+      + `{"type":"text","text":"seed"}]}],"tools":[{"name":"t","input_schema":{"type":"object","properties":`
+      + `{"n":{"type":"integer","maximum":123456789012345678901234567890}}}}]}`;
+    const res = await env.post('/v1/messages', raw, { 'content-type': 'application/json' });
+    assert.equal(res.status, 200, res.text);
+    const r = await main.waitForRequests(1, 3000).then(() => main.requests[0]);
+    assert.ok(r.text.includes('"maximum":1.2345678901234568e+29') || r.text.includes('"maximum":1.2345678901234568e29'),
+      `the huge bound arrives as a number: ${r.text.slice(0, 400)}`);
+  });
+
+  test('reasoning given twice (reasoning field + the same <think> in content, MiniMax) → one thinking block', async () => {
+    main.enqueue({
+      json: oaiCompletion({ content: '<think>\nI should list the files.\n</think>\n\nHere they are.', reasoning: 'I should list the files.' }),
+    });
+    const m = await client.messages.create(basic('minimax-m2@openai'));
+    assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text'], JSON.stringify(m.content));
+    assert.equal(m.content[0].thinking, 'I should list the files.');
+    assert.equal(m.content[1].text, 'Here they are.');
+  });
+});
+
 describe('request translation (Anthropic → OpenAI), as the upstream sees it', () => {
   test('system string → first system message', async () => {
     await client.messages.create(basic('gpt-4o@openai', { system: 'You are terse.' }));

@@ -1,15 +1,12 @@
-/* tests/fuzz/fuzz_sse.c: libFuzzer target for lib/cp_sse.c (not built by CMake).
+/* tests/fuzz/fuzz_sse.c: libFuzzer target for lib/base/cp_sse.c.
  *
  * The first input byte picks the event size limit (small limits reach the error paths); the rest is
  * the stream. It is parsed three ways: whole, one byte at a time, and in pseudo-random pieces (cut
  * points derived from the input), pulling after every feed; all three must give the same events and
  * the same failure, every event must fit the limit, and a name never holds CR or LF.
  *
- * Build and run (clang with libFuzzer, Debian: libclang-rt-14-dev), from the repository root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib tests/fuzz/fuzz_sse.c \
- *       lib/cp_sse.c lib/cp_common.c $(pkg-config --cflags --libs openssl) -o /tmp/fuzz_sse
- *   mkdir -p /tmp/sse-corpus && cp tests/fixtures/stream/[a-z]*.sse /tmp/sse-corpus/
- *   /tmp/fuzz_sse -max_total_time=300 -max_len=4096 /tmp/sse-corpus */
+ * Run: `make fuzz` (all targets), or after it: build-fuzz/fuzz_sse -max_len=4096 build-fuzz/corpus/fuzz_sse
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

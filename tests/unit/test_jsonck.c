@@ -1,8 +1,6 @@
-/* Unit tests for lib/base/cp_jsonck.c: the incremental one-object checker (fed whole, byte by byte and
- * split at every position), and cp_jsonck_loadb (integers beyond 64 bits). */
+/* Unit tests for lib/base/cp_jsonck.c: the incremental one-object checker, fed whole, byte by byte and
+ * split at every position. */
 #include "cp_unit.h"
-
-#include <jansson.h>
 
 #include "cp_jsonck.h"
 
@@ -203,52 +201,13 @@ static void test_full(void **s)
     cp_buf_free(&out);
 }
 
-static void test_loadb(void **s)
-{
-    static const char text[] =
-        "{\"a\":99999999999999999999,\"b\":[-99999999999999999999,1,2.5,1e3],"
-        "\"c\":\"12345678901234567890\",\"d\\\"99999999999999999999\":9223372036854775807,"
-        "\"e\":-9223372036854775808}";
-    json_error_t err;
-    json_t *j = cp_jsonck_loadb(text, sizeof(text) - 1, JSON_REJECT_DUPLICATES, &err), *b;
-
-    (void)s;
-    if (j == NULL)
-        fail_msg("%s", err.text);
-    assert_true(json_is_real(json_object_get(j, "a")));
-    assert_true(json_real_value(json_object_get(j, "a")) == 99999999999999999999.0);
-    b = json_object_get(j, "b");
-    assert_true(json_real_value(json_array_get(b, 0)) == -99999999999999999999.0);
-    assert_true(json_is_integer(json_array_get(b, 1)));
-    assert_true(json_is_real(json_array_get(b, 2)));
-    assert_true(json_is_real(json_array_get(b, 3)));
-    assert_string_equal(json_string_value(json_object_get(j, "c")), "12345678901234567890");
-    assert_true(json_is_integer(json_object_get(j, "d\"99999999999999999999"))); /* fits: stays */
-    assert_int_equal(json_integer_value(json_object_get(j, "d\"99999999999999999999")), INT64_MAX);
-    assert_int_equal(json_integer_value(json_object_get(j, "e")), INT64_MIN);
-    json_decref(j);
-
-    /* an ordinary document is parsed once, as jansson would; errors are jansson's */
-    j = cp_jsonck_loadb("{\"n\":5}", 7, 0, NULL);
-    assert_true(json_is_integer(json_object_get(j, "n")));
-    json_decref(j);
-    assert_null(cp_jsonck_loadb("{\"n\":1e400}", 11, 0, &err)); /* a real that overflows stays an error */
-    assert_int_equal(json_error_code(&err), json_error_numeric_overflow);
-    assert_null(cp_jsonck_loadb("{\"a\":1,\"a\":99999999999999999999}", 32, JSON_REJECT_DUPLICATES, &err));
-    assert_int_equal(json_error_code(&err), json_error_duplicate_key);
-    assert_null(cp_jsonck_loadb("{\"a\":99999999999999999999,", 26, 0, NULL));
-    j = cp_jsonck_loadb("99999999999999999999", 20, JSON_DECODE_ANY, NULL);
-    assert_true(json_is_real(j));
-    json_decref(j);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),        cmocka_unit_test(test_control_chars_escaped),
         cmocka_unit_test(test_not_object),   cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_prefix_state), cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_full),         cmocka_unit_test(test_loadb),
+        cmocka_unit_test(test_full),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

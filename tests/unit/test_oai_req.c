@@ -15,6 +15,7 @@
 
 #include "cp_anth.h"
 #include "cp_oai_req.h"
+#include "cp_oai_resp.h"
 #include "cp_oai_schema.h"
 
 /* ---- helpers ----------------------------------------------------------------------------------- */
@@ -1232,9 +1233,21 @@ static void test_names(void **s)
     json_decref(b3);
     json_decref(anth);
 
-    /* what the answer side relies on: every shortened name maps back to the client's (the check that a
-     * whole answer names the client's tool is with the answer tests) */
-    assert_string_equal(cp_oai_names_original(n1, long_sent), long_name);
+    /* a response naming a shortened tool is answered with the client's name */
+    {
+        json_t *resp =
+            jq("{'choices':[{'message':{'role':'assistant','content':null,'tool_calls':[{'id':'c1',"
+               "'type':'function','function':{'name':'mcp__github_enterprise_server__create_or_update_"
+               "reposit_c44dd0d6','arguments':'{}'}}]},'finish_reason':'tool_calls'}]}");
+        json_t *msg = cp_oai_response(resp, "claude-x", n1, &o, &e);
+
+        assert_non_null(msg);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(json_object_get(msg, "content"), 0), "name")),
+            long_name);
+        json_decref(msg);
+        json_decref(resp);
+    }
     cp_oai_names_free(n1);
     json_decref(b1);
 }
@@ -1316,8 +1329,8 @@ static void test_request_golden(void **s)
     assert_int_equal(bad, 0);
 }
 
-/* The Claude Code-shaped request (real-clients.md 4.2/4.4) toward every flavor: only allowed keys,
- * tool messages in place, every tool kept, nothing Anthropic-only left over. */
+/* The Claude Code-shaped request (tests/fixtures/oai/req-claude-code.anthropic.json) toward every flavor:
+ * only allowed keys, tool messages in place, every tool kept, nothing Anthropic-only left over. */
 static void test_claude_code_shape(void **s)
 {
     static const char *const roles[] = {"system", "user", "system", "assistant", "tool", "assistant",

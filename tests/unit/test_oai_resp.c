@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 
+#include "cp_json.h"
 #include "cp_oai_req.h"
 #include "cp_oai_resp.h"
 
@@ -682,6 +683,11 @@ static const struct fx {
     {"done-no-finish", "local", CP_OAI_GENERIC, "claude-sonnet-4-5", 45, 0, CP_OK},
     {"plain-json", "local", CP_OAI_GENERIC, "claude-sonnet-4-5", 25, 0, CP_OK},
     {"long-2000", "openai", CP_OAI_OPENAI, "claude-sonnet-4-5", 100, 0, CP_OK},
+    {"think-tags-bigint", "together", CP_OAI_GENERIC, "claude-sonnet-4-5", 30, 0, CP_OK},
+    {"minimax-think-twice", "openrouter", CP_OAI_OPENROUTER, "claude-sonnet-4-5", 30, 0, CP_OK},
+    {"magistral-thinking", "mistral", CP_OAI_GENERIC, "claude-sonnet-4-5", 30, 0, CP_OK},
+    {"error-typed-midstream", "hf", CP_OAI_GENERIC, "claude-sonnet-4-5", 30, 0, CP_ERR},
+    {"openrouter-reasoning-both", "openrouter", CP_OAI_OPENROUTER, "claude-sonnet-4-5", 30, 0, CP_OK},
 };
 
 static size_t fx_runs; /* fixture x split cases run */
@@ -821,6 +827,12 @@ static void test_fixture_semantics(void **st)
         {"done-no-finish", "end_turn", NULL, "x", 45, 0, 0, 0},
         {"plain-json", "tool_use", NULL, "xt", 20, 9, 0, 0},
         {"long-2000", "end_turn", NULL, "x", 100, 4000, 0, 0},
+        /* prompt_tokens 2^64 and cached 2.5 clamped to 2^53 and 2; completion -3 to 0 */
+        {"think-tags-bigint", "end_turn", NULL, "kx", 9007199254740990LL, 0, 2, 0},
+        {"minimax-think-twice", "end_turn", NULL, "kx", 40, 30, 0, 0},
+        {"magistral-thinking", "end_turn", NULL, "kx", 10, 30, 0, 0},
+        {"error-typed-midstream", NULL, "invalid_request_error", "", 0, 0, 0, 0},
+        {"openrouter-reasoning-both", "end_turn", NULL, "kx", 50, 12, 0, 0},
     };
 
     (void)st;
@@ -1619,6 +1631,263 @@ static void test_reasoning_variants(void **st)
 }
 
 /* A data event holding a whole chat.completion; a plain-JSON body that is an error. */
+/* The answers of the defect fixtures, exactly: the reasoning once, in one thinking block, and the text
+ * without the tags. */
+static void test_defect_fixtures(void **st)
+{
+    static const struct {
+        const char *name, *thinking, *text, *sig;
+    } want[] = {
+        {"think-tags-bigint", "\nThe user wants a greeting.\n", "Hello! How can I help?", ""},
+        {"minimax-think-twice", "I should list the files.", "Here are the files.", ""},
+        {"magistral-thinking", "The user asks 2+2. That is 4.", "2 + 2 = 4.", ""},
+        {"openrouter-reasoning-both", "Check the file first.", "Done.", "EqQBCkgIBxABGAIi"},
+    };
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char fname[256];
+        size_t n;
+        char *g;
+        chk_t c;
+
+        snprintf(fname, sizeof(fname), "%s.golden", want[i].name);
+        g = slurp(fname, &n);
+        assert_non_null(g);
+        if (check_stream(g, n, &c) != 0)
+            fail_msg("%s: %s", want[i].name, c.why);
+        assert_int_equal(nblocks(&c), 2);
+        assert_string_equal(bstr(&c, 0, "thinking"), want[i].thinking);
+        assert_string_equal(bstr(&c, 0, "signature"), want[i].sig);
+        assert_string_equal(bstr(&c, 1, "text"), want[i].text);
+        chk_free(&c);
+        free(g);
+    }
+}
+
+/* A mid-stream error keeps its type, whatever the shape that carries it. */
+static void test_midstream_error_types(void **st)
+{
+    static const struct {
+        const char *chunk, *type;
+        int status;
+    } cases[] = {
+        {"{'error':{'message':'bad input','type':'invalid_request_error','status_code':400}}",
+         "invalid_request_error", 400},
+        {"{'error':{'message':'bad input','type':'invalid_request_error','code':null}}", "invalid_request_error",
+         400},
+        {"{'error':{'message':'slow down','type':'rate_limit_error'}}", "rate_limit_error", 429},
+        {"{'error':{'message':'no such model','code':404}}", "not_found_error", 404},
+        {"{'error':{'message':'busy','status_code':503}}", "overloaded_error", 529},
+        {"{'error':{'message':'oops','http_status_code':401}}", "authentication_error", 401},
+        {"{'error':'plain string error'}", "api_error", 500},
+    };
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        chk_t c;
+        out_t keep = {0};
+        const char *const chunks[] = {"{'choices':[{'delta':{'content':'Partial'}}]}", cases[i].chunk, NULL};
+
+        assert_int_equal(run_chunks(chunks, &c, &keep), CP_ERR);
+        if (c.err == NULL || strcmp(err_type(&c), cases[i].type) != 0)
+            fail_msg("case %zu: got %s, want %s\n%s", i, c.err ? err_type(&c) : "no error", cases[i].type, keep.p);
+        chk_free(&c);
+        out_free(&keep);
+    }
+}
+
+/* Usage values of every wrong kind reach no undefined behaviour and are clamped (UBSan checks the
+ * former when the suite runs under it). */
+static void test_usage_clamped(void **st)
+{
+    static const struct {
+        const char *usage;
+        long long in, out, read;
+        int clamped;
+    } cases[] = {
+        {"{'prompt_tokens':10,'completion_tokens':5}", 10, 5, 0, 0},
+        {"{'prompt_tokens':-10,'completion_tokens':-5}", 0, 0, 0, 1},
+        {"{'prompt_tokens':1e300,'completion_tokens':1e308}", 9007199254740992LL, 9007199254740992LL, 0, 1},
+        {"{'prompt_tokens':9223372036854775807,'completion_tokens':2}", 9007199254740992LL, 2, 0, 1},
+        {"{'prompt_tokens':10.7,'completion_tokens':'5'}", 10, 0, 0, 1},
+        {"{'prompt_tokens':100,'prompt_tokens_details':{'cached_tokens':9223372036854775807}}", 0, 0,
+         9007199254740992LL, 1},
+        {"{'prompt_tokens':[1],'completion_tokens':{}}", 0, 0, 0, 1},
+        {"{'prompt_tokens':null,'completion_tokens':true}", 0, 0, 0, 1},
+    };
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *s = strdup(cases[i].usage);
+        json_t *u;
+        cp_anth_usage_t got;
+        int clamped = -1;
+
+        for (char *p = s; *p != '\0'; p++)
+            if (*p == '\'')
+                *p = '"';
+        u = json_loads(s, 0, NULL);
+        assert_non_null(u);
+        cp_oai_usage_map(u, &got, &clamped);
+        if (got.input != cases[i].in || got.output != cases[i].out || got.cache_read != cases[i].read ||
+            clamped != cases[i].clamped)
+            fail_msg("case %zu %s: got in %lld out %lld read %lld clamped %d", i, cases[i].usage, got.input,
+                     got.output, got.cache_read, clamped);
+        json_decref(u);
+        free(s);
+    }
+}
+
+/* ---- parity: a whole answer and the same answer streamed give the same Message ----------------------- */
+
+static const char *const parity_fixtures[] = {"gpt41-tools", "openrouter-reasoning", "deepseek-reasoner",
+                                              "gemini-tools", "vllm-stop",   "together-r1",
+                                              "minimax-think", "magistral"};
+
+/* Generated ids -> "msg_ID" / "toolu_GEN" (upstream tool ids are kept as they are). */
+static void norm(json_t *msg)
+{
+    size_t i;
+    json_t *b;
+
+    json_object_set_new(msg, "id", json_string("msg_ID"));
+    json_array_foreach(json_object_get(msg, "content"), i, b)
+    {
+        const char *id = json_string_value(json_object_get(b, "id"));
+        if (id != NULL && strncmp(id, "toolu_", 6) == 0 && strlen(id) == 30)
+            json_object_set_new(b, "id", json_string("toolu_GEN"));
+    }
+}
+
+/* Returns new: the Message of the whole-answer path for <in>, normalized; NULL when it failed. */
+static json_t *parity_whole(const cp_oai_opts_t *o, const char *in, size_t n, char **text)
+{
+    cp_oai_resp_t *r = cp_oai_resp_new("claude-sonnet-4-5", NULL, o, 0, CP_ANTH_OUT_MESSAGE);
+    cp_buf_t out = CP_BUF_INIT;
+    json_t *msg = NULL;
+
+    if (cp_oai_resp_whole(r, in, n, &out) == CP_OK)
+        msg = json_loadb(out.p, out.len, 0, NULL);
+    cp_oai_resp_free(r);
+    if (msg != NULL)
+        norm(msg);
+    *text = cp_buf_detach(&out, NULL);
+    return msg;
+}
+
+/* Returns new: the Message rebuilt from the event stream the streaming path gives for <in> fed in
+ * <ncuts>+1 pieces, normalized. */
+static json_t *parity_stream(const cp_oai_opts_t *o, const char *in, size_t n, const size_t *cuts, size_t ncuts)
+{
+    out_t out = {0};
+    chk_t c;
+    json_t *msg;
+
+    assert_int_equal(run_cuts(o, NULL, "claude-sonnet-4-5", 0, in, n, cuts, ncuts, &out), CP_OK);
+    must_check(&out, &c);
+    msg = json_incref(c.msg);
+    chk_free(&c);
+    out_free(&out);
+    norm(msg);
+    return msg;
+}
+
+/* Returns new: the chat.completion <in> as a real stream: one chunk whose delta is the message (tool
+ * calls indexed), then [DONE]. */
+static char *parity_as_chunks(const char *in, size_t n)
+{
+    json_t *j = cp_json_loadb(in, n, 0, NULL), *ch, *m, *tc;
+    char *chunk, *s;
+    size_t i;
+
+    assert_non_null(j);
+    ch = json_array_get(json_object_get(j, "choices"), 0);
+    m = json_object_get(ch, "message");
+    json_array_foreach(json_object_get(m, "tool_calls"), i, tc)
+    {
+        json_object_set_new(tc, "index", json_integer((json_int_t)i));
+    }
+    json_object_set(ch, "delta", m);
+    json_object_del(ch, "message");
+    json_object_set_new(j, "object", json_string("chat.completion.chunk"));
+    chunk = json_dumps(j, JSON_COMPACT);
+    s = malloc(strlen(chunk) + 32);
+    sprintf(s, "data: %s\n\ndata: [DONE]\n\n", chunk);
+    free(chunk);
+    json_decref(j);
+    return s;
+}
+
+static void parity_same(const char *fx, const char *how, const json_t *got, const json_t *want)
+{
+    char *g, *w;
+
+    if (json_equal(got, want))
+        return;
+    g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+    w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+    fail_msg("%s, %s: not the whole-answer Message\n got: %s\nwant: %s", fx, how, g, w);
+}
+
+/* Every whole-answer fixture (tests/fixtures/oai/resp-*.openai.json), given to the streaming path as
+ * the one-chunk body of a server that ignored stream:true (whole, and split in two at every byte) and
+ * as a real one-chunk stream, gives the Message the whole-answer path gives; and the whole-answer path
+ * fed in two pieces at every byte gives the same bytes. */
+static void test_parity(void **st)
+{
+    cp_oai_opts_t o = opts("p", CP_OAI_GENERIC);
+    size_t runs = 0;
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(parity_fixtures) / sizeof(parity_fixtures[0]); i++) {
+        char name[256], *in, *text, *chunks;
+        size_t n = 0;
+        json_t *want, *got;
+
+        snprintf(name, sizeof(name), "../oai/resp-%s.openai.json", parity_fixtures[i]);
+        in = slurp(name, &n);
+        if (in == NULL)
+            fail_msg("missing fixture %s/%s", fixdir(), name);
+        want = parity_whole(&o, in, n, &text);
+        if (want == NULL)
+            fail_msg("%s: the whole-answer path failed", name);
+        got = parity_stream(&o, in, n, NULL, 0);
+        parity_same(name, "one-chunk body", got, want);
+        json_decref(got);
+        for (size_t cut = 0; cut <= n; cut++) {
+            cp_oai_resp_t *r = cp_oai_resp_new("claude-sonnet-4-5", NULL, &o, 0, CP_ANTH_OUT_MESSAGE);
+            cp_buf_t out = CP_BUF_INIT;
+            json_t *m;
+
+            got = parity_stream(&o, in, n, &cut, 1);
+            parity_same(name, "body in two pieces, streamed", got, want);
+            json_decref(got);
+            assert_int_equal(cp_oai_resp_feed(r, in, cut, &out), CP_OK);
+            assert_int_equal(cp_oai_resp_feed(r, in + cut, n - cut, &out), CP_OK);
+            assert_int_equal(cp_oai_resp_end(r, &out), CP_OK);
+            m = json_loadb(out.p, out.len, 0, NULL);
+            assert_non_null(m);
+            norm(m);
+            parity_same(name, "body in two pieces, whole", m, want);
+            json_decref(m);
+            cp_buf_free(&out);
+            cp_oai_resp_free(r);
+            runs += 2;
+        }
+        chunks = parity_as_chunks(in, n);
+        got = parity_stream(&o, chunks, strlen(chunks), NULL, 0);
+        parity_same(name, "as a one-chunk stream", got, want);
+        json_decref(got);
+        free(chunks);
+        json_decref(want);
+        free(text);
+        free(in);
+    }
+    cp_id_set_seed(0);
+    printf("[ parity ] %zu fixtures, %zu split runs\n", sizeof(parity_fixtures) / sizeof(parity_fixtures[0]), runs);
+}
+
 static void test_whole_completion(void **st)
 {
     const char *const a[] = {"{'id':'x','object':'chat.completion','choices':[{'index':0,'message':{'role':'"
@@ -1752,6 +2021,10 @@ int main(void)
         cmocka_unit_test(test_whole_completion),
         cmocka_unit_test(test_fail_api),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_parity),
+        cmocka_unit_test(test_defect_fixtures),
+        cmocka_unit_test(test_midstream_error_types),
+        cmocka_unit_test(test_usage_clamped),
     };
     return cmocka_run_group_tests(ts, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 
+#include "cp_json.h"
 #include "cp_oai_resp.h"
 
 #define GEN CP_OAI_GENERIC
@@ -79,18 +80,59 @@ static const char *fixdir(void)
     return dir;
 }
 
-/* Returns new: fixture <name> parsed; fails the test when missing. */
-static json_t *fixture(const char *name)
+/* Returns new: the bytes of fixture <name> (*<len> set); fails the test when missing. */
+static char *fixture_bytes(const char *name, size_t *len)
 {
     char path[1200];
-    json_error_t err;
-    json_t *j;
+    FILE *f;
+    char *b;
+    long n;
 
     snprintf(path, sizeof(path), "%s/%s", fixdir(), name);
-    j = json_load_file(path, 0, &err);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("missing fixture %s", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        fail_msg("short read %s", path);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Returns new: fixture <name> parsed (integers beyond 64 bits accepted); fails when missing. */
+static json_t *fixture(const char *name)
+{
+    size_t n;
+    char *b = fixture_bytes(name, &n);
+    json_error_t err;
+    json_t *j = cp_json_loadb(b, n, 0, &err);
+
     if (j == NULL)
-        fail_msg("fixture %s: %s (line %d)", path, err.text, err.line);
+        fail_msg("fixture %s: %s (line %d)", name, err.text, err.line);
+    free(b);
     return j;
+}
+
+/* Returns new: the Message the adapter's path gives for the whole body <b> (bytes, as received), or
+ * NULL with <e> set. */
+static json_t *whole_bytes(const char *b, size_t n, const cp_oai_opts_t *o, cp_err_t *e)
+{
+    cp_oai_resp_t *r = cp_oai_resp_new("claude-sonnet-5", NULL, o, 0, CP_ANTH_OUT_MESSAGE);
+    cp_buf_t out = CP_BUF_INIT;
+    json_t *msg = NULL;
+
+    if (cp_oai_resp_whole(r, b, n, &out) == CP_OK)
+        msg = json_loadb(out.p, out.len, 0, NULL);
+    else
+        *e = *cp_oai_resp_error(r);
+    cp_buf_free(&out);
+    cp_oai_resp_free(r);
+    return msg;
 }
 
 /* Replaces a generated message id by "msg_ID" and generated tool ids by "toolu_GEN", after checking
@@ -395,8 +437,8 @@ static void test_response_ids(void **s)
 
 static void test_response_golden(void **s)
 {
-    static const char *const names[] = {"gpt41-tools", "openrouter-reasoning", "deepseek-reasoner",
-                                        "gemini-tools", "vllm-stop"};
+    static const char *const names[] = {"gpt41-tools", "openrouter-reasoning", "deepseek-reasoner", "gemini-tools",
+                                        "vllm-stop",   "together-r1",          "minimax-think",     "magistral"};
     cp_oai_opts_t o = opts(GEN, 0, 0, 0);
     int bad = 0;
 
@@ -404,27 +446,37 @@ static void test_response_golden(void **s)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char in[128], out[128];
         cp_err_t e = {0};
-        json_t *src, *want, *got;
+        json_t *src, *want, *got, *raw;
+        size_t n;
+        char *bytes;
 
         snprintf(in, sizeof(in), "resp-%s.openai.json", names[i]);
         snprintf(out, sizeof(out), "resp-%s.anthropic.json", names[i]);
         src = fixture(in);
         want = fixture(out);
-        got = cp_oai_response(src, "claude-sonnet-5", NULL, &o, &e);
+        got = cp_oai_response(src, "claude-sonnet-5", NULL, &o, &e); /* from a parsed body */
         if (got == NULL) {
             fprintf(stderr, "%s: %s\n", in, e.msg);
             bad++;
         } else if (!norm_ids(got) || !same_json(out, got, want)) {
             bad++;
         }
+        bytes = fixture_bytes(in, &n); /* from the bytes, as the adapter sees them */
+        raw = whole_bytes(bytes, n, &o, &e);
+        if (raw == NULL) {
+            fprintf(stderr, "%s (bytes): %s\n", in, e.msg);
+            bad++;
+        } else if (!norm_ids(raw) || !same_json(out, raw, want)) {
+            bad++;
+        }
+        free(bytes);
         json_decref(src);
         json_decref(want);
         json_decref(got);
+        json_decref(raw);
     }
     assert_int_equal(bad, 0);
 }
-
-/* ---- cp_oai_error ------------------------------------------------------------------------------ */
 
 int main(void)
 {

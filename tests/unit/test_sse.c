@@ -8,7 +8,7 @@
  * The parser source is included (style.md 2.14) so the memory tests can look at its buffers. */
 #include "cp_unit.h"
 
-#include "../../lib/cp_sse.c"
+#include "../../lib/base/cp_sse.c"
 
 /* ---- running the parser ----------------------------------------------------------------------- */
 

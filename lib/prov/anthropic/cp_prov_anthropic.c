@@ -40,19 +40,14 @@ static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
     ant_state_t *st = cp_xcalloc(1, sizeof(*st));
     const cp_provider_t *p = a->prov;
     const char *path = cp_url_path_ends_with(p->base_url, "/v1") ? "/messages" : "/v1/messages";
-    char *text;
-
     (void)reply;
     *stp = st;
     st->a = *a;
     st->clean = 1;
     json_object_set_new(anth, "model", json_string(a->upstream_model));
-    text = json_dumps(anth, JSON_COMPACT);
-    if (text == NULL)
+    if (cp_upreq_json_body(req, anth) != CP_OK)
         return cp_err_set(e, 400, "invalid_request_error", "request could not be encoded for provider %s", p->name);
     req->url = cp_url_join(p->base_url, path, a->kind == CP_ANTH_COUNT_TOKENS ? "/count_tokens" : NULL);
-    req->body = text;
-    req->body_len = strlen(text);
     cp_upreq_header(req, "Content-Type", "application/json");
     cp_upreq_header(req, "Accept", "application/json");
     cp_upreq_header(req, "anthropic-version", a->anthropic_version != NULL ? a->anthropic_version : "2023-06-01");

@@ -671,8 +671,8 @@ static void oai_output_format(const oai_req_t *r, const json_t *anth, json_t *bo
                   r->o->fl->schema_subset ? cp_oai_gemini_schema(sc) : json_deep_copy(sc), "strict", 1));
 }
 
-/* metadata.user_id -> "user". OpenAI caps "user" at 64 characters; a longer id (Claude Code sends a
- * JSON string) becomes its SHA-256, which stays stable per user as the field intends. */
+/* metadata.user_id -> "user". A longer id than 64 bytes (Claude Code sends a JSON string) becomes
+ * its hex SHA-256: 64 characters, and still stable per user, which is what the field is for. */
 static void oai_user_field(const oai_req_t *r, const json_t *anth, json_t *body)
 {
     const json_t *v = json_object_get(json_object_get(anth, "metadata"), "user_id"); /* borrowed */

@@ -3,8 +3,8 @@
  * Gemini's OpenAI-compatible endpoint rejects schemas that use keywords outside its OpenAPI 3.0
  * subset ($ref, $defs, additionalProperties, const, exclusiveMinimum, type arrays, ...). The cleaner
  * keeps an allow-list of keywords, turns type arrays with "null" into nullable, inlines local $ref,
- * folds anyOf/oneOf/allOf, and drops what the subset cannot say (docs/providers.md, "Gemini").
- * Pure. */
+ * folds anyOf/oneOf/allOf, and drops what the subset cannot say (docs/providers.md, "Gemini's
+ * schema subset"). Pure. */
 #ifndef CP_OAI_SCHEMA_H
 #define CP_OAI_SCHEMA_H
 

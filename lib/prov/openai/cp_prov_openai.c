@@ -34,20 +34,21 @@ typedef struct oai_state {
     unsigned event_stream : 1; /* the answer is an event stream */
 } oai_state_t;
 
+/* A key is required by the vendor APIs themselves, not by a relay that speaks their flavor. */
 static int oai_key_required(const cp_provider_t *p)
 {
-    return cp_oai_flavor_of(p)->key_required;
+    const cp_oai_flavor_t *f = cp_oai_flavor_of(p);
+
+    return f->key_required && f->host != NULL && cp_url_host_is(p->base_url, f->host);
 }
 
-/* The upstream request for the body text <body> (taken). */
-static void oai_upreq(const oai_state_t *st, char *body, cp_upreq_t *req)
+/* The URL and headers of the upstream request (its body is already in req->body). */
+static void oai_upreq(const oai_state_t *st, cp_upreq_t *req)
 {
     const cp_provider_t *p = st->a.prov;
     const char *root = st->o.fl->root_path != NULL && !cp_url_has_path(p->base_url) ? st->o.fl->root_path : "";
 
     req->url = cp_xasprintf("%s%s/chat/completions", p->base_url, root);
-    req->body = body;
-    req->body_len = strlen(body);
     cp_upreq_header(req, "Content-Type", "application/json");
     cp_upreq_header(req, "Accept", "application/json");
     if (p->api_key != NULL) {
@@ -74,8 +75,8 @@ static int oai_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
 {
     oai_state_t *st;
     json_t *body; /* owned */
+    int rc;
     char dropped[512];
-    char *text;
 
     if (a->kind == CP_ANTH_COUNT_TOKENS)
         return oai_count_tokens(anth, reply);
@@ -89,18 +90,21 @@ static int oai_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
     if (a->prov->max_output_tokens > 0)
         cp_oai_request_cap(body, a->prov->max_output_tokens);
     cp_oai_request_cap(body, cp_caps_get(a->caps, a->prov->name, a->upstream_model));
-    text = json_dumps(body, JSON_COMPACT);
+    /* the body is written straight into the request's buffer; the next step is a builder that writes
+     * there without the tree (docs/architecture.md, "Performance notes") */
+    rc = cp_upreq_json_body(req, body);
     json_decref(body);
-    if (text == NULL)
+    if (rc != CP_OK)
         return cp_err_set(e, 400, "invalid_request_error", "request could not be encoded for provider %s",
                           a->prov->name);
-    st->sent = cp_xstrdup(text); /* only the text is kept: a tree of a Claude Code request is several times 70 KB */
+    /* kept as text for one capped retry: a tree of a Claude Code request is several times its 70 KB */
+    st->sent = cp_xstrndup(req->body.p, req->body.len);
     if (a->client_stream)
         st->input_est = cp_tok_request(anth);
     cp_oai_request_dropped(anth, dropped, sizeof(dropped));
     if (dropped[0] != '\0')
         req->note = cp_xasprintf("fields without an OpenAI equivalent dropped: %s", dropped);
-    oai_upreq(st, text, req);
+    oai_upreq(st, req);
     return CP_OK;
 }
 
@@ -163,18 +167,18 @@ static int oai_retry_capped(oai_state_t *st, const char *body, cp_upreq_t *req)
 {
     long cap = st->retried || st->sent == NULL ? 0 : cp_oai_cap_named(body);
     json_t *j = cap > 0 ? json_loads(st->sent, 0, NULL) : NULL; /* owned */
-    char *text;
 
-    if (j == NULL || !cp_oai_request_cap(j, cap) || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+    if (j == NULL || !cp_oai_request_cap(j, cap) || cp_upreq_json_body(req, j) != CP_OK) {
         json_decref(j);
+        cp_upreq_free(req);
         return CP_ERR;
     }
     json_decref(j);
     st->retried = 1;
     cp_caps_put(st->a.caps, st->a.prov->name, st->a.upstream_model, cap);
     free(st->sent);
-    st->sent = cp_xstrdup(text);
-    oai_upreq(st, text, req);
+    st->sent = cp_xstrndup(req->body.p, req->body.len);
+    oai_upreq(st, req);
     req->note = cp_xasprintf("upstream output-token cap learned (%ld); retrying", cap);
     return CP_OK;
 }
