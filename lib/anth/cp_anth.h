@@ -1,5 +1,6 @@
-/* lib/cp_anth.h: the Anthropic side of the wire: request parsing and validation, the error
- * envelope, and status -> error.type. Pure: no I/O (protocol.md A and C). */
+/* lib/anth/cp_anth.h: the Anthropic side of the wire: request parsing and validation, the error
+ * envelope, and status -> error.type (docs/protocol-notes.md, "Anthropic Messages requests" and
+ * "Anthropic errors"). Pure: no I/O. */
 #ifndef CP_ANTH_H
 #define CP_ANTH_H
 
@@ -23,10 +24,10 @@ json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e);
  * business). Returns CP_OK, or CP_ERR with a 400 invalid_request_error in <e>. Borrows <body>. */
 int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e);
 
-/* The Anthropic error.type for an HTTP status (protocol.md C): 400 invalid_request_error, 401
- * authentication_error, 402 billing_error, 403 permission_error, 404 not_found_error, 409
- * conflict_error, 413 request_too_large, 429 rate_limit_error, 504 timeout_error, 529 and 503
- * overloaded_error, other 4xx invalid_request_error, other 5xx api_error. */
+/* The Anthropic error.type for an HTTP status (docs/protocol-notes.md, "Anthropic errors"): 400
+ * invalid_request_error, 401 authentication_error, 402 billing_error, 403 permission_error, 404
+ * not_found_error, 409 conflict_error, 413 request_too_large, 429 rate_limit_error, 504 timeout_error,
+ * 529 and 503 overloaded_error, other 4xx invalid_request_error, other 5xx api_error. */
 const char *cp_anth_error_type(int status);
 
 /* Returns new: {"type":"error","error":{"type":T,"message":M},"request_id":R} as compact JSON text.

@@ -1,31 +1,13 @@
-/* lib/cp_tok.c: local input-token estimate for count_tokens. See cp_tok.h.
+/* lib/anth/cp_tok.c: local input-token estimate for count_tokens. See cp_tok.h.
  *
- * Text. BPE tokenizers of the GPT-4o family (o200k_base; cl100k_base is close) first cut text into
- * "pre-tokens" with a regular expression, then merge bytes inside each pre-token. The cut is what decides
- * most of the count: in English prose, code and JSON, about nine pre-tokens in ten become exactly one
- * token. So cp_tok_text() replays the o200k cut in one pass over the bytes, without a regex engine:
- *
- *   - a letter run, optionally led by one space or one ASCII punctuation character (" word", ".get",
- *     "_name"); o200k also cuts before an upper-case letter that follows a lower-case one (camelCase);
- *   - a run of up to three digits;
- *   - a punctuation run, optionally led by one space, swallowing the newlines (and '/') after it;
- *   - whitespace: everything up to the last newline of a whitespace run is one pre-token; of a run of
- *     spaces before a word, all but the last space are one pre-token (the last one leads the word).
- *
- * Then each pre-token gets a cost in hundredths of a token. Letter runs: a table by what leads them (nothing,
- * a space or tab, a punctuation character), case shape (word, Word, WORD) and length, plus a little for
- * runs with few vowels or led by signs such as '/' or '@'; a run that opens a quoted string counts like a
- * space-led one. Digits: one token per three. Punctuation runs: by length, cheaper when made only of JSON
- * and code structure. Non-ASCII: by script (accented Latin, other alphabets, CJK, symbols). Random base64
- * (hashes, keys) is recognised and costed per character. The tables were fitted on the real tokenizer
- * with bench/tok/fit.mjs and are checked by bench/tok/measure.mjs and tests/unit/test_tok.c. The pass is
- * linear and allocates nothing.
- *
- * Requests. cp_tok_request() walks the body with jansson and sums the text of what the model reads:
- * system, every message's content blocks, and tool definitions (name, description, compact-JSON
- * input_schema). Structured parts (tool_use input, schemas, unknown blocks) are serialised to compact JSON
- * (the form the upstream sees) into one scratch buffer per call, then counted as text. Fixed costs are
- * documented at their #defines below. No I/O, no global state: safe from any thread or callback. */
+ * Text is cut into pre-tokens the way the o200k_base tokenizer's regular expression cuts it
+ * (cp_tok_text(): one linear pass over the bytes, no regex engine, no allocation), and each pre-token
+ * gets a cost in hundredths of a token from tables fitted on the real tokenizer (bench/tok/fit.mjs;
+ * checked by bench/tok/measure.mjs and tests/unit/test_tok.c). cp_tok_request() walks a body with
+ * jansson and counts what the model reads; structured parts are counted as compact JSON, written into
+ * one scratch buffer per call. The method, rule by rule, is in docs/architecture.md ("The count_tokens
+ * estimate"); fixed costs are documented at their #defines below. No I/O, no global state: safe from
+ * any thread or callback. */
 #include "cp_tok.h"
 
 #include <stdbool.h>
@@ -33,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cp_buf.h"
 #include "cp_common.h"
 
 /* Costs are in hundredths of a token, rounded to tokens once at the end. */
@@ -486,72 +469,21 @@ int64_t cp_tok_text(const char *text, size_t len)
 /* ---- requests ------------------------------------------------------------------------------------ */
 
 struct tok_req {
-    int64_t n;  /* tokens so far */
-    char *buf;  /* owned scratch for compact JSON; freed by cp_tok_request() */
-    size_t len; /* bytes used in <buf> */
-    size_t cap; /* bytes allocated in <buf> */
+    int64_t n;    /* tokens so far */
+    cp_buf_t buf; /* scratch for compact JSON; freed by cp_tok_request() */
 };
 
 static void req_put(struct tok_req *r, const char *p, size_t n)
 {
-    if (n == 0)
-        return;
-    if (r->cap - r->len < n) {
-        size_t cap = r->cap != 0 ? r->cap : 4096;
-
-        while (cap - r->len < n)
-            cap *= 2;
-        r->buf = cp_xrealloc(r->buf, cap);
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, p, n);
-    r->len += n;
+    cp_buf_add(&r->buf, p, n);
 }
 
 /* Appends <s> as a JSON string, escaped as json_dumps() does (no '/' or non-ASCII escapes). */
 static void req_put_string(struct tok_req *r, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i, run = 0;
-
-    req_put(r, "\"", 1);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        size_t elen = 2;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        req_put(r, s + run, i - run);
-        run = i + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            elen = 6;
-            break;
-        }
-        req_put(r, esc, elen);
-    }
-    req_put(r, s + run, n - run);
-    req_put(r, "\"", 1);
+    cp_buf_addc(&r->buf, '"');
+    cp_buf_add_jstr(&r->buf, s, n);
+    cp_buf_addc(&r->buf, '"');
 }
 
 /* Appends <v> (borrowed) as compact JSON, keys in insertion order, like json_dumps(JSON_COMPACT). */
@@ -626,9 +558,9 @@ static void req_json(struct tok_req *r, const json_t *v)
 {
     if (v == NULL)
         return;
-    r->len = 0;
+    cp_buf_truncate(&r->buf, 0);
     req_put_json(r, v, 0);
-    r->n += cp_tok_text(r->buf, r->len);
+    r->n += cp_tok_text(cp_buf_str(&r->buf), r->buf.len);
 }
 
 static int b64_value(unsigned char c)
@@ -942,6 +874,6 @@ int64_t cp_tok_request(const json_t *body)
     /* A structured-output schema is read by the model too (output_config.format.schema). */
     req_json(&r,
              json_object_get(json_object_get(json_object_get(body, "output_config"), "format"), "schema"));
-    free(r.buf);
+    cp_buf_free(&r.buf);
     return r.n;
 }

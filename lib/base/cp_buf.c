@@ -149,6 +149,15 @@ const char *cp_buf_str(const cp_buf_t *b)
     return b->p != NULL ? b->p : "";
 }
 
+void cp_buf_truncate(cp_buf_t *b, size_t len)
+{
+    if (len > b->len)
+        return;
+    b->len = len;
+    if (b->p != NULL)
+        b->p[len] = '\0';
+}
+
 void cp_buf_reset(cp_buf_t *b, size_t keep)
 {
     if (b->cap > keep) {

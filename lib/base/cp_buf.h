@@ -45,6 +45,9 @@ int cp_buf_join(cp_buf_t *b, const char *sep, const char *s, size_t n);
 /* The text (borrowed until the next change), "" when empty. */
 const char *cp_buf_str(const cp_buf_t *b);
 
+/* Cuts the content to its first <len> bytes (<len> <= b->len). */
+void cp_buf_truncate(cp_buf_t *b, size_t len);
+
 /* Forgets the content and keeps the allocation, unless it is above <keep> bytes (then frees it). */
 void cp_buf_reset(cp_buf_t *b, size_t keep);
 

@@ -1,5 +1,6 @@
-/* lib/cp_common.h: what every module shares: return codes, the error record, allocation wrappers
- * that abort on out-of-memory (redis/h2o style, style.md 2.7), request ids and clocks. No I/O. */
+/* lib/base/cp_common.h: what every module shares: return codes, the error record, allocation wrappers
+ * that abort on out-of-memory (as redis and h2o do; docs/architecture.md, "Principles"), request ids
+ * and clocks. No I/O. */
 #ifndef CP_COMMON_H
 #define CP_COMMON_H
 

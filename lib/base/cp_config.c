@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cp_buf.h"
 #include "cp_oai_flavor.h"
 #include "cp_prov.h"
 
@@ -383,8 +384,7 @@ static int cfg_check_object(cfg_ctx_t *cx, const char *where, const char *path, 
 /* Returns new: <s> with ${VAR} and ${VAR:-default} replaced; "$${" is a literal "${". */
 static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, const char *s)
 {
-    size_t cap = strlen(s) + 64, len = 0;
-    char *out = cp_xmalloc(cap);
+    cp_buf_t out = CP_BUF_INIT;
 
     while (*s) {
         const char *val = NULL;
@@ -421,16 +421,10 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
             val = &lit;
             vlen = 1;
         }
-        if (len + vlen + 1 > cap) {
-            cap = (len + vlen + 1) * 2;
-            out = cp_xrealloc(out, cap);
-        }
-        memcpy(out + len, val, vlen);
-        len += vlen;
+        cp_buf_add(&out, val, vlen);
         s += skip;
     }
-    out[len] = '\0';
-    return out;
+    return cp_buf_detach(&out, NULL);
 }
 
 static void cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, json_t *v)

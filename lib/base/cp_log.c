@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cp_buf.h"
 #include "cp_common.h"
 
 #define LOG_MAX_SECRETS 64
@@ -106,8 +107,7 @@ static void log_ts(char *buf, size_t n)
 
 static char *log_text_line(const char *ts, enum cp_log_level level, const char *msg, json_t *fields)
 {
-    size_t cap = 256, len = 0;
-    char *buf = cp_xmalloc(cap);
+    cp_buf_t b = CP_BUF_INIT;
     const char *key;
     json_t *v; /* borrowed from fields */
     char lvl[8];
@@ -116,26 +116,16 @@ static char *log_text_line(const char *ts, enum cp_log_level level, const char *
     for (i = 0; level_names[level][i] && i < sizeof(lvl) - 1; i++)
         lvl[i] = (char)(level_names[level][i] - 'a' + 'A');
     lvl[i] = '\0';
-    len = (size_t)snprintf(buf, cap, "%s %-5s %s", ts, lvl, msg);
-    if (len >= cap) {
-        cap = len + 1;
-        buf = cp_xrealloc(buf, cap);
-        snprintf(buf, cap, "%s %-5s %s", ts, lvl, msg);
-    }
+    cp_buf_addf(&b, "%s %-5s %s", ts, lvl, msg);
     json_object_foreach(fields, key, v)
     {
         char *val = json_is_string(v) ? cp_xstrdup(json_string_value(v))
                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        size_t need = len + strlen(key) + strlen(val ? val : "") + 8;
 
-        if (need > cap) {
-            cap = need * 2;
-            buf = cp_xrealloc(buf, cap);
-        }
-        len += (size_t)snprintf(buf + len, cap - len, " %s=%s", key, val ? val : "");
+        cp_buf_addf(&b, " %s=%s", key, val ? val : "");
         free(val);
     }
-    return buf;
+    return cp_buf_detach(&b, NULL);
 }
 
 void cp_log_j(enum cp_log_level level, const char *msg, json_t *fields)

@@ -1,4 +1,5 @@
-/* lib/cp_route.h: model name -> {provider, upstream model} (design.md, Routing). Pure. */
+/* lib/base/cp_route.h: model name -> {provider, upstream model} (docs/configuration.md, "`models`").
+ * Pure. */
 #ifndef CP_ROUTE_H
 #define CP_ROUTE_H
 

@@ -1,40 +1,23 @@
-/* lib/cp_sse.c: see cp_sse.h.
+/* lib/base/cp_sse.c: see cp_sse.h.
  *
- * Parsing is eager: cp_sse_feed() runs the new bytes through a small line state machine at once and
+ * Parsing is eager: cp_sse_feed() runs new bytes through a small line state machine at once and
  * appends each finished event, as a record, to one buffer (q); cp_sse_next() hands the records out as
- * views into q. Only what an event keeps is stored: its data values (joined by '\n') and its name.
- * Comments, "id:", "retry:" and unknown fields are skipped without being buffered, and a line split
- * across feeds costs only state (no line buffer). So every data byte is copied once (feed buffer ->
- * q), feeding one byte at a time is linear, and memory is the events not pulled yet plus the one
- * being read.
- *
- * q holds [record]* [event being read]. A record is a header (data length, name length), the data,
- * NUL, the name, NUL (so both views are also NUL-terminated, although cp_sse.h does not promise it).
- * The event being read is its reserved header followed by its data so far; its name waits in <name>
- * until dispatch, because WHATWG lets "event:" follow "data:" and the last one wins. Records are
- * consumed from <rd>; q is compacted (the unfinished event moved to the front) when every record was
- * handed out, and freed when it is empty and grew past SSE_KEEP: an idle parser is the struct (about
- * 100 bytes) plus at most SSE_KEEP bytes.
- *
- * Choices the WHATWG text leaves to us or that cp_sse.h fixes:
- *  - An event with a name but no data is delivered (browsers drop it); one with neither is skipped.
- *    "data:" alone (or "data" without a colon) is a data line with an empty value, so "data:\n\n"
- *    delivers an event whose data is "".
- *  - The limit counts the data as delivered (with its '\n' joiners) plus the name. Going past it
- *    fails the parser for good: events completed before the failure are still handed out, then
- *    cp_sse_next() returns CP_ERR.
- *  - A BOM is recognised only as the first three bytes of the stream, even when they arrive split. */
+ * views into q. Only an event's data (joined by '\n') and name are stored, so every data byte is copied
+ * once, feeding one byte at a time is linear, and memory is the events not pulled yet plus the one
+ * being read. q holds [record]* [event being read]; a record is a header (data length, name length),
+ * the data, NUL, the name, NUL. The layout, and the choices made where the WHATWG text leaves room, are
+ * in docs/architecture.md ("The SSE parser"). */
 #include "cp_sse.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cp_buf.h"
 #include "cp_common.h"
 
 #define SSE_DEFAULT_MAX ((size_t)1 << 20) /* cp_sse_new(0) */
 #define SSE_KEEP        512               /* q capacity kept while no event is buffered */
-#define SSE_MIN_CAP     256               /* first q allocation */
 #define SSE_NAME_KEEP   64                /* <name> capacity kept between events */
 #define SSE_FIELD_MAX   8                 /* field-name bytes remembered; longer names are unknown */
 
@@ -59,14 +42,10 @@ typedef struct sse_rec {
 #define SSE_HDR sizeof(sse_rec_t)
 
 struct cp_sse {
-    char *q;      /* owned: records, then the event being read; NULL while empty and small */
-    size_t q_len; /* bytes used */
-    size_t q_cap;
+    cp_buf_t q;                /* records, then the event being read; no allocation while empty and small */
     size_t rd;                 /* offset of the next record to hand out */
     size_t cur;                /* offset of the event being read (its header, once it has a data line) */
-    char *name;                /* owned: "event:" value of the event being read */
-    size_t name_len;           /* 0: no name */
-    size_t name_cap;           /* capacity of <name> */
+    cp_buf_t name;             /* "event:" value of the event being read; len 0: no name */
     size_t max;                /* largest event (data + name) accepted */
     unsigned char st;          /* enum sse_state */
     unsigned char field;       /* enum sse_field of the line being read */
@@ -92,62 +71,45 @@ void cp_sse_free(cp_sse_t *p)
 {
     if (p == NULL)
         return;
-    free(p->q);
-    free(p->name);
+    cp_buf_free(&p->q);
+    cp_buf_free(&p->name);
     free(p);
 }
 
-/* Makes room for <n> more bytes in q. */
-static void sse_reserve(cp_sse_t *p, size_t n)
-{
-    size_t cap;
-
-    if (p->q_len + n <= p->q_cap)
-        return;
-    cap = p->q_cap > 0 ? p->q_cap : SSE_MIN_CAP;
-    while (cap < p->q_len + n)
-        cap *= 2;
-    p->q = cp_xrealloc(p->q, cap);
-    p->q_cap = cap;
-}
+static const char sse_zero_hdr[SSE_HDR]; /* the place of a record header, filled at dispatch */
 
 static void sse_put(cp_sse_t *p, const char *s, size_t n)
 {
-    sse_reserve(p, n);
-    memcpy(p->q + p->q_len, s, n);
-    p->q_len += n;
+    cp_buf_add(&p->q, s, n); /* cannot fail: the buffer has no cap, the event limit was checked */
 }
 
 /* Drops the records already handed out. Called only where no view can still point into q. */
 static void sse_compact(cp_sse_t *p)
 {
     if (p->rd > 0) {
-        memmove(p->q, p->q + p->rd, p->q_len - p->rd);
-        p->q_len -= p->rd;
+        memmove(p->q.p, p->q.p + p->rd, p->q.len - p->rd);
+        cp_buf_truncate(&p->q, p->q.len - p->rd);
         p->cur -= p->rd;
         p->rd = 0;
     }
-    if (p->q_len == 0 && p->q_cap > SSE_KEEP) {
-        free(p->q);
-        p->q = NULL;
-        p->q_cap = 0;
-    }
+    if (p->q.len == 0)
+        cp_buf_reset(&p->q, SSE_KEEP);
 }
 
 /* The event grew past the limit: forget it and fail for good. */
 static int sse_fail(cp_sse_t *p)
 {
     p->failed = 1;
-    p->q_len = p->cur;
+    cp_buf_truncate(&p->q, p->cur);
     p->has_data = 0;
-    p->name_len = 0;
+    cp_buf_truncate(&p->name, 0);
     return CP_ERR;
 }
 
 /* Size of the event being read, as it would be delivered. */
 static size_t sse_event_size(const cp_sse_t *p)
 {
-    return (p->has_data ? p->q_len - p->cur - SSE_HDR : 0) + p->name_len;
+    return (p->has_data ? p->q.len - p->cur - SSE_HDR : 0) + p->name.len;
 }
 
 /* A "data" or "event" field starts (its value, possibly empty, follows). */
@@ -161,13 +123,12 @@ static int sse_field_start(cp_sse_t *p)
                 return sse_fail(p);
             sse_put(p, "\n", 1);
         } else {
-            sse_reserve(p, SSE_HDR);
-            p->q_len += SSE_HDR;
+            sse_put(p, sse_zero_hdr, SSE_HDR);
             p->has_data = 1;
         }
     } else if (p->flen == 5 && memcmp(p->fname, "event", 5) == 0) {
         p->field = SSE_F_EVENT;
-        p->name_len = 0;
+        cp_buf_truncate(&p->name, 0);
     }
     return CP_OK;
 }
@@ -183,15 +144,7 @@ static int sse_value(cp_sse_t *p, const char *s, size_t n)
         sse_put(p, s, n);
         return CP_OK;
     }
-    if (p->name_len + n > p->name_cap) {
-        size_t cap = p->name_cap > 0 ? p->name_cap : 16;
-        while (cap < p->name_len + n)
-            cap *= 2;
-        p->name = cp_xrealloc(p->name, cap);
-        p->name_cap = cap;
-    }
-    memcpy(p->name + p->name_len, s, n);
-    p->name_len += n;
+    cp_buf_add(&p->name, s, n);
     return CP_OK;
 }
 
@@ -200,29 +153,19 @@ static void sse_dispatch(cp_sse_t *p)
 {
     sse_rec_t h;
 
-    if (!p->has_data && p->name_len == 0)
+    if (!p->has_data && p->name.len == 0)
         return;
-    if (!p->has_data) {
-        sse_reserve(p, SSE_HDR);
-        p->q_len += SSE_HDR;
-    }
-    h.data_len = p->q_len - p->cur - SSE_HDR;
-    h.name_len = p->name_len;
-    sse_reserve(p, p->name_len + 2);
-    p->q[p->q_len++] = '\0';
-    if (p->name_len > 0)
-        memcpy(p->q + p->q_len, p->name, p->name_len);
-    p->q_len += p->name_len;
-    p->q[p->q_len++] = '\0';
-    memcpy(p->q + p->cur, &h, SSE_HDR);
-    p->cur = p->q_len;
+    if (!p->has_data)
+        sse_put(p, sse_zero_hdr, SSE_HDR);
+    h.data_len = p->q.len - p->cur - SSE_HDR;
+    h.name_len = p->name.len;
+    sse_put(p, "", 1); /* the data's NUL, then the name and its NUL */
+    sse_put(p, cp_buf_str(&p->name), p->name.len);
+    sse_put(p, "", 1);
+    memcpy(p->q.p + p->cur, &h, SSE_HDR);
+    p->cur = p->q.len;
     p->has_data = 0;
-    p->name_len = 0;
-    if (p->name_cap > SSE_NAME_KEEP) {
-        free(p->name);
-        p->name = NULL;
-        p->name_cap = 0;
-    }
+    cp_buf_reset(&p->name, SSE_NAME_KEEP);
 }
 
 /* Length of the run before the first CR or LF in <s> (<n> when there is none). */
@@ -335,8 +278,8 @@ int cp_sse_next(cp_sse_t *p, cp_sse_event_t *ev)
         sse_compact(p);
         return p->failed ? CP_ERR : CP_AGAIN;
     }
-    memcpy(&h, p->q + p->rd, SSE_HDR);
-    d = p->q + p->rd + SSE_HDR;
+    memcpy(&h, p->q.p + p->rd, SSE_HDR);
+    d = p->q.p + p->rd + SSE_HDR;
     ev->data = d;
     ev->data_len = h.data_len;
     ev->event = h.name_len > 0 ? d + h.data_len + 1 : "";

@@ -1,4 +1,4 @@
-/* lib/cp_front.c: see cp_front.h.
+/* lib/net/cp_front.c: see cp_front.h.
  *
  * Connections. evhttp 2.1.12 gives no hook when a server connection opens, so the front supplies
  * each connection's bufferevent itself (evhttp_set_bevcb) and, on the next pass of the loop, finds
@@ -400,7 +400,7 @@ static void front_req_gone(front_req_t *r, int closing)
            started ? "during the streamed reply" : "before the reply");
     front_req_free(r);
     if (closing && started && evhttp_request_get_connection(req) == NULL)
-        evhttp_send_reply_end(req); /* detached mid-stream: ours to free (style.md 3.2 d) */
+        evhttp_send_reply_end(req); /* detached mid-stream: ours to free */
     if (!closing) {
         struct evbuffer *out = evbuffer_new();
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -682,7 +682,7 @@ void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)
         return;
     r->conn->pending = r;
     /* before the reply starts evhttp does not read the socket, so it would notice a client that left
-     * only when we write; a one-byte MSG_PEEK probe notices at once (style.md 3.2 d) */
+     * only when we write; a one-byte MSG_PEEK probe notices at once */
     fd = bufferevent_getfd(r->conn->bev);
     if (fd >= 0 && r->probe == NULL) {
         r->probe = event_new(r->f->base, fd, EV_READ | EV_PERSIST, front_probe_cb, r);
@@ -730,7 +730,7 @@ void cp_front_req_stream_write(cp_front_req_t *r, const char *p, size_t n)
     }
     evbuffer_add(r->chunk, p, n);
     r->bytes_out += n;
-    /* always the _with_cb form: the plain one clears the drain callback (style.md 3.2 e) */
+    /* always the _with_cb form: the plain one clears the drain callback */
     evhttp_send_reply_chunk_with_cb(r->req, r->chunk, front_on_drained, r->conn);
     evbuffer_drain(r->chunk, evbuffer_get_length(r->chunk)); /* normally empty already */
 }

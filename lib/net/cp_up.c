@@ -1,7 +1,8 @@
-/* lib/cp_up.c: see cp_up.h. The curl-multi-on-libevent recipe of style.md 3.1, with its pitfalls:
- * one non-repeating curl timer (never calling curl from it), CURL_POLL_REMOVE frees our socket event
- * at once, curl_multi_info_read drained after every socket_action, no remove_handle inside curl
- * callbacks (aborts return CURL_WRITEFUNC_ERROR and come back through the reap). */
+/* lib/net/cp_up.c: see cp_up.h. libcurl multi on the libevent loop, with the pitfalls of
+ * docs/architecture.md ("The event loop: libcurl and evhttp"): one non-repeating curl timer (never
+ * calling curl from it), CURL_POLL_REMOVE frees our socket event at once, curl_multi_info_read drained
+ * after every socket_action, no remove_handle inside curl callbacks (aborts return CURL_WRITEFUNC_ERROR
+ * and come back through the reap). */
 #include "cp_up.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* lib/cp_up.h: the upstream side: libcurl multi driven by the libevent loop (style.md 3.1).
+/* lib/net/cp_up.h: the upstream side: libcurl multi driven by the libevent loop
+ * (docs/architecture.md, "The event loop: libcurl and evhttp").
  *
  * One cp_up_t per event_base owns the multi handle. A cp_xfer_t is one upstream HTTP request; its
  * owner gets three callbacks: on_head once the final status and headers are known, on_body for each

@@ -13,7 +13,7 @@
 #define ERR_MSG_MAX 400 /* bytes of an upstream error message kept */
 #define ERR_EXCERPT 200 /* bytes of a non-JSON error body kept */
 
-/* Anthropic status and error.type for an upstream HTTP status (protocol.md F.9). */
+/* Anthropic status and error.type for an upstream HTTP status (docs/protocol-notes.md, "Errors"). */
 static int err_map_status(long st, const char **type)
 {
     switch (st) {

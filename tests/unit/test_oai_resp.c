@@ -2,10 +2,11 @@
  * streamed (this file) and whole (test_oai_whole.c); the parity between the two is tested here.
  *
  * Three layers:
- *  1. check_stream(): the Anthropic event grammar every output must satisfy (protocol.md B.2-B.4,
- *     real-clients.md 7 and 8.3), checked like the SDK accumulators do it; it also rebuilds the final
- *     Message so tests can assert on content. It runs on every output of every test, and
- *     test_checker_catches proves it rejects each kind of broken stream.
+ *  1. check_stream(): the Anthropic event grammar every output must satisfy (docs/protocol-notes.md,
+ *     "Anthropic event stream", "What the SDK and Claude Code accept"), checked like the SDK
+ *     accumulators do it; it also rebuilds the final Message so tests can assert on content. It runs on
+ *     every output of every test, and test_checker_catches proves it rejects each kind of broken
+ *     stream.
  *  2. Recorded upstream streams, tests/fixtures/stream/NAME.sse (written by make-fixtures.py there),
  *     with the exact expected output in NAME.golden. Each is fed whole, split in two at every byte
  *     offset (every 1999th offset for the 2,000-chunk stream), and one byte at a time; every run must

@@ -1,11 +1,11 @@
-/* Unit tests for lib/cp_sse.c: the incremental text/event-stream parser (WHATWG rules, cp_sse.h).
+/* Unit tests for lib/base/cp_sse.c: the incremental text/event-stream parser (WHATWG rules, cp_sse.h).
  *
  * Every case of the table is parsed whole, split in two at every offset, split in three at every
  * pair of offsets (short inputs), one byte at a time, and with all bytes fed before anything is
  * pulled; each run must give the same events. Events are compared in a printable form:
  * "[name|data]" per event, with \n, \r and NUL in data written as \n, \r and \0.
  *
- * The parser source is included (style.md 2.14) so the memory tests can look at its buffers. */
+ * The parser source is included so the memory tests can look at its buffers. */
 #include "cp_unit.h"
 
 #include "../../lib/base/cp_sse.c"
@@ -392,7 +392,7 @@ static void test_memory(void **st)
 
     (void)st;
     assert_true(sizeof(struct cp_sse) <= 128);
-    assert_null(p->q);
+    assert_null(p->q.p);
     /* typical chunks: the buffer stays at most SSE_KEEP between events */
     memset(chunk, 'c', sizeof(chunk));
     for (int i = 0; i < 1000; i++) {
@@ -401,7 +401,7 @@ static void test_memory(void **st)
         assert_int_equal(cp_sse_feed(p, chunk, (size_t)n), CP_OK);
         assert_int_equal(cp_sse_next(p, &e), CP_OK);
         assert_int_equal(cp_sse_next(p, &e), CP_AGAIN);
-        assert_true(p->q_cap <= SSE_KEEP);
+        assert_true(p->q.cap <= SSE_KEEP);
     }
     /* a big event, one byte at a time: then the buffer is released */
     memcpy(in, "event: big\ndata: ", 17);
@@ -413,14 +413,14 @@ static void test_memory(void **st)
     assert_int_equal(e.data_len, big - 17);
     assert_int_equal(e.event_len, 3);
     assert_int_equal(cp_sse_next(p, &e), CP_AGAIN);
-    assert_null(p->q);
-    assert_int_equal(p->q_cap, 0);
-    assert_true(p->name_cap <= SSE_NAME_KEEP);
+    assert_null(p->q.p);
+    assert_int_equal(p->q.cap, 0);
+    assert_true(p->name.cap <= SSE_NAME_KEEP);
     /* comments and ignored fields are never stored */
     for (size_t i = 0; i < big; i++)
         in[i] = i == 0 ? ':' : 'k';
     assert_int_equal(cp_sse_feed(p, in, big), CP_OK);
-    assert_null(p->q);
+    assert_null(p->q.p);
     cp_sse_free(p);
     free(in);
 }

@@ -50,13 +50,6 @@ void cp_oair_note(cp_oai_resp_t *s, const char *what)
         cp_buf_join(&s->notes, "; ", what, strlen(what));
 }
 
-/* Writer result -> CP_OK / CP_ERR (the output buffer is never capped here: cannot fail). */
-static int so_w(cp_oai_resp_t *s, int rc)
-{
-    (void)s;
-    return rc == CP_OK ? CP_OK : CP_ERR;
-}
-
 /* Ends the answer with the error <e>. Returns CP_ERR. */
 int cp_oair_fail_e(cp_oai_resp_t *s, const cp_err_t *e)
 {
@@ -102,9 +95,9 @@ static int so_delta(cp_oai_resp_t *s, const char *a, size_t an, const char *b, s
     enum cp_anth_delta k = so_delta_kind(s->open_kind);
 
     if (bn == 0)
-        return so_w(s, cp_anth_out_delta(&s->w, s->out, s->open_index, k, a, an));
+        return cp_anth_out_delta(&s->w, s->out, s->open_index, k, a, an);
     if (an == 0)
-        return so_w(s, cp_anth_out_delta(&s->w, s->out, s->open_index, k, b, bn));
+        return cp_anth_out_delta(&s->w, s->out, s->open_index, k, b, bn);
     {
         cp_buf_t j = CP_BUF_INIT;
         int rc;
@@ -113,7 +106,7 @@ static int so_delta(cp_oai_resp_t *s, const char *a, size_t an, const char *b, s
         cp_buf_add(&j, b, bn);
         rc = cp_anth_out_delta(&s->w, s->out, s->open_index, k, j.p, j.len);
         cp_buf_free(&j);
-        return so_w(s, rc);
+        return rc;
     }
 }
 
@@ -127,7 +120,7 @@ int cp_oair_begin(cp_oai_resp_t *s)
     cp_rand_id("msg_", s->msg_id, sizeof(s->msg_id));
     {
         cp_anth_usage_t u0 = {s->in_est, 0, 0, 0};
-        return so_w(s, cp_anth_out_message_start(&s->w, s->out, s->msg_id, s->model, &u0));
+        return cp_anth_out_message_start(&s->w, s->out, s->msg_id, s->model, &u0);
     }
 }
 
@@ -139,17 +132,17 @@ static int so_start(cp_oai_resp_t *s, enum so_kind kind, so_call_t *c)
     if (s->hold_kind != kind)
         cp_buf_free(&s->hold);
     if (kind == SO_THINK)
-        return so_w(s, cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_THINKING, NULL, NULL));
+        return cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_THINKING, NULL, NULL);
     if (kind == SO_TEXT)
-        return so_w(s, cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_TEXT, NULL, NULL));
+        return cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_TEXT, NULL, NULL);
     if (c->id == NULL) {
         char id[40];
         cp_rand_id("toolu_", id, sizeof(id));
         c->id = cp_xstrdup(id);
     }
     s->tools_sent = 1;
-    return so_w(s, cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_TOOL_USE, c->id,
-                                           cp_oai_names_original(s->names, c->name)));
+    return cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_TOOL_USE, c->id,
+                                           cp_oai_names_original(s->names, c->name));
 }
 
 /* The open call's arguments stopped before forming a whole object. */
@@ -180,7 +173,7 @@ int cp_oair_close(cp_oai_resp_t *s)
         int rc = cp_anth_out_delta(&s->w, s->out, s->open_index, CP_ANTH_D_SIGNATURE, sig, strlen(sig));
         free(s->sig);
         s->sig = NULL;
-        if (so_w(s, rc) != CP_OK)
+        if (rc != CP_OK)
             return CP_ERR;
         break;
     }
@@ -200,7 +193,7 @@ int cp_oair_close(cp_oai_resp_t *s)
         break;
     }
     s->open_kind = SO_NONE;
-    return so_w(s, cp_anth_out_block_stop(&s->w, s->out, s->open_index));
+    return cp_anth_out_block_stop(&s->w, s->out, s->open_index);
 }
 
 /* Text (<kind> SO_TEXT) or reasoning (SO_THINK). */

@@ -204,93 +204,96 @@ static int so_tag_emit(cp_oai_resp_t *s, int think, const char *t, size_t n)
     return cp_oair_text(s, SO_THINK, t, n);
 }
 
+static const char so_open_tag[] = "<think>", so_close_tag[] = "</think>";
+
+static int so_tagged(cp_oai_resp_t *s, const char *t, size_t n);
+
+/* TAG_START: content is held until it is clear whether it opens with "<think>" (after blanks). */
+static int so_tag_start(cp_oai_resp_t *s, const char *t, size_t n)
+{
+    const size_t ol = sizeof(so_open_tag) - 1;
+    const char *h;
+    size_t k = 0;
+    cp_buf_t rest = CP_BUF_INIT;
+    int rc;
+
+    cp_buf_add(&s->tag, t, n);
+    h = cp_buf_str(&s->tag);
+    while (k < s->tag.len && cp_jsonck_ws(h[k]))
+        k++;
+    if (s->tag.len - k < ol && strncmp(h + k, so_open_tag, s->tag.len - k) == 0 && s->tag.len < SO_HOLD_MAX)
+        return CP_OK; /* could still become "<think>" */
+    if (s->tag.len - k < ol || strncmp(h + k, so_open_tag, ol) != 0) {
+        s->tagst = TAG_OFF; /* plain content: send what was held */
+        rest = s->tag;
+        cp_buf_init(&s->tag, 0);
+        rc = cp_oair_text(s, SO_TEXT, rest.p, rest.len);
+        cp_buf_free(&rest);
+        return rc;
+    }
+    s->tagst = TAG_IN;
+    cp_buf_add(&rest, h + k + ol, s->tag.len - k - ol);
+    cp_buf_free(&s->tag);
+    rc = rest.len > 0 ? so_tagged(s, rest.p, rest.len) : CP_OK;
+    cp_buf_free(&rest);
+    return rc;
+}
+
+/* TAG_IN: reasoning until "</think>", which may be split: a possible partial tag is held back. */
+static int so_tag_in(cp_oai_resp_t *s, const char *t, size_t n)
+{
+    const size_t cl = sizeof(so_close_tag) - 1;
+    const char *e;
+    size_t keep = 0;
+    int rc;
+
+    cp_buf_add(&s->tag, t, n);
+    e = memmem(s->tag.p, s->tag.len, so_close_tag, cl);
+    if (e != NULL) {
+        size_t before = (size_t)(e - s->tag.p);
+        cp_buf_t rest = CP_BUF_INIT;
+
+        rc = so_tag_emit(s, 1, s->tag.p, before);
+        cp_buf_add(&rest, e + cl, s->tag.len - before - cl);
+        cp_buf_free(&s->tag);
+        s->tagst = TAG_AFTER;
+        if (rc == CP_OK && rest.len > 0)
+            rc = so_tagged(s, rest.p, rest.len);
+        cp_buf_free(&rest);
+        return rc;
+    }
+    for (size_t k = cl - 1; k > 0 && keep == 0; k--) /* a partial "</think>" at the end */
+        if (k <= s->tag.len && memcmp(s->tag.p + s->tag.len - k, so_close_tag, k) == 0)
+            keep = k;
+    if (s->tag.len == keep)
+        return CP_OK;
+    rc = so_tag_emit(s, 1, s->tag.p, s->tag.len - keep);
+    memmove(s->tag.p, s->tag.p + s->tag.len - keep, keep);
+    s->tag.len = keep;
+    s->tag.p[keep] = '\0';
+    return rc;
+}
+
 /* Feeds content text through the <think>...</think> filter (a leading tag only; split anywhere). */
 static int so_tagged(cp_oai_resp_t *s, const char *t, size_t n)
 {
-    static const char open[] = "<think>", close[] = "</think>";
-
-    while (n > 0) {
-        if (s->tagst == TAG_OFF)
-            return cp_oair_text(s, SO_TEXT, t, n);
-        if (s->tagst == TAG_AFTER) {
-            while (n > 0 && cp_jsonck_ws(*t)) {
-                t++;
-                n--;
-            }
-            if (n > 0)
-                s->tagst = TAG_OFF;
-            continue;
+    switch (s->tagst) {
+    case TAG_OFF:
+        return cp_oair_text(s, SO_TEXT, t, n);
+    case TAG_START:
+        return so_tag_start(s, t, n);
+    case TAG_IN:
+        return so_tag_in(s, t, n);
+    default: /* TAG_AFTER: the blanks after </think> are dropped */
+        while (n > 0 && cp_jsonck_ws(*t)) {
+            t++;
+            n--;
         }
-        if (s->tagst == TAG_START) {
-            size_t k = 0;
-            const char *h;
-
-            cp_buf_add(&s->tag, t, n);
-            t += n;
-            n = 0;
-            h = cp_buf_str(&s->tag);
-            while (k < s->tag.len && cp_jsonck_ws(h[k]))
-                k++;
-            if (s->tag.len - k < sizeof(open) - 1) {
-                if (strncmp(h + k, open, s->tag.len - k) == 0 && s->tag.len < SO_HOLD_MAX)
-                    return CP_OK; /* could still become "<think>" */
-            } else if (strncmp(h + k, open, sizeof(open) - 1) == 0) {
-                cp_buf_t rest = CP_BUF_INIT;
-                int rc;
-
-                s->tagst = TAG_IN;
-                cp_buf_add(&rest, h + k + sizeof(open) - 1, s->tag.len - k - (sizeof(open) - 1));
-                cp_buf_free(&s->tag);
-                rc = rest.len > 0 ? so_tagged(s, rest.p, rest.len) : CP_OK;
-                cp_buf_free(&rest);
-                return rc;
-            }
-            s->tagst = TAG_OFF; /* plain content: send what was held */
-            {
-                cp_buf_t held = s->tag;
-                int rc;
-
-                cp_buf_init(&s->tag, 0);
-                rc = cp_oair_text(s, SO_TEXT, held.p, held.len);
-                cp_buf_free(&held);
-                return rc;
-            }
-        }
-        /* TAG_IN: reasoning until "</think>", which may be split: hold a possible partial tag */
-        {
-            const char *e;
-            size_t keep = 0;
-
-            cp_buf_add(&s->tag, t, n);
-            t += n;
-            n = 0;
-            e = memmem(s->tag.p, s->tag.len, close, sizeof(close) - 1);
-            if (e != NULL) {
-                size_t before = (size_t)(e - s->tag.p), after = s->tag.len - before - (sizeof(close) - 1);
-                cp_buf_t rest = CP_BUF_INIT;
-                int rc = so_tag_emit(s, 1, s->tag.p, before);
-
-                cp_buf_add(&rest, e + sizeof(close) - 1, after);
-                cp_buf_free(&s->tag);
-                s->tagst = TAG_AFTER;
-                if (rc == CP_OK && rest.len > 0)
-                    rc = so_tagged(s, rest.p, rest.len);
-                cp_buf_free(&rest);
-                return rc;
-            }
-            for (size_t k = sizeof(close) - 2; k > 0 && keep == 0; k--) /* a partial "</think>" at the end */
-                if (k <= s->tag.len && memcmp(s->tag.p + s->tag.len - k, close, k) == 0)
-                    keep = k;
-            if (s->tag.len > keep) {
-                int rc = so_tag_emit(s, 1, s->tag.p, s->tag.len - keep);
-                memmove(s->tag.p, s->tag.p + s->tag.len - keep, keep);
-                s->tag.len = keep;
-                s->tag.p[keep] = '\0';
-                return rc;
-            }
-        }
+        if (n == 0)
+            return CP_OK;
+        s->tagst = TAG_OFF;
+        return cp_oair_text(s, SO_TEXT, t, n);
     }
-    return CP_OK;
 }
 
 /* Ends the <think> filter at the end of the content: what it held is sent as what it was. */

@@ -1,16 +1,16 @@
 /* lib/prov/openai/cp_oai_resp.h: OpenAI Chat Completions answer -> Anthropic answer, incrementally.
  *
- * One set of rules for streamed and whole answers: upstream bytes go in (an SSE stream of chunks in
- * any split, or one whole chat.completion JSON body), and the Anthropic answer comes out through the
- * one writer (cp_anth_out.h): as events for a streaming client, or as one Message for a
- * non-streaming one. A whole body fed in one piece, or split anywhere, gives the same Message as the
- * same answer streamed (tests/unit/test_oai_resp.c holds that parity). The rules are in
- * docs/providers.md ("Answers"): message_start first (with usage); block indices contiguous from 0;
- * thinking / text / tool_use in arrival order; tool calls keyed by index; arguments checked as one
- * JSON object (cp_jsonck.h) and never sent invalid; reasoning -> thinking (one source per answer);
+ * One set of rules for streamed and whole answers: upstream bytes go in (an SSE stream of chunks in any
+ * split, or one whole chat.completion JSON body), and the Anthropic answer comes out through the one
+ * writer (cp_anth_out.h): as events for a streaming client, or as one Message for a non-streaming one.
+ * A whole body fed in one piece, or split anywhere, gives the same Message as the same answer streamed
+ * (tests/unit/test_oai_resp.c holds that parity). The rules are in docs/protocol-notes.md
+ * ("Answers (OpenAI-style -> Anthropic)"): message_start first (with usage); block indices contiguous
+ * from 0; thinking / text / tool_use in arrival order; tool calls keyed by index; arguments checked as
+ * one JSON object (cp_jsonck.h) and never sent invalid; reasoning -> thinking (one source per answer);
  * finish_reason held until usage or [DONE] so the final message_delta carries stop_reason and full
- * usage; a mid-stream upstream error or an end without finishing -> an Anthropic error, never an
- * answer that looks complete. Pure: no I/O. */
+ * usage; a mid-stream upstream error or an end without finishing -> an Anthropic error, never an answer
+ * that looks complete. Pure: no I/O. */
 #ifndef CP_OAI_RESP_H
 #define CP_OAI_RESP_H
 
