@@ -5,7 +5,7 @@
 //   bodies/small-stream.json   the same with "stream": true
 //   bodies/cc70k.json          a Claude Code-sized first turn (~70 KB): 3 system blocks, a
 //                              mid-conversation system message, 24 tools with JSON Schema 2020-12
-//                              input schemas (shape of ../shared/docs/real-clients.md section 4)
+//                              input schemas (shape of docs/protocol-notes.md, "What Claude Code sends")
 //   bodies/cc70k-stream.json   the same with "stream": true (what Claude Code really sends)
 //
 // The tool texts are written for this benchmark (their length and keywords mimic a coding agent's

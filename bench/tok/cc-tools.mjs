@@ -1,6 +1,6 @@
 // cc-tools.mjs: 24 tool definitions shaped like the ones Claude Code sends in print mode
-// (see ../../../shared/docs/real-clients.md §4.4: names, JSON Schema 2020-12 keywords, $schema on every
-// tool, additionalProperties:false). The descriptions and schemas are written for this benchmark; they
+// (see docs/protocol-notes.md, "What Claude Code sends": names, JSON Schema 2020-12 keywords, $schema on
+// every tool, additionalProperties:false). The descriptions and schemas are written for this benchmark; they
 // mimic the length and style of a coding agent's tools, not any vendor's text.
 const S = 'https://json-schema.org/draft/2020-12/schema';
 const MAX_SAFE = 9007199254740991;

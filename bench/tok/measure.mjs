@@ -1,4 +1,4 @@
-// measure.mjs: compares lib/cp_tok.c with real BPE tokenizers on tests/fixtures/tok.
+// measure.mjs: compares lib/anth/cp_tok.c with real BPE tokenizers on tests/fixtures/tok.
 //
 //   cd bench/tok && npm install && node measure.mjs [--write] [--bench N]
 //
@@ -7,7 +7,7 @@
 // category. Text fixtures (prose-*, code-*, json-*, intl-*) are counted whole with cp_tok_text().
 // Request fixtures (request-*.json, whole Anthropic bodies) are counted with cp_tok_request(); their real
 // count applies the tokenizer to the same pieces cp_tok_request() counts (system, block texts, compact
-// JSON of tool inputs and schemas) plus the same fixed overheads (see lib/cp_tok.c), so the comparison
+// JSON of tool inputs and schemas) plus the same fixed overheads (see lib/anth/cp_tok.c), so the comparison
 // measures the text estimate on what a request really contains.
 //
 // --write  stores the real counts in tests/fixtures/tok/expected.json, which tests/unit/test_tok.c
@@ -33,7 +33,7 @@ const write = args.includes('--write');
 const benchN = args.includes('--bench') ? Number(args[args.indexOf('--bench') + 1]) || 2000 : 0;
 const textsDir = args.includes('--texts') ? args[args.indexOf('--texts') + 1] : null;
 
-// Same fixed costs as lib/cp_tok.c.
+// Same fixed costs as lib/anth/cp_tok.c.
 const C = { request: 3, message: 4, toolUse: 8, toolResult: 4, tool: 8, tools: 12, imageMax: 1600, pdfMin: 1600 };
 
 function imageTokens(source) {
@@ -86,8 +86,9 @@ function requestTokens(body, count) {
 // Build the C driver against the tree's lib/ (no CMake needed).
 const bin = join(mkdtempSync(join(tmpdir(), 'cp-tok-')), 'tokcount');
 const pkg = execFileSync('pkg-config', ['--cflags', '--libs', 'jansson', 'openssl'], { encoding: 'utf8' }).trim().split(/\s+/);
-execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-I', join(root, 'lib'), join(here, 'tokcount.c'),
-  join(root, 'lib/cp_tok.c'), join(root, 'lib/cp_common.c'), ...pkg, '-o', bin], { stdio: 'inherit' });
+execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-I', join(root, 'lib/anth'), '-I', join(root, 'lib/base'),
+  join(here, 'tokcount.c'), join(root, 'lib/anth/cp_tok.c'), join(root, 'lib/base/cp_common.c'), join(root, 'lib/base/cp_buf.c'),
+  ...pkg, '-o', bin], { stdio: 'inherit' });
 
 const files = readdirSync(fixdir).filter((f) => /^(prose|code|json|intl|request)-/.test(f)).sort();
 const estimate = (mode, list) => {

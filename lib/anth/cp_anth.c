@@ -1,4 +1,4 @@
-/* lib/cp_anth.c: see cp_anth.h. */
+/* lib/anth/cp_anth.c: see cp_anth.h. */
 #include "cp_anth.h"
 
 #include <stdio.h>

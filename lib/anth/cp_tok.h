@@ -1,4 +1,4 @@
-/* lib/cp_tok.h: local input-token estimate for POST /v1/messages/count_tokens. Pure, no I/O.
+/* lib/anth/cp_tok.h: local input-token estimate for POST /v1/messages/count_tokens. Pure, no I/O.
  *
  * Counts what the model reads: system (string or blocks), every message's content blocks (text,
  * tool_use input, tool_result content, thinking, images), and tool definitions (name,

@@ -1,4 +1,4 @@
-/* lib/cp_log.c: see cp_log.h. Lines are built in memory and written with one fwrite, so that a
+/* lib/base/cp_log.c: see cp_log.h. Lines are built in memory and written with one fwrite, so that a
  * record is never interleaved with another process writing to the same stderr. */
 #include "cp_log.h"
 

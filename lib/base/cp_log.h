@@ -1,4 +1,4 @@
-/* lib/cp_log.h: leveled logger writing one line per record to stderr, as JSON or text.
+/* lib/base/cp_log.h: leveled logger writing one line per record to stderr, as JSON or text.
  *
  * Records are a message plus optional structured fields (a jansson object). Secrets registered with
  * cp_log_set_secrets() are scrubbed from every line as a last line of defence: the code never logs

@@ -1,4 +1,4 @@
-/* lib/cp_route.c: see cp_route.h. */
+/* lib/base/cp_route.c: see cp_route.h. */
 #include "cp_route.h"
 
 #include <fnmatch.h>

@@ -1,4 +1,4 @@
-/* lib/cp_sse.h: incremental text/event-stream parser (WHATWG HTML "server-sent events"). No I/O.
+/* lib/base/cp_sse.h: incremental text/event-stream parser (WHATWG HTML "server-sent events"). No I/O.
  *
  * Feed bytes in any split (a line, a CR LF pair or a UTF-8 sequence may be cut anywhere), then pull
  * complete events. Lines end in LF, CRLF or CR; lines starting with ':' are comments; "field: value"

@@ -1,10 +1,12 @@
-/* lib/cp_cli.c: see cp_cli.h. Commands and their options are the two tables below. */
+/* lib/cli/cp_cli.c: see cp_cli.h. Commands and their options are the two tables below. */
 #include "cp_cli.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cp_prov.h"
 
 const char cp_cli_usage[] =
     "usage: ccproxy [--debug] [--] [CLAUDE ARGS...]\n"
@@ -152,10 +154,15 @@ static int cli_option(int argc, char **argv, int *i, cp_cli_t *out, cp_err_t *e)
 /* Cross-option checks once every word is read. */
 static int cli_check(const cp_cli_t *c, cp_err_t *e)
 {
+    enum cp_style st;
+
     if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "project") != 0)
         return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or project", c->scope);
-    if (c->style != NULL && strcmp(c->style, "openai") != 0 && strcmp(c->style, "anthropic") != 0)
-        return cp_err_set(e, 0, NULL, "invalid --style value '%s': expected openai or anthropic", c->style);
+    if (c->style != NULL && cp_prov_style_parse(c->style, &st) != CP_OK) {
+        char names[160];
+        cp_prov_style_names(names, sizeof(names));
+        return cp_err_set(e, 0, NULL, "invalid --style value '%s': expected %s", c->style, names);
+    }
     if (c->api_key != NULL && c->api_key_env != NULL)
         return cp_err_set(e, 0, NULL, "give either --api-key or --api-key-env, not both");
     return CP_OK;

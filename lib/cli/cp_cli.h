@@ -1,4 +1,4 @@
-/* lib/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit().
+/* lib/cli/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit().
  *
  * `ccproxy [--debug] [--] [ARGS...]` launches claude with ARGS verbatim; a first word that names a
  * command (server, config, init, status, stop, version, help) selects that command instead, and

@@ -1,4 +1,4 @@
-/* lib/cp_ctl.c: see cp_ctl.h. */
+/* lib/cli/cp_ctl.c: see cp_ctl.h. */
 #include "cp_ctl.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* lib/cp_ctl.h: reaching a running ccproxy from the command line (launch, status, stop): the
+/* lib/cli/cp_ctl.h: reaching a running ccproxy from the command line (launch, status, stop): the
  * address a local client uses, and what GET /health says about whoever listens there. */
 #ifndef CP_CTL_H
 #define CP_CTL_H

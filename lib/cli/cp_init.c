@@ -1,4 +1,4 @@
-/* lib/cp_init.c: see cp_init.h. */
+/* lib/cli/cp_init.c: see cp_init.h. */
 #include "cp_init.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* lib/cp_init.h: what `ccproxy init` writes. Pure: the provider presets, the defaults for unanswered
+/* lib/cli/cp_init.h: what `ccproxy init` writes. Pure: the provider presets, the defaults for unanswered
  * questions, the checks on answers, and the settings tree. The questions and the file are
  * daemon/init.c's. */
 #ifndef CP_INIT_H

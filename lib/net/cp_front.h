@@ -1,4 +1,4 @@
-/* lib/cp_front.h: the client side: the evhttp listener, connections, routes, replies, access log.
+/* lib/net/cp_front.h: the client side: the evhttp listener, connections, routes, replies, access log.
  *
  * One cp_front_t per event_base. It holds a reference to the current configuration; every request
  * takes its own reference when it starts, so a reload (cp_front_reload) never changes the config a

@@ -1,4 +1,4 @@
-/* lib/cp_server.c: see cp_server.h. */
+/* lib/net/cp_server.c: see cp_server.h. */
 #include "cp_server.h"
 
 #include <errno.h>
@@ -264,7 +264,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     event_base_dispatch(s.base);
     rc = s.exit_code;
 out:
-    cp_front_free(s.front);   /* clients gone: their exchanges cancel their transfers */
+    cp_front_free(s.front); /* clients gone: their exchanges cancel their transfers */
     if (s.xs != NULL)
         cp_exchange_cancel_all(s.xs); /* and those whose reply had already ended */
     if (s.base)

@@ -1,4 +1,4 @@
-/* lib/cp_server.h: `ccproxy server`: the event loop, signals, reload and drain.
+/* lib/net/cp_server.h: `ccproxy server`: the event loop, signals, reload and drain.
  *
  * SIGTERM/SIGINT: stop accepting, let requests in flight finish for up to
  * server.drainTimeoutSeconds, exit 0; a second signal exits at once (status 1).

@@ -143,7 +143,9 @@ static void err_errinfo(const json_t *v, err_errinfo_t *ei)
 
 static int err_tokch(char c)
 {
-    return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-') || c == '.' || c == '*' || c == '+' || c == '/' || c == '=' || c == '~';
+    return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+            c == '-') ||
+           c == '.' || c == '*' || c == '+' || c == '/' || c == '=' || c == '~';
 }
 
 static int err_alnum(char c)
@@ -330,7 +332,7 @@ static int err_is_overflow(const char *msg, const char *code)
 
 /* Fills <e> for upstream HTTP status <st> and what <ei> says (or the plain-text <body>). */
 static void err_fill(long st, const err_errinfo_t *ei, const char *body, size_t len, const char *prov,
-                         cp_err_t *e)
+                     cp_err_t *e)
 {
     const char *type;
     int status = err_map_status(st, &type);
@@ -435,7 +437,6 @@ void cp_prov_error(long status, const char *body, size_t len, const char *provid
     err_fill(status, &ei, body + off, len - off, provider, e);
     json_decref(j);
 }
-
 
 void cp_prov_error_value(const json_t *err, const char *provider, cp_err_t *e)
 {

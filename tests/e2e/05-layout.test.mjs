@@ -82,7 +82,7 @@ test('no C file over 1,000 lines without a reason at its top; no function over 1
 });
 
 test('comments and docs cite only files inside the repository', () => {
-  const outside = /\b(protocol|field-study|design|style|real-clients|containers)\.md\b|\.\.\/shared\//;
+  const outside = /(?<![\w-])(protocol|field-study|design|style|real-clients|containers)\.md\b|\.\.\/shared\//;
   const files = [
     ...libFiles, ...walk(join(ROOT, 'daemon'), () => true), ...walk(join(ROOT, 'docs'), () => true),
     ...walk(join(ROOT, 'tests'), (p) => /\.(c|h|mjs|js|py|md)$/.test(p) && !p.includes('/fixtures/tok/')),

@@ -1,5 +1,6 @@
 // OpenAI-style providers (generic, gemini, openrouter, custom without key) driven by the official SDK:
-// routing, what the upstream receives (protocol.md F.1–F.4) and how its answer is translated (F.5, F.7, F.8).
+// routing, what the upstream receives (docs/providers.md, "Requests") and how its answer is translated
+// (docs/protocol-notes.md, "Answers (OpenAI-style -> Anthropic)", "Mapping: usage").
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -25,7 +26,8 @@ const WEATHER_TOOL = {
   },
 };
 
-// JSON Schema 2020-12 as Claude Code sends it (real-clients.md §4.4), nested to check deep cleaning.
+// JSON Schema 2020-12 as Claude Code sends it (docs/protocol-notes.md, "What Claude Code sends"), nested to
+// check deep cleaning.
 const FANCY_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',

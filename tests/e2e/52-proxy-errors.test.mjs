@@ -1,6 +1,6 @@
-// Upstream failures as the client sees them (protocol.md F.9, C): HTTP errors of OpenAI-style providers
-// in every body shape, non-JSON answers, transport failures (down, no answer, reset) for both styles,
-// and the client leaving while the upstream is still working.
+// Upstream failures as the client sees them (docs/protocol-notes.md, "Errors", "Anthropic errors"): HTTP
+// errors of OpenAI-style providers in every body shape, non-JSON answers, transport failures (down, no
+// answer, reset) for both styles, and the client leaving while the upstream is still working.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertError, rawConnect, request, waitFor } from './lib/daemon.mjs';
@@ -55,7 +55,7 @@ async function healthy() {
   assert.ok(env.d.alive(), 'daemon still running');
 }
 
-describe('HTTP errors from an OpenAI-style upstream (F.9)', () => {
+describe('HTTP errors from an OpenAI-style upstream', () => {
   for (const [up, status, type, extra] of [
     [400, 400, 'invalid_request_error', { type: 'invalid_request_error', param: 'max_tokens', code: 'unsupported_parameter' }],
     [401, 401, 'authentication_error', { type: 'invalid_request_error', code: 'invalid_api_key' }],

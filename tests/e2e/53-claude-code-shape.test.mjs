@@ -1,5 +1,5 @@
-// What Claude Code sends (real-clients.md §3–4), through ccproxy to OpenAI-style providers: the main call,
-// the title call, count_tokens (answered locally) and the max_tokens:1 probe.
+// What Claude Code sends (docs/protocol-notes.md, "What Claude Code sends"), through ccproxy to OpenAI-style
+// providers: the main call, the title call, count_tokens (answered locally) and the max_tokens:1 probe.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { setupProxy, assertNothingReceived, assertAnthropicStream, findKeys, hdr, contentText } from './lib/proxy.mjs';

@@ -1,8 +1,8 @@
-// OpenAI-style upstream streams (data: {chunk} … data: [DONE]) translated incrementally into Anthropic
-// events (protocol.md F.6–F.8, cp_oai_stream.h). Every case runs twice: as a raw event sequence read
-// over HTTP and checked strictly (event: lines, message_start first, contiguous indices, deltas matching
-// their block, message_delta with stop_reason and full usage, message_stop last), and through the SDK's
-// messages.stream().finalMessage().
+// OpenAI-style upstream streams (data: {chunk} … data: [DONE]) translated incrementally into Anthropic events
+// (docs/protocol-notes.md, "Answers (OpenAI-style -> Anthropic)"; lib/prov/openai/cp_oai_resp.h). Every case
+// runs twice: as a raw event sequence read over HTTP and checked strictly (event: lines, message_start first,
+// contiguous indices, deltas matching their block, message_delta with stop_reason and full usage,
+// message_stop last), and through the SDK's messages.stream().finalMessage().
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { setupProxy } from './lib/proxy.mjs';

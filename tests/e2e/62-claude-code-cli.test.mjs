@@ -1,8 +1,8 @@
 // The real Claude Code CLI (npm @anthropic-ai/claude-code 2.1.197, pinned in package.json) in print mode,
-// offline with a fresh HOME (real-clients.md §2), against ccproxy. The upstream is a scripted mock playing
-// the model: once an OpenAI-style provider (ccproxy translates the streams) and once an Anthropic-style one
-// (ccproxy relays them). Claude Code always streams; a broken stream makes it silently retry without
-// "stream", so every upstream call is also checked to have been a streaming one.
+// offline with a fresh HOME, against ccproxy. The upstream is a scripted mock playing the model: once an
+// OpenAI-style provider (ccproxy translates the streams) and once an Anthropic-style one (ccproxy relays
+// them). Claude Code always streams; a broken stream makes it silently retry without "stream", so every
+// upstream call is also checked to have been a streaming one.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_cli.c. */
+/* Unit tests for lib/cli/cp_cli.c. */
 #include "cp_unit.h"
 
 #include "cp_cli.h"

@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_ctl.c: the client address of a bound host, and reading /health answers. */
+/* Unit tests for lib/cli/cp_ctl.c: the client address of a bound host, and reading /health answers. */
 #include "cp_unit.h"
 
 #include "cp_ctl.h"

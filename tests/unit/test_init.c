@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_init.c: presets, defaults, missing answers, checks, the settings tree (and
+/* Unit tests for lib/cli/cp_init.c: presets, defaults, missing answers, checks, the settings tree (and
  * that the tree loads through the config loader). */
 #include "cp_unit.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_log.c: formats, levels, secret scrubbing. */
+/* Unit tests for lib/base/cp_log.c: formats, levels, secret scrubbing. */
 #include "cp_unit.h"
 
 #include "cp_common.h"

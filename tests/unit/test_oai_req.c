@@ -1,7 +1,7 @@
 /* Unit tests for the request side of the OpenAI-style translator (lib/prov/openai): flavors and
  * options (cp_oai_flavor), Anthropic Messages -> Chat Completions (cp_oai_req), tool names
  * (cp_oai_names) and the Gemini schema cleaner (cp_oai_schema). The rules are in docs/providers.md
- * ("Flavors", "Requests").
+ * ("Flavors (OpenAI-compatible servers)", "Requests").
  *
  * Most tests are tables. JSON in the tables is written with ' for " (see jq()); a literal apostrophe
  * is \u0027. Golden pairs live in tests/fixtures/oai/, found relative to this file's path:
@@ -428,7 +428,7 @@ static void test_opts_for(void **s)
 }
 
 /* The table itself: ids in order, names unique and findable, every row's fields as documented in
- * docs/providers.md ("Flavors"). */
+ * docs/providers.md ("Flavors (OpenAI-compatible servers)"). */
 static void test_flavor_table(void **s)
 {
     char names[256];

@@ -1675,8 +1675,8 @@ static void test_midstream_error_types(void **st)
     } cases[] = {
         {"{'error':{'message':'bad input','type':'invalid_request_error','status_code':400}}",
          "invalid_request_error", 400},
-        {"{'error':{'message':'bad input','type':'invalid_request_error','code':null}}", "invalid_request_error",
-         400},
+        {"{'error':{'message':'bad input','type':'invalid_request_error','code':null}}",
+         "invalid_request_error", 400},
         {"{'error':{'message':'slow down','type':'rate_limit_error'}}", "rate_limit_error", 429},
         {"{'error':{'message':'no such model','code':404}}", "not_found_error", 404},
         {"{'error':{'message':'busy','status_code':503}}", "overloaded_error", 529},
@@ -1692,7 +1692,8 @@ static void test_midstream_error_types(void **st)
 
         assert_int_equal(run_chunks(chunks, &c, &keep), CP_ERR);
         if (c.err == NULL || strcmp(err_type(&c), cases[i].type) != 0)
-            fail_msg("case %zu: got %s, want %s\n%s", i, c.err ? err_type(&c) : "no error", cases[i].type, keep.p);
+            fail_msg("case %zu: got %s, want %s\n%s", i, c.err ? err_type(&c) : "no error", cases[i].type,
+                     keep.p);
         chk_free(&c);
         out_free(&keep);
     }
@@ -1742,9 +1743,9 @@ static void test_usage_clamped(void **st)
 
 /* ---- parity: a whole answer and the same answer streamed give the same Message ----------------------- */
 
-static const char *const parity_fixtures[] = {"gpt41-tools", "openrouter-reasoning", "deepseek-reasoner",
-                                              "gemini-tools", "vllm-stop",   "together-r1",
-                                              "minimax-think", "magistral"};
+static const char *const parity_fixtures[] = {
+    "gpt41-tools", "openrouter-reasoning", "deepseek-reasoner", "gemini-tools",
+    "vllm-stop",   "together-r1",          "minimax-think",     "magistral"};
 
 /* Generated ids -> "msg_ID" / "toolu_GEN" (upstream tool ids are kept as they are). */
 static void norm(json_t *msg)
@@ -1779,7 +1780,8 @@ static json_t *parity_whole(const cp_oai_opts_t *o, const char *in, size_t n, ch
 
 /* Returns new: the Message rebuilt from the event stream the streaming path gives for <in> fed in
  * <ncuts>+1 pieces, normalized. */
-static json_t *parity_stream(const cp_oai_opts_t *o, const char *in, size_t n, const size_t *cuts, size_t ncuts)
+static json_t *parity_stream(const cp_oai_opts_t *o, const char *in, size_t n, const size_t *cuts,
+                             size_t ncuts)
 {
     out_t out = {0};
     chk_t c;
@@ -1886,7 +1888,8 @@ static void test_parity(void **st)
         free(in);
     }
     cp_id_set_seed(0);
-    printf("[ parity ] %zu fixtures, %zu split runs\n", sizeof(parity_fixtures) / sizeof(parity_fixtures[0]), runs);
+    printf("[ parity ] %zu fixtures, %zu split runs\n", sizeof(parity_fixtures) / sizeof(parity_fixtures[0]),
+           runs);
 }
 
 static void test_whole_completion(void **st)

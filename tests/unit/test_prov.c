@@ -244,7 +244,26 @@ static void test_anthropic_adapter(void **s)
     assert_false(ops->stream_idle(st));
     assert_int_equal(ops->stream_feed(st, stop + 30, sizeof(stop) - 1 - 30, &out), CP_PROV_DONE);
     assert_int_equal(out.len, sizeof(ev1) - 1 + sizeof(stop) - 1); /* byte for byte */
+    assert_true(ops->stream_idle(st));
     assert_int_equal(ops->stream_end(st, NULL, &out), CP_OK);
+    ops->free(st);
+    st = NULL;
+    cp_buf_reset(&out, 0);
+
+    /* CRLF framing, the blank line split across pieces: still an event boundary */
+    assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+    cp_upreq_free(&req);
+    assert_int_equal(ops->head(st, 200, "text/event-stream"), CP_PROV_STREAM);
+    assert_int_equal(ops->stream_feed(st, "event: ping\r\ndata: {}\r\n\r", strlen("event: ping\r\ndata: {}\r\n\r"), &out),
+                     CP_OK);
+    assert_false(ops->stream_idle(st));
+    assert_int_equal(ops->stream_feed(st, "\n", 1, &out), CP_OK);
+    assert_true(ops->stream_idle(st));
+    {
+        const char *ms = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n";
+        assert_int_equal(ops->stream_feed(st, ms, strlen(ms), &out), CP_OK);
+    }
+    assert_int_equal(ops->stream_feed(st, "\n", 1, &out), CP_PROV_DONE);
     ops->free(st);
     st = NULL;
     cp_buf_reset(&out, 0);

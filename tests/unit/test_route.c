@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_route.c. */
+/* Unit tests for lib/base/cp_route.c. */
 #include "cp_unit.h"
 
 #include "cp_route.h"

@@ -1,4 +1,4 @@
-/* Unit tests for lib/cp_tok.c: the local token estimate behind count_tokens.
+/* Unit tests for lib/anth/cp_tok.c: the local token estimate behind count_tokens.
  *
  * The accuracy test reads tests/fixtures/tok/expected.json, the real o200k_base counts written by
  * bench/tok/measure.mjs --write, and requires every fixture to be within TOK_TOLERANCE_PCT. The fixture

@@ -23,8 +23,9 @@
 typedef struct ant_state {
     cp_prov_args_t a;   /* borrowed (see cp_prov_args_t) */
     char ctype[128];    /* the answer's content type */
-    char tail[ANT_TAIL]; /* the last bytes relayed */
+    char tail[ANT_TAIL]; /* the last bytes relayed (until message_stop is seen) */
     size_t tail_len;
+    char end[4]; /* the last 4 bytes relayed, to tell an event boundary */
     unsigned clean : 1; /* the bytes relayed so far end at an event boundary */
     unsigned stop : 1;  /* "message_stop" went through */
 } ant_state_t;
@@ -112,6 +113,22 @@ static void ant_scan(ant_state_t *st, const char *p, size_t n)
     }
 }
 
+/* True when the bytes relayed so far, ending with <p> (<n> bytes), end with a blank line (LF LF,
+ * CR LF CR LF or CR CR: an event boundary), whatever the split. */
+static int ant_at_boundary(ant_state_t *st, const char *p, size_t n)
+{
+    char *e = st->end;
+
+    if (n >= 4) {
+        memcpy(e, p + n - 4, 4);
+    } else {
+        memmove(e, e + n, 4 - n);
+        memcpy(e + 4 - n, p, n);
+    }
+    return (e[2] == '\n' && e[3] == '\n') || (e[2] == '\r' && e[3] == '\r') ||
+           (e[0] == '\r' && e[1] == '\n' && e[2] == '\r' && e[3] == '\n');
+}
+
 static int ant_stream_feed(void *stp, const char *p, size_t n, cp_buf_t *out)
 {
     ant_state_t *st = stp;
@@ -119,7 +136,7 @@ static int ant_stream_feed(void *stp, const char *p, size_t n, cp_buf_t *out)
     if (cp_buf_add(out, p, n) != CP_OK)
         return CP_ERR;
     ant_scan(st, p, n);
-    st->clean = n >= 2 && p[n - 1] == '\n' && p[n - 2] == '\n';
+    st->clean = ant_at_boundary(st, p, n);
     /* complete: do not wait for an upstream that keeps its connection open */
     return st->stop && st->clean ? CP_PROV_DONE : CP_OK;
 }

@@ -6,8 +6,8 @@
  * calls back into anyone, so it can be driven from inside a curl write callback. Upstream bytes are
  * parsed once (cp_sse, then jansson per chunk, or jansson once for a whole body).
  *
- * The rules, with the choices made where the protocols leave room, are in docs/providers.md
- * ("Answers"). The shape of the code:
+ * The rules, with the choices made where the protocols leave room, are in docs/protocol-notes.md
+ * ("Answers (OpenAI-style -> Anthropic)"). The shape of the code:
  *   chunk -> choice -> delta: reasoning (so_reasoning), content (so_content, through the <think>
  *   filter), refusal, tool_calls (so_tool) -> blocks (so_text, so_open_call, so_close) -> the writer;
  *   finish_reason is remembered; usage is remembered from any chunk (the last one wins);

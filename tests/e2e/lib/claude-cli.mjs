@@ -1,5 +1,5 @@
 // Running the real Claude Code CLI (npm @anthropic-ai/claude-code, a native binary) offline in print
-// mode against ccproxy (real-clients.md §2), and scripted upstream responders that play the model:
+// mode against ccproxy, and scripted upstream responders that play the model:
 //   - a user prompt containing "say hi"                  → text MOCK_HI
 //   - a user prompt containing "read the file <path>"     → a Read tool call {"file_path": <path>}
 //   - the last turn carries a tool result                 → text quoting the result's first line

@@ -1,5 +1,7 @@
-// Requests shaped like Claude Code's (real-clients.md §4), and a checker for the OpenAI Chat Completions
-// body ccproxy must produce from them (protocol.md D.1, D.1 message roles/ordering, F.10).
+// Requests shaped like Claude Code's (docs/protocol-notes.md, "What Claude Code sends"), and a checker for
+// the OpenAI Chat Completions body ccproxy must produce from them (docs/protocol-notes.md,
+// "Chat Completions requests": fields, message roles and ordering; docs/providers.md, "Requests": what is
+// dropped).
 
 import assert from 'node:assert/strict';
 
@@ -12,7 +14,8 @@ const obj = (properties, required = [], extra = {}) => ({
 const str = (description, extra = {}) => ({ type: 'string', description, ...extra });
 const metaMap = { type: 'object', propertyNames: { type: 'string' }, additionalProperties: {}, description: 'Arbitrary metadata' };
 
-/** The 24 print-mode tools, with the schema keywords Claude Code uses (real-clients.md §4.4). */
+/** The 24 print-mode tools, with the schema keywords Claude Code uses (docs/protocol-notes.md,
+ * "What Claude Code sends"). */
 export function claudeCodeTools() {
   const t = (name, description, input_schema) => ({ name, description, input_schema });
   return [
@@ -86,7 +89,7 @@ export const CC_BETAS = 'claude-code-20250219,context-1m-2025-08-07,interleaved-
 
 export const SESSION_ID = '5b4c3d2e-1f00-4a6b-9c8d-7e6f5a4b3c2d';
 
-/** Claude Code's request headers (real-clients.md §4.1). */
+/** Claude Code's request headers (docs/protocol-notes.md, "Anthropic Messages requests"). */
 export function claudeCodeHeaders(key = 'sk-ant-cc-client-key') {
   return {
     accept: 'application/json',
@@ -162,7 +165,7 @@ export function claudeCodeBody(model = 'claude-opus-4-8[1m]', { stream = true } 
   };
 }
 
-/** The TUI's title call (real-clients.md §4.5). */
+/** The TUI's title call (docs/protocol-notes.md, "What Claude Code sends"). */
 export function claudeCodeTitleBody(model = 'claude-opus-4-8') {
   return {
     model,
@@ -186,8 +189,9 @@ export function claudeCodeTitleBody(model = 'claude-opus-4-8') {
   };
 }
 
-// protocol.md D.1: the request fields of Chat Completions (minus `metadata`, which must never carry
-// Anthropic's metadata, and the deprecated functions API). `extra_body` only for Gemini (E.1).
+// The request fields of Chat Completions (docs/protocol-notes.md, "Chat Completions requests", and the
+// others OpenAI defines), minus `metadata`, which must never carry Anthropic's metadata, and the deprecated
+// functions API. `extra_body` only for Gemini.
 const OAI_TOP_KEYS = new Set([
   'model', 'messages', 'max_completion_tokens', 'max_tokens', 'temperature', 'top_p', 'stop', 'stream', 'stream_options',
   'tools', 'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'response_format', 'user', 'safety_identifier',
@@ -234,7 +238,8 @@ export function assertValidOpenAIRequest(b, { flavor = 'generic' } = {}) {
   assert.equal(typeof b.model, 'string', `model${c}`);
   assert.ok(b.model.length > 0, `model${c}`);
 
-  // OpenRouter takes reasoning back as assistant reasoning_details, signature included (protocol.md E.2, F.2)
+  // OpenRouter takes reasoning back as assistant reasoning_details, signature included
+  // (docs/providers.md, "Flavors (OpenAI-compatible servers)")
   const skip = flavor === 'openrouter'
     ? (p) => p.length === 3 && p[0] === 'messages' && p[2] === 'reasoning_details'
     : () => false;

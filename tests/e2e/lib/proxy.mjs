@@ -128,8 +128,8 @@ export function parseSSE(text) {
 }
 
 /**
- * Check an Anthropic SSE body against what the SDK accumulators need (real-clients.md §8, protocol.md
- * B.4) and rebuild the Message from it.
+ * Check an Anthropic SSE body against what the SDK accumulators need (docs/protocol-notes.md,
+ * "What the SDK and Claude Code accept") and rebuild the Message from it.
  */
 export function assertAnthropicStream(text, ctx = '') {
   const evs = parseSSE(text);

@@ -140,11 +140,11 @@ export function streamedText(evs) {
 }
 
 /**
- * Strict check of a complete Anthropic stream (protocol.md B, F.6): an "event:" line on every event equal
- * to data.type, message_start first with a full message, block indices contiguous from 0 in start order,
- * no interleaving, deltas matching their block type, tool input JSON valid, exactly one message_delta with
- * stop_reason, stop_sequence and usage (with input_tokens when inputRepeated), message_stop last and
- * nothing after it. Returns the rebuilt message.
+ * Strict check of a complete Anthropic stream (docs/protocol-notes.md, "Anthropic event stream"): an "event:"
+ * line on every event equal to data.type, message_start first with a full message, block indices contiguous
+ * from 0 in start order, no interleaving, deltas matching their block type, tool input JSON valid, exactly
+ * one message_delta with stop_reason, stop_sequence and usage (with input_tokens when inputRepeated),
+ * message_stop last and nothing after it. Returns the rebuilt message.
  */
 export function assertCompleteStream(text, { ctx = '', inputRepeated = false } = {}) {
   const c = `${ctx}\nstream:\n${text.slice(0, 4000)}`;
