@@ -1,7 +1,7 @@
 /* daemon/init.c: `ccproxy init`: the questions (on a terminal) or the flags (otherwise), then the
  * settings file, checked by the same loader as `server` before it replaces anything.
  *
- * What is written, the presets and the defaults are lib/cp_init.c's; this file only talks to the
+ * What is written, the presets and the defaults are lib/cli/cp_init.c's; this file only talks to the
  * user and the file system. The file is created 0600 in a 0700 directory, written to a temporary
  * name, loaded, and renamed into place; a file it replaces is kept as settings.json.bak. */
 #include "cmds.h"
