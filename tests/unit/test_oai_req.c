@@ -3,7 +3,7 @@
  * (cp_oai_names) and the Gemini schema cleaner (cp_oai_schema). The rules are in docs/providers.md
  * ("Flavors (OpenAI-compatible servers)", "Requests").
  *
- * Most tests are tables. JSON in the tables is written with ' for " (see jq()); a literal apostrophe
+ * Most tests are tables. JSON in the tables is written with ' for " (see unit_jq()); a literal apostrophe
  * is \u0027. Golden pairs live in tests/fixtures/oai/, found relative to this file's path:
  *   req-NAME.anthropic.json -> req-NAME.FLAVOR.json        (cp_oai_request)
  *   schema-NAME.input.json  -> schema-NAME.gemini.json     (cp_oai_gemini_schema)
@@ -17,45 +17,6 @@
 #include "cp_oai_req.h"
 #include "cp_oai_resp.h"
 #include "cp_oai_schema.h"
-
-/* ---- helpers ----------------------------------------------------------------------------------- */
-
-/* Returns new: <s> parsed as JSON after turning every ' into ". Fails the test on a syntax error. */
-static json_t *jq(const char *s)
-{
-    char *t = strdup(s);
-    json_error_t err;
-    json_t *j;
-
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    j = json_loads(t, JSON_DECODE_ANY, &err);
-    if (j == NULL)
-        fail_msg("bad test JSON (%s at %d): %s", err.text, err.position, t);
-    free(t);
-    return j;
-}
-
-static char *dump(const json_t *j)
-{
-    return j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("(null)");
-}
-
-/* Returns 1 when equal; otherwise prints both sides under <what> and returns 0. */
-static int same_json(const char *what, const json_t *got, const json_t *want)
-{
-    char *g, *w;
-
-    if (got != NULL && json_equal(got, want))
-        return 1;
-    g = dump(got);
-    w = dump(want);
-    fprintf(stderr, "%s:\n  got:  %s\n  want: %s\n", what, g, w);
-    free(g);
-    free(w);
-    return 0;
-}
 
 static cp_oai_opts_t opts(enum cp_oai_flavor_id f, unsigned rm, unsigned mc, unsigned re)
 {
@@ -974,7 +935,7 @@ static const struct prov_case {
  * failures. Returns 1 when the body is as wanted and passes check_body(). */
 static int run_request(const char *name, const cp_oai_opts_t *o, const char *anth_text, const char *want_text)
 {
-    json_t *anth = jq(anth_text), *want = jq(want_text), *got;
+    json_t *anth = unit_jq(anth_text), *want = unit_jq(want_text), *got;
     cp_oai_names_t *names = (cp_oai_names_t *)&names; /* must be overwritten */
     cp_err_t e = {0};
     int ok = 1;
@@ -985,7 +946,7 @@ static int run_request(const char *name, const cp_oai_opts_t *o, const char *ant
         fprintf(stderr, "%s: failed: %d %s\n", name, e.http_status, e.msg);
         ok = 0;
     } else {
-        ok = same_json(name, got, want);
+        ok = unit_same_json(name, got, want);
         if (names == NULL) {
             fprintf(stderr, "%s: names map NULL on success\n", name);
             ok = 0;
@@ -1142,7 +1103,7 @@ static void test_request_errors(void **s)
     (void)s;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cp_oai_opts_t o = opts(cases[i].flavor, cases[i].rm, 0, 1);
-        json_t *anth = jq(cases[i].anth), *got;
+        json_t *anth = unit_jq(cases[i].anth), *got;
         cp_oai_names_t *names = (cp_oai_names_t *)&names;
         cp_err_t e = {0};
 
@@ -1184,7 +1145,7 @@ static void test_names(void **s)
              "{'model':'m','messages':[{'role':'user','content':'x'}],'tools':[{'name':'%s'},{'name':'a.b'},"
              "{'name':''},{'name':'mcp__srv__\\u00fcn\\u00ef'},{'name':'Bash'}]}",
              long_name);
-    anth = jq(body);
+    anth = unit_jq(body);
     b1 = cp_oai_request(anth, "up", &o, &n1, &e);
     b2 = cp_oai_request(anth, "up", &o, &n2, &e);
     assert_non_null(b1);
@@ -1212,7 +1173,7 @@ static void test_names(void **s)
     /* collision: a client tool literally named like a.b's short name pushes a.b to a salted hash */
     cand = "a_b_2e7336dc";
     anth =
-        jq("{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':[{'type':"
+        unit_jq("{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':[{'type':"
            "'tool_use','id':'t1','name':'a.b','input':{}}]},{'role':'user','content':[{'type':'tool_result',"
            "'tool_use_id':'t1','content':'r'}]}],'tools':[{'name':'a.b'},{'name':'a_b_2e7336dc'}]}");
     b3 = cp_oai_request(anth, "up", &o, &n3, &e);
@@ -1236,7 +1197,7 @@ static void test_names(void **s)
     /* a response naming a shortened tool is answered with the client's name */
     {
         json_t *resp =
-            jq("{'choices':[{'message':{'role':'assistant','content':null,'tool_calls':[{'id':'c1',"
+            unit_jq("{'choices':[{'message':{'role':'assistant','content':null,'tool_calls':[{'id':'c1',"
                "'type':'function','function':{'name':'mcp__github_enterprise_server__create_or_update_"
                "reposit_c44dd0d6','arguments':'{}'}}]},'finish_reason':'tool_calls'}]}");
         json_t *msg = cp_oai_response(resp, "claude-x", n1, &o, &e);
@@ -1318,7 +1279,7 @@ static void test_request_golden(void **s)
         if (got == NULL) {
             fprintf(stderr, "%s: %s\n", out, e.msg);
             bad++;
-        } else if (!same_json(out, got, want) || check_body(got, req_golden[i].flavor) != 0) {
+        } else if (!unit_same_json(out, got, want) || check_body(got, req_golden[i].flavor) != 0) {
             bad++;
         }
         cp_oai_names_free(names);
@@ -1500,11 +1461,11 @@ static void test_gemini_schema_table(void **s)
 
     (void)s;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *in = jq(cases[i].in), *want = jq(cases[i].want);
+        json_t *in = unit_jq(cases[i].in), *want = unit_jq(cases[i].want);
         json_t *before = json_deep_copy(in);
         json_t *got = cp_oai_gemini_schema(in);
 
-        bad += !same_json(cases[i].name, got, want);
+        bad += !unit_same_json(cases[i].name, got, want);
         if (!json_equal(in, before)) { /* the input is borrowed, never modified */
             fprintf(stderr, "%s: input modified\n", cases[i].name);
             bad++;
@@ -1539,9 +1500,9 @@ static size_t count_nodes(const json_t *j)
 static void test_gemini_schema_recursion(void **s)
 {
     /* A tree whose node refers to itself twice, and a schema that is its own $ref: both finite. */
-    json_t *tree = jq("{'$ref':'#/$defs/Node','$defs':{'Node':{'type':'object','properties':{'name':{'type':"
+    json_t *tree = unit_jq("{'$ref':'#/$defs/Node','$defs':{'Node':{'type':'object','properties':{'name':{'type':"
                       "'string'},'left':{'$ref':'#/$defs/Node'},'right':{'$ref':'#/$defs/Node'}}}}}");
-    json_t *self = jq("{'$ref':'#'}");
+    json_t *self = unit_jq("{'$ref':'#'}");
     json_t *g1 = cp_oai_gemini_schema(tree), *g2 = cp_oai_gemini_schema(self);
     json_t *leaf;
 
@@ -1576,7 +1537,7 @@ static void test_gemini_schema_fixtures(void **s)
         src = fixture(in);
         want = fixture(out);
         got = cp_oai_gemini_schema(src);
-        bad += !same_json(out, got, want);
+        bad += !unit_same_json(out, got, want);
         json_decref(src);
         json_decref(want);
         json_decref(got);

@@ -615,40 +615,12 @@ static long long usage(const chk_t *c, const char *key)
 
 static const char *fixdir(void)
 {
-    static char dir[1024];
-    const char *env = getenv("CCPROXY_STREAM_FIXTURES");
-    const char *f = __FILE__, *slash = strrchr(f, '/');
-
-    if (env != NULL)
-        return env;
-    if (slash != NULL)
-        snprintf(dir, sizeof(dir), "%.*s/../fixtures/stream", (int)(slash - f), f);
-    else
-        snprintf(dir, sizeof(dir), "../fixtures/stream");
-    return dir;
+    return unit_fixdir("stream", "CCPROXY_STREAM_FIXTURES");
 }
 
 static char *slurp(const char *name, size_t *len)
 {
-    char path[1200];
-    FILE *f;
-    char *b;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/%s", fixdir(), name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("short read %s", path);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
+    return unit_slurp(fixdir(), name, len);
 }
 
 #define LONG_TOOL "mcp__claude_in_chrome__browser_navigate_to_url_and_wait_for_network_idle"

@@ -1,7 +1,7 @@
 /* Unit tests for whole Chat Completions answers (lib/prov/openai/cp_oai_resp.c through
  * cp_oai_response): table cases, in-band errors, ids, and recorded answers.
  *
- * JSON in the tables is written with ' for " (see jq()). Golden pairs live in tests/fixtures/oai/:
+ * JSON in the tables is written with ' for " (see unit_jq()). Golden pairs live in tests/fixtures/oai/:
  *   resp-NAME.openai.json -> resp-NAME.anthropic.json (random ids normalized) */
 #include "cp_unit.h"
 
@@ -12,46 +12,6 @@
 
 #define GEN CP_OAI_GENERIC
 #define ORT CP_OAI_OPENROUTER
-
-/* ---- helpers ----------------------------------------------------------------------------------- */
-
-
-/* Returns new: <s> parsed as JSON after turning every ' into ". Fails the test on a syntax error. */
-static json_t *jq(const char *s)
-{
-    char *t = strdup(s);
-    json_error_t err;
-    json_t *j;
-
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    j = json_loads(t, JSON_DECODE_ANY, &err);
-    if (j == NULL)
-        fail_msg("bad test JSON (%s at %d): %s", err.text, err.position, t);
-    free(t);
-    return j;
-}
-
-static char *dump(const json_t *j)
-{
-    return j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("(null)");
-}
-
-/* Returns 1 when equal; otherwise prints both sides under <what> and returns 0. */
-static int same_json(const char *what, const json_t *got, const json_t *want)
-{
-    char *g, *w;
-
-    if (got != NULL && json_equal(got, want))
-        return 1;
-    g = dump(got);
-    w = dump(want);
-    fprintf(stderr, "%s:\n  got:  %s\n  want: %s\n", what, g, w);
-    free(g);
-    free(w);
-    return 0;
-}
 
 static cp_oai_opts_t opts(enum cp_oai_flavor_id f, unsigned rm, unsigned mc, unsigned re)
 {
@@ -67,40 +27,16 @@ static cp_oai_opts_t opts(enum cp_oai_flavor_id f, unsigned rm, unsigned mc, uns
 
 static const char *fixdir(void)
 {
-    static char dir[1024];
-    const char *env = getenv("CCPROXY_OAI_FIXTURES");
-    const char *f = __FILE__, *slash = strrchr(f, '/');
-
-    if (env != NULL)
-        return env;
-    if (slash != NULL)
-        snprintf(dir, sizeof(dir), "%.*s/../fixtures/oai", (int)(slash - f), f);
-    else
-        snprintf(dir, sizeof(dir), "../fixtures/oai");
-    return dir;
+    return unit_fixdir("oai", "CCPROXY_OAI_FIXTURES");
 }
 
 /* Returns new: the bytes of fixture <name> (*<len> set); fails the test when missing. */
 static char *fixture_bytes(const char *name, size_t *len)
 {
-    char path[1200];
-    FILE *f;
-    char *b;
-    long n;
+    char *b = unit_slurp(fixdir(), name, len);
 
-    snprintf(path, sizeof(path), "%s/%s", fixdir(), name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("missing fixture %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("short read %s", path);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
+    if (b == NULL)
+        fail_msg("missing fixture %s/%s", fixdir(), name);
     return b;
 }
 
@@ -315,7 +251,7 @@ static void test_response_table(void **s)
 
     (void)s;
     for (size_t i = 0; i < sizeof(resp_cases) / sizeof(resp_cases[0]); i++) {
-        json_t *in = jq(resp_cases[i].oai), *want = jq(resp_cases[i].want), *got;
+        json_t *in = unit_jq(resp_cases[i].oai), *want = unit_jq(resp_cases[i].want), *got;
         cp_err_t e = {0};
 
         got = cp_oai_response(in, "claude-x", NULL, &o, &e);
@@ -326,7 +262,7 @@ static void test_response_table(void **s)
             fprintf(stderr, "%s: bad message id\n", resp_cases[i].name);
             bad++;
         } else {
-            bad += !same_json(resp_cases[i].name, got, want);
+            bad += !unit_same_json(resp_cases[i].name, got, want);
         }
         json_decref(in);
         json_decref(want);
@@ -391,7 +327,7 @@ static void test_response_errors(void **s)
 
     (void)s;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *in = jq(cases[i].oai), *got;
+        json_t *in = unit_jq(cases[i].oai), *got;
         cp_err_t e = {0};
 
         got = cp_oai_response(in, "claude-x", NULL, &o, &e);
@@ -410,7 +346,7 @@ static void test_response_errors(void **s)
 
 static void test_response_ids(void **s)
 {
-    json_t *in = jq(CHOICE("{'role':'assistant','content':null,'tool_calls':[" TC("", "f", "'{}'") "]}",
+    json_t *in = unit_jq(CHOICE("{'role':'assistant','content':null,'tool_calls':[" TC("", "f", "'{}'") "]}",
                            "'tool_calls'") "}");
     cp_oai_opts_t o = opts(GEN, 0, 0, 0);
     cp_err_t e = {0};
@@ -458,7 +394,7 @@ static void test_response_golden(void **s)
         if (got == NULL) {
             fprintf(stderr, "%s: %s\n", in, e.msg);
             bad++;
-        } else if (!norm_ids(got) || !same_json(out, got, want)) {
+        } else if (!norm_ids(got) || !unit_same_json(out, got, want)) {
             bad++;
         }
         bytes = fixture_bytes(in, &n); /* from the bytes, as the adapter sees them */
@@ -466,7 +402,7 @@ static void test_response_golden(void **s)
         if (raw == NULL) {
             fprintf(stderr, "%s (bytes): %s\n", in, e.msg);
             bad++;
-        } else if (!norm_ids(raw) || !same_json(out, raw, want)) {
+        } else if (!norm_ids(raw) || !unit_same_json(out, raw, want)) {
             bad++;
         }
         free(bytes);
