@@ -1,11 +1,12 @@
 # ccproxy: convenience targets around CMake. The two README commands are `make run` and `make test`.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 ARGS       ?=
 
-.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan format format-check clean
+.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan fuzz format format-check clean
 
 all: build
 
@@ -23,10 +24,12 @@ build: deps
 run: build
 	./$(BUILD)/ccproxy server $(ARGS)
 
-# Everything CI runs: format check; gcc build + unit + e2e; clang ASan+UBSan build + unit + e2e.
+# Everything CI runs: format check; gcc build + unit + e2e; clang ASan+UBSan build + unit + e2e;
+# each libFuzzer target for FUZZ_SECONDS.
 test: deps-test format-check
 	$(MAKE) --no-print-directory test-unit test-e2e BUILD=$(BUILD) CC=gcc
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz
 
 test-unit:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCCPROXY_TESTS=ON $(CMAKE_ARGS) >/dev/null
@@ -45,11 +48,35 @@ test-asan:
 	CC=clang $(MAKE) --no-print-directory test-unit test-e2e BUILD=$(ASAN_BUILD) \
 	  CMAKE_ARGS="-DCCPROXY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c, clang only), each run for FUZZ_SECONDS with its -max_len on
+# a fresh copy of its seeds in $(FUZZ_BUILD)/corpus/TARGET (tests/fuzz/run.sh); fails on any finding,
+# leaving the input in $(FUZZ_BUILD)/crash/TARGET/. Every target runs even when one fails.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_STREAMS := $(filter-out %/long-2000.sse,$(wildcard tests/fixtures/stream/*.sse))
+FUZZ_SEEDS_fuzz_sse        := $(FUZZ_STREAMS)
+FUZZ_SEEDS_fuzz_oai_resp   := $(FUZZ_STREAMS) $(wildcard tests/fixtures/oai/resp-*.openai.json)
+FUZZ_SEEDS_fuzz_oai_req    := $(wildcard tests/fixtures/oai/req-*.anthropic.json)
+FUZZ_SEEDS_fuzz_jsonck     := $(wildcard tests/fixtures/oai/schema-*.input.json)
+FUZZ_MAX_LEN_fuzz_sse      := 4096
+FUZZ_MAX_LEN_fuzz_oai_resp := 8192
+FUZZ_MAX_LEN_fuzz_oai_req  := 20000
+FUZZ_MAX_LEN_fuzz_jsonck   := 4096
+
+fuzz: deps-test
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCCPROXY_FUZZ=ON -DCCPROXY_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+	@fail=0; $(foreach t,$(FUZZ_TARGETS),tests/fuzz/run.sh $(FUZZ_BUILD) $(t) $(FUZZ_SECONDS) \
+	  $(or $(FUZZ_MAX_LEN_$(t)),4096) $(FUZZ_SEEDS_$(t)) || fail=1;) exit $$fail
+
+FORMAT_FILES = $(wildcard lib/*/*.c lib/*/*.h lib/*/*/*.c lib/*/*/*.h daemon/*.c daemon/*.h \
+                 tests/unit/*.c tests/unit/*.h tests/fuzz/*.c)
+
 format:
-	clang-format -i lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

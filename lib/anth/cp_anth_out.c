@@ -41,14 +41,16 @@ static int out_usage(cp_buf_t *b, const cp_anth_usage_t *u, int start)
     if (u == NULL)
         u = &zero;
     if (start) /* message_start: output not known yet; cache fields in the API's order */
-        return cp_buf_addf(b,
-                           "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":0,\"cache_creation_input_tokens\":"
-                           "%lld,\"cache_read_input_tokens\":%lld}",
-                           u->input, u->cache_write, u->cache_read);
-    return cp_buf_addf(b,
-                       "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_read_input_tokens\":%lld,"
-                       "\"cache_creation_input_tokens\":%lld}",
-                       u->input, u->output, u->cache_read, u->cache_write);
+        return cp_buf_addf(
+            b,
+            "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":0,\"cache_creation_input_tokens\":"
+            "%lld,\"cache_read_input_tokens\":%lld}",
+            u->input, u->cache_write, u->cache_read);
+    return cp_buf_addf(
+        b,
+        "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_read_input_tokens\":%lld,"
+        "\"cache_creation_input_tokens\":%lld}",
+        u->input, u->output, u->cache_read, u->cache_write);
 }
 
 int cp_anth_out_message_start(cp_anth_out_t *o, cp_buf_t *b, const char *id, const char *model,
@@ -211,10 +213,11 @@ int cp_anth_out_message_delta(cp_anth_out_t *o, cp_buf_t *b, const char *stop_re
     }
     rc |= CP_BUF_LIT(b, "],");
     rc |= out_stop_fields(b, stop_reason, stop_seq);
-    rc |= cp_buf_addf(b,
-                      ",\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_creation_input_tokens\":%lld,"
-                      "\"cache_read_input_tokens\":%lld}}",
-                      u->input, u->output, u->cache_write, u->cache_read);
+    rc |= cp_buf_addf(
+        b,
+        ",\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_creation_input_tokens\":%lld,"
+        "\"cache_read_input_tokens\":%lld}}",
+        u->input, u->output, u->cache_write, u->cache_read);
     return rc == CP_OK ? CP_OK : CP_ERR;
 }
 
@@ -265,12 +268,13 @@ static int msg_block_deltas(cp_buf_t *b, size_t index, const json_t *blk)
     if (type == NULL)
         return CP_OK;
     if (strcmp(type, "text") == 0) {
-        d = json_pack("{s:s,s:s?}", "type", "text_delta", "text", json_string_value(json_object_get(blk, "text")));
+        d = json_pack("{s:s,s:s?}", "type", "text_delta", "text",
+                      json_string_value(json_object_get(blk, "text")));
     } else if (strcmp(type, "thinking") == 0) {
         const char *sig = json_string_value(json_object_get(blk, "signature"));
         if (msg_event(b, "content_block_delta",
-                      json_pack("{s:s,s:I,s:{s:s,s:s?}}", "type", "content_block_delta", "index", (json_int_t)index,
-                                "delta", "type", "thinking_delta", "thinking",
+                      json_pack("{s:s,s:I,s:{s:s,s:s?}}", "type", "content_block_delta", "index",
+                                (json_int_t)index, "delta", "type", "thinking_delta", "thinking",
                                 json_string_value(json_object_get(blk, "thinking")))) != CP_OK)
             return CP_ERR;
         d = json_pack("{s:s,s:s}", "type", "signature_delta", "signature", sig ? sig : "");
@@ -284,8 +288,9 @@ static int msg_block_deltas(cp_buf_t *b, size_t index, const json_t *blk)
     } else {
         return CP_OK; /* other blocks travel whole in their start event */
     }
-    return msg_event(b, "content_block_delta",
-                     json_pack("{s:s,s:I,s:o}", "type", "content_block_delta", "index", (json_int_t)index, "delta", d));
+    return msg_event(
+        b, "content_block_delta",
+        json_pack("{s:s,s:I,s:o}", "type", "content_block_delta", "index", (json_int_t)index, "delta", d));
 }
 
 /* The block as announced by content_block_start: text/thinking empty, tool input {}. Returns new. */
@@ -322,7 +327,8 @@ int cp_anth_out_message_events(cp_buf_t *b, const json_t *msg)
     start_usage = json_is_object(usage) ? json_deep_copy(usage) : json_object();
     json_object_set_new(start_usage, "output_tokens", json_integer(0));
     json_object_set_new(head, "usage", start_usage);
-    if (msg_event(b, "message_start", json_pack("{s:s,s:o}", "type", "message_start", "message", head)) != CP_OK)
+    if (msg_event(b, "message_start", json_pack("{s:s,s:o}", "type", "message_start", "message", head)) !=
+        CP_OK)
         return CP_ERR;
     json_array_foreach(content, i, blk)
     {
@@ -334,13 +340,14 @@ int cp_anth_out_message_events(cp_buf_t *b, const json_t *msg)
                       json_pack("{s:s,s:I}", "type", "content_block_stop", "index", (json_int_t)i)) != CP_OK)
             return CP_ERR;
     }
-    if (msg_event(b, "message_delta",
-                  json_pack("{s:s,s:{s:O,s:O},s:o}", "type", "message_delta", "delta", "stop_reason",
-                            json_object_get(msg, "stop_reason") ? json_object_get(msg, "stop_reason") : json_null(),
-                            "stop_sequence",
-                            json_object_get(msg, "stop_sequence") ? json_object_get(msg, "stop_sequence")
-                                                                  : json_null(),
-                            "usage", json_is_object(usage) ? json_incref(usage) : json_object())) != CP_OK)
+    if (msg_event(
+            b, "message_delta",
+            json_pack("{s:s,s:{s:O,s:O},s:o}", "type", "message_delta", "delta", "stop_reason",
+                      json_object_get(msg, "stop_reason") ? json_object_get(msg, "stop_reason") : json_null(),
+                      "stop_sequence",
+                      json_object_get(msg, "stop_sequence") ? json_object_get(msg, "stop_sequence")
+                                                            : json_null(),
+                      "usage", json_is_object(usage) ? json_incref(usage) : json_object())) != CP_OK)
         return CP_ERR;
     return msg_event(b, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }

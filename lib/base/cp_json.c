@@ -18,6 +18,22 @@ static int json_int_overflows(const char *d, size_t n, int neg)
     return n > JSON_INT_DIGITS || (n == JSON_INT_DIGITS && strncmp(d, lim, JSON_INT_DIGITS) > 0);
 }
 
+/* The end of a number whose integer digits end at <j>: past ".digits" and "e[+-]digits". */
+static size_t json_number_end(const char *buf, size_t len, size_t j)
+{
+    if (j < len && buf[j] == '.')
+        for (j++; j < len && buf[j] >= '0' && buf[j] <= '9'; j++)
+            ;
+    if (j < len && (buf[j] == 'e' || buf[j] == 'E')) {
+        j++;
+        if (j < len && (buf[j] == '+' || buf[j] == '-'))
+            j++;
+        while (j < len && buf[j] >= '0' && buf[j] <= '9')
+            j++;
+    }
+    return j;
+}
+
 /* Returns new: <buf> with ".0" after every integer literal (outside strings) beyond 64 bits. */
 static char *json_widen(const char *buf, size_t len, size_t *out_len)
 {
@@ -47,6 +63,7 @@ static char *json_widen(const char *buf, size_t len, size_t *out_len)
                 j++;
             digits = j - i - (c == '-');
             is_int = j >= len || (buf[j] != '.' && buf[j] != 'e' && buf[j] != 'E');
+            j = json_number_end(buf, len, j); /* a fraction and an exponent belong to the number */
             cp_buf_add(&b, buf + i, j - i);
             if (is_int && json_int_overflows(buf + i + (c == '-'), digits, c == '-'))
                 CP_BUF_LIT(&b, ".0");

@@ -46,26 +46,26 @@ struct cp_exchanges {
 
 typedef struct exchange {
     cp_exchanges_t *xs;
-    cp_front_req_t *fr;  /* NULL once replied or gone */
-    cp_xfer_t *xfer;     /* NULL once done or cancelled */
-    cp_config_t *cfg;    /* own reference: the provider below lives in it */
+    cp_front_req_t *fr; /* NULL once replied or gone */
+    cp_xfer_t *xfer;    /* NULL once done or cancelled */
+    cp_config_t *cfg;   /* own reference: the provider below lives in it */
     const cp_provider_t *prov;
     const cp_prov_ops_t *ops;
     void *st;                       /* owned: the adapter's state */
     char model[CP_ROUTE_MODEL_MAX]; /* the client's model */
     char upstream_model[CP_ROUTE_MODEL_MAX];
     char rid[CP_REQ_ID_LEN + 1];
-    unsigned live;            /* EX_HALF_* still held */
-    unsigned streaming : 1;   /* the streamed reply started */
-    unsigned paused : 1;      /* we paused the transfer: client output above the high-water mark */
-    unsigned in_curl : 1;     /* inside on_head/on_body: the transfer must not be removed now */
-    long status;              /* of the upstream answer */
-    cp_buf_t out;             /* client bytes the adapter produced, not written yet */
-    cp_buf_t body;            /* the collected upstream body */
+    unsigned live;          /* EX_HALF_* still held */
+    unsigned streaming : 1; /* the streamed reply started */
+    unsigned paused : 1;    /* we paused the transfer: client output above the high-water mark */
+    unsigned in_curl : 1;   /* inside on_head/on_body: the transfer must not be removed now */
+    long status;            /* of the upstream answer */
+    cp_buf_t out;           /* client bytes the adapter produced, not written yet */
+    cp_buf_t body;          /* the collected upstream body */
     struct event *ping;
     const struct timeval *ping_tv; /* the base's common timeout for ping_interval_s */
     struct timeval ping_store;     /* used when no common timeout could be made */
-    struct event *linger; /* cancels a transfer still open after its answer was complete */
+    struct event *linger;          /* cancels a transfer still open after its answer was complete */
     struct event *reap;
     LIST_ENTRY(exchange) link; /* in xs->all */
 } exchange_t;
@@ -157,8 +157,8 @@ static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
     x->fr = NULL;
     if (e->http_status >= 500)
         cp_log_j(CP_LOG_WARN, "upstream error",
-                 json_pack("{s:s,s:s,s:i,s:s}", "rid", x->rid, "provider", x->prov->name, "status", e->http_status,
-                           "error", e->msg));
+                 json_pack("{s:s,s:s,s:i,s:s}", "rid", x->rid, "provider", x->prov->name, "status",
+                           e->http_status, "error", e->msg));
     cp_front_req_error(fr, e, extra);
     ex_release(x, EX_HALF_CLIENT);
 }
@@ -459,8 +459,8 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     ur.first_byte_timeout_ms = x->prov->first_byte_timeout_ms;
     ur.idle_timeout_ms = x->prov->idle_timeout_ms;
     cp_log_j(CP_LOG_DEBUG, "upstream request",
-             json_pack("{s:s,s:s,s:s,s:I}", "rid", x->rid, "provider", x->prov->name, "url", req->url, "bytes",
-                       (json_int_t)ur.body_len));
+             json_pack("{s:s,s:s,s:s,s:I}", "rid", x->rid, "provider", x->prov->name, "url", req->url,
+                       "bytes", (json_int_t)ur.body_len));
     x->xfer = cp_up_start(x->xs->up, &ur, &ex_cbs, x, &e);
     cp_upreq_free(req);
     if (x->xfer == NULL) {
@@ -477,10 +477,11 @@ static int ex_admit(const cp_exchanges_t *xs, cp_front_req_t *r, const cp_provid
     const cp_config_t *cfg = cp_front_req_config(r);
 
     if (p->api_key == NULL && cp_prov_key_required(p))
-        return cp_err_set(e, 400, "invalid_request_error",
-                          "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" "
-                          "under providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
-                          p->name, p->api_key_env, p->name);
+        return cp_err_set(
+            e, 400, "invalid_request_error",
+            "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" "
+            "under providers.%s in ~/.ccproxy/settings.json, or run `ccproxy init` to write a config.",
+            p->name, p->api_key_env, p->name);
     if (cfg->max_concurrent > 0 && xs->live >= cfg->max_concurrent)
         return cp_err_set(
             e, 529, "overloaded_error",
@@ -514,7 +515,8 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
     return x;
 }
 
-void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body, const cp_route_t *route)
+void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
+                       const cp_route_t *route)
 {
     cp_exchanges_t *xs = ud;
     exchange_t *x;

@@ -34,7 +34,8 @@ void cp_exchanges_free(cp_exchanges_t *xs);
  * cp_exchanges_t. Answers <r> (borrowed until it is replied to or gone) now (errors, local answers)
  * or later. Takes <body>, the validated Anthropic request; borrows <route> during the call (its
  * provider lives in <r>'s config snapshot). */
-void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body, const cp_route_t *route);
+void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
+                       const cp_route_t *route);
 
 /* Exchanges alive (for the drain). */
 unsigned cp_exchange_live(const cp_exchanges_t *xs);

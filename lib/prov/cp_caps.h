@@ -10,8 +10,8 @@
 
 typedef struct cp_caps cp_caps_t;
 
-cp_caps_t *cp_caps_new(void);      /* returns new */
-void cp_caps_free(cp_caps_t *c);   /* accepts NULL */
+cp_caps_t *cp_caps_new(void);    /* returns new */
+void cp_caps_free(cp_caps_t *c); /* accepts NULL */
 
 /* The cap learned for <provider>/<model>, or 0. <c> may be NULL (nothing learned). */
 long cp_caps_get(const cp_caps_t *c, const char *provider, const char *model);

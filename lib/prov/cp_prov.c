@@ -36,7 +36,10 @@ void cp_prov_style_names(char *buf, size_t n)
         return;
     buf[0] = '\0';
     for (unsigned i = 0; i < CP_STYLE_COUNT && len < n; i++)
-        len += (size_t)snprintf(buf + len, n - len, "%s\"%s\"", i == 0 ? "" : i + 1 == CP_STYLE_COUNT ? " or " : ", ",
+        len += (size_t)snprintf(buf + len, n - len, "%s\"%s\"",
+                                i == 0                    ? ""
+                                : i + 1 == CP_STYLE_COUNT ? " or "
+                                                          : ", ",
                                 prov_styles[i]->name);
 }
 

@@ -30,7 +30,8 @@
 #include "cp_common.h"
 #include "cp_provider.h"
 
-#define CP_PROV_DONE 1 /* stream_feed: the answer is complete; the reply ends (later body bytes are dropped) */
+#define CP_PROV_DONE                                                                                         \
+    1 /* stream_feed: the answer is complete; the reply ends (later body bytes are dropped) */
 
 enum cp_prov_mode {
     CP_PROV_COLLECT = 0, /* collect the whole body (capped), then finish() */
@@ -52,11 +53,11 @@ typedef struct cp_prov_args {
 
 /* One upstream HTTP POST, built by an adapter. Embedded; cp_upreq_free() frees what it holds. */
 typedef struct cp_upreq {
-    char *url;    /* owned */
-    char **hdr;   /* owned: "Name: value" lines */
-    size_t nhdr;  /* lines in <hdr> */
+    char *url;     /* owned */
+    char **hdr;    /* owned: "Name: value" lines */
+    size_t nhdr;   /* lines in <hdr> */
     cp_buf_t body; /* owned: the body, written by the adapter straight into this buffer */
-    char *note;   /* owned, may be NULL: a debug note about the translation (fields dropped, ...) */
+    char *note;    /* owned, may be NULL: a debug note about the translation (fields dropped, ...) */
 } cp_upreq_t;
 
 /* Appends the header line "<name>: <value>" (copied). */
@@ -89,8 +90,8 @@ typedef struct cp_prov_ops {
      * validated request <anth> (borrowed; the adapter may change it: it is dropped after start, and a
      * Claude Code request is too big to copy). Returns CP_OK with <req> filled (send it), CP_DECLINED with
      * <reply> filled (answer locally; no upstream), or CP_ERR with <e> (answer the error). */
-    int (*start)(const cp_prov_args_t *a, json_t *anth, void **st, cp_upreq_t *req,
-                 cp_prov_reply_t *reply, cp_err_t *e);
+    int (*start)(const cp_prov_args_t *a, json_t *anth, void **st, cp_upreq_t *req, cp_prov_reply_t *reply,
+                 cp_err_t *e);
 
     /* The upstream's final status and content type (NULL when absent) are known. Returns
      * CP_PROV_STREAM or CP_PROV_COLLECT. */

@@ -86,7 +86,7 @@ static int utf8(const uint8_t *p, size_t n)
 }
 
 /* True for the valid JSON (RFC 8259) that jansson refuses: "\u0000" in a key, a lone surrogate
- * escape, a number beyond a double. */
+ * escape, a number beyond a double or an integer beyond 64 bits. */
 static int refused(const json_error_t *e)
 {
     switch (json_error_code(e)) {

@@ -1172,10 +1172,10 @@ static void test_names(void **s)
 
     /* collision: a client tool literally named like a.b's short name pushes a.b to a salted hash */
     cand = "a_b_2e7336dc";
-    anth =
-        unit_jq("{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':[{'type':"
-           "'tool_use','id':'t1','name':'a.b','input':{}}]},{'role':'user','content':[{'type':'tool_result',"
-           "'tool_use_id':'t1','content':'r'}]}],'tools':[{'name':'a.b'},{'name':'a_b_2e7336dc'}]}");
+    anth = unit_jq(
+        "{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':[{'type':"
+        "'tool_use','id':'t1','name':'a.b','input':{}}]},{'role':'user','content':[{'type':'tool_result',"
+        "'tool_use_id':'t1','content':'r'}]}],'tools':[{'name':'a.b'},{'name':'a_b_2e7336dc'}]}");
     b3 = cp_oai_request(anth, "up", &o, &n3, &e);
     assert_non_null(b3);
     assert_string_equal(sent_name(b3, 0), "a_b_b2c9276d"); /* sha256("a.b#1") */
@@ -1198,8 +1198,8 @@ static void test_names(void **s)
     {
         json_t *resp =
             unit_jq("{'choices':[{'message':{'role':'assistant','content':null,'tool_calls':[{'id':'c1',"
-               "'type':'function','function':{'name':'mcp__github_enterprise_server__create_or_update_"
-               "reposit_c44dd0d6','arguments':'{}'}}]},'finish_reason':'tool_calls'}]}");
+                    "'type':'function','function':{'name':'mcp__github_enterprise_server__create_or_update_"
+                    "reposit_c44dd0d6','arguments':'{}'}}]},'finish_reason':'tool_calls'}]}");
         json_t *msg = cp_oai_response(resp, "claude-x", n1, &o, &e);
 
         assert_non_null(msg);
@@ -1500,8 +1500,9 @@ static size_t count_nodes(const json_t *j)
 static void test_gemini_schema_recursion(void **s)
 {
     /* A tree whose node refers to itself twice, and a schema that is its own $ref: both finite. */
-    json_t *tree = unit_jq("{'$ref':'#/$defs/Node','$defs':{'Node':{'type':'object','properties':{'name':{'type':"
-                      "'string'},'left':{'$ref':'#/$defs/Node'},'right':{'$ref':'#/$defs/Node'}}}}}");
+    json_t *tree =
+        unit_jq("{'$ref':'#/$defs/Node','$defs':{'Node':{'type':'object','properties':{'name':{'type':"
+                "'string'},'left':{'$ref':'#/$defs/Node'},'right':{'$ref':'#/$defs/Node'}}}}}");
     json_t *self = unit_jq("{'$ref':'#'}");
     json_t *g1 = cp_oai_gemini_schema(tree), *g2 = cp_oai_gemini_schema(self);
     json_t *leaf;

@@ -192,8 +192,8 @@ static const struct {
             "'signature':'sig1'},{'type':'reasoning.summary','summary':'sum'},{'type':'reasoning.encrypted',"
             "'data':'xx'}]}",
             "'stop'") OUSAGE(1, 1),
-     AMSG("[{'type':'thinking','thinking':'asum','signature':'sig1'},{'type':'text','text':'hi'}]", "end_turn")
-         AUSAGE(1, 1, 0, 0)},
+     AMSG("[{'type':'thinking','thinking':'asum','signature':'sig1'},{'type':'text','text':'hi'}]",
+          "end_turn") AUSAGE(1, 1, 0, 0)},
     {"empty content -> content []", CHOICE("{'role':'assistant','content':''}", "'stop'") OUSAGE(1, 0),
      AMSG("[]", "end_turn") AUSAGE(1, 0, 0, 0)},
     {"whitespace-only text dropped next to tool calls",
@@ -347,7 +347,7 @@ static void test_response_errors(void **s)
 static void test_response_ids(void **s)
 {
     json_t *in = unit_jq(CHOICE("{'role':'assistant','content':null,'tool_calls':[" TC("", "f", "'{}'") "]}",
-                           "'tool_calls'") "}");
+                                "'tool_calls'") "}");
     cp_oai_opts_t o = opts(GEN, 0, 0, 0);
     cp_err_t e = {0};
     json_t *a = cp_oai_response(in, "claude-x", NULL, &o, &e);
@@ -373,8 +373,9 @@ static void test_response_ids(void **s)
 
 static void test_response_golden(void **s)
 {
-    static const char *const names[] = {"gpt41-tools", "openrouter-reasoning", "deepseek-reasoner", "gemini-tools",
-                                        "vllm-stop",   "together-r1",          "minimax-think",     "magistral"};
+    static const char *const names[] = {
+        "gpt41-tools", "openrouter-reasoning", "deepseek-reasoner", "gemini-tools",
+        "vllm-stop",   "together-r1",          "minimax-think",     "magistral"};
     cp_oai_opts_t o = opts(GEN, 0, 0, 0);
     int bad = 0;
 

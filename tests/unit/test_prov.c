@@ -62,7 +62,8 @@ static void test_key_required(void **s)
     } cases[] = {
         {"openai", "https://api.openai.com/v1", CP_STYLE_OPENAI, 1},
         {"work", "https://api.openai.com/v1", CP_STYLE_OPENAI, 1},
-        {"openai", "https://relay.corp.example/v1", CP_STYLE_OPENAI, 0}, /* OpenAI's rules, the relay's auth */
+        {"openai", "https://relay.corp.example/v1", CP_STYLE_OPENAI,
+         0}, /* OpenAI's rules, the relay's auth */
         {"gemini", "https://generativelanguage.googleapis.com", CP_STYLE_OPENAI, 1},
         {"openrouter", "https://openrouter.ai/api/v1", CP_STYLE_OPENAI, 1},
         {"deepseek", "https://api.deepseek.com", CP_STYLE_OPENAI, 1},
@@ -107,8 +108,8 @@ static void test_caps(void **s)
 
 static json_t *req_json(const char *model, int stream)
 {
-    return json_pack("{s:s,s:i,s:b,s:[{s:s,s:s}],s:{s:s}}", "model", model, "max_tokens", 32000, "stream", stream,
-                     "messages", "role", "user", "content", "Hello", "metadata", "user_id", "u1");
+    return json_pack("{s:s,s:i,s:b,s:[{s:s,s:s}],s:{s:s}}", "model", model, "max_tokens", 32000, "stream",
+                     stream, "messages", "role", "user", "content", "Hello", "metadata", "user_id", "u1");
 }
 
 /* The OpenAI adapter: request, local count_tokens, capped retry, whole answers in both forms. */
@@ -123,10 +124,12 @@ static void test_openai_adapter(void **s)
     cp_err_t e = {0};
     void *st = NULL;
     json_t *anth = req_json("claude-x", 0), *body;
-    const char *cap400 = "{\"error\":{\"message\":\"max_tokens is too large: 32000. This model supports at most "
-                         "8192 completion tokens\"}}";
-    const char *ok = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],"
-                     "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
+    const char *cap400 =
+        "{\"error\":{\"message\":\"max_tokens is too large: 32000. This model supports at most "
+        "8192 completion tokens\"}}";
+    const char *ok =
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
 
     (void)s;
     assert_string_equal(ops->name, "openai");
@@ -214,7 +217,8 @@ static void test_anthropic_adapter(void **s)
 {
     cp_provider_t p = prov("anth", "http://127.0.0.1:9/v1", CP_STYLE_ANTHROPIC, "sk-ant-KEY");
     const cp_prov_ops_t *ops = cp_prov_ops(&p);
-    cp_prov_args_t a = {&p, "claude-x", "claude-up", "2023-06-01", "beta-a,beta-b", NULL, CP_ANTH_MESSAGES, 1};
+    cp_prov_args_t a = {&p, "claude-x", "claude-up", "2023-06-01", "beta-a,beta-b", NULL, CP_ANTH_MESSAGES,
+                        1};
     cp_prov_reply_t reply = {0};
     cp_upreq_t req = {0};
     cp_err_t e = {0};
@@ -254,8 +258,9 @@ static void test_anthropic_adapter(void **s)
     assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
     cp_upreq_free(&req);
     assert_int_equal(ops->head(st, 200, "text/event-stream"), CP_PROV_STREAM);
-    assert_int_equal(ops->stream_feed(st, "event: ping\r\ndata: {}\r\n\r", strlen("event: ping\r\ndata: {}\r\n\r"), &out),
-                     CP_OK);
+    assert_int_equal(
+        ops->stream_feed(st, "event: ping\r\ndata: {}\r\n\r", strlen("event: ping\r\ndata: {}\r\n\r"), &out),
+        CP_OK);
     assert_false(ops->stream_idle(st));
     assert_int_equal(ops->stream_feed(st, "\n", 1, &out), CP_OK);
     assert_true(ops->stream_idle(st));
@@ -274,7 +279,8 @@ static void test_anthropic_adapter(void **s)
     assert_int_equal(ops->head(st, 200, "text/event-stream"), CP_PROV_STREAM);
     assert_int_equal(ops->stream_feed(st, ev1, 20, &out), CP_OK);
     assert_int_equal(ops->stream_end(st, NULL, &out), CP_ERR);
-    assert_non_null(strstr(cp_buf_str(&out), "\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\""));
+    assert_non_null(strstr(cp_buf_str(&out),
+                           "\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\""));
     assert_non_null(strstr(cp_buf_str(&out), "before message_stop"));
     ops->free(st);
     st = NULL;
@@ -286,13 +292,15 @@ static void test_anthropic_adapter(void **s)
     cp_upreq_free(&req);
     assert_int_equal(ops->head(st, 429, "application/json"), CP_PROV_COLLECT);
     {
-        static const char env[] = "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow\"}}";
+        static const char env[] =
+            "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow\"}}";
         assert_int_equal(ops->finish(st, 429, env, sizeof(env) - 1, &reply, &req, &e), CP_OK);
         assert_int_equal(reply.status, 429);
         assert_memory_equal(reply.body.p, env, sizeof(env) - 1);
         cp_buf_free(&reply.body);
     }
-    assert_int_equal(ops->finish(st, 503, "<html><title>Bad gateway</title></html>", 39, &reply, &req, &e), CP_ERR);
+    assert_int_equal(ops->finish(st, 503, "<html><title>Bad gateway</title></html>", 39, &reply, &req, &e),
+                     CP_ERR);
     assert_int_equal(e.http_status, 529);
     assert_non_null(strstr(e.msg, "Bad gateway"));
     ops->free(st);

@@ -4,7 +4,6 @@
 
 #include "cp_prov_err.h"
 
-
 /* ---- cp_prov_error ----------------------------------------------------------------------------- */
 
 static void test_error_status_map(void **s)
@@ -232,7 +231,6 @@ static void test_error_bounds(void **s)
     assert_string_equal(e.msg, "upstream: HTTP 500 with no error message");
     cp_prov_error(500, "x", 1, "prov", NULL); /* no error record: nothing to fill, no crash */
 }
-
 
 int main(void)
 {

@@ -21,11 +21,11 @@
 #define ANT_TAIL 24 /* bytes kept to find "message_stop" across two pieces */
 
 typedef struct ant_state {
-    cp_prov_args_t a;   /* borrowed (see cp_prov_args_t) */
-    char ctype[128];    /* the answer's content type */
+    cp_prov_args_t a;    /* borrowed (see cp_prov_args_t) */
+    char ctype[128];     /* the answer's content type */
     char tail[ANT_TAIL]; /* the last bytes relayed (until message_stop is seen) */
     size_t tail_len;
-    char end[4]; /* the last 4 bytes relayed, to tell an event boundary */
+    char end[4];        /* the last 4 bytes relayed, to tell an event boundary */
     unsigned clean : 1; /* the bytes relayed so far end at an event boundary */
     unsigned stop : 1;  /* "message_stop" went through */
 } ant_state_t;
@@ -35,8 +35,8 @@ static int ant_key_required(const cp_provider_t *p)
     return cp_url_host_is(p->base_url, "api.anthropic.com");
 }
 
-static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq_t *req, cp_prov_reply_t *reply,
-                     cp_err_t *e)
+static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq_t *req,
+                     cp_prov_reply_t *reply, cp_err_t *e)
 {
     ant_state_t *st = cp_xcalloc(1, sizeof(*st));
     const cp_provider_t *p = a->prov;
@@ -47,11 +47,13 @@ static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
     st->clean = 1;
     json_object_set_new(anth, "model", json_string(a->upstream_model));
     if (cp_upreq_json_body(req, anth) != CP_OK)
-        return cp_err_set(e, 400, "invalid_request_error", "request could not be encoded for provider %s", p->name);
+        return cp_err_set(e, 400, "invalid_request_error", "request could not be encoded for provider %s",
+                          p->name);
     req->url = cp_url_join(p->base_url, path, a->kind == CP_ANTH_COUNT_TOKENS ? "/count_tokens" : NULL);
     cp_upreq_header(req, "Content-Type", "application/json");
     cp_upreq_header(req, "Accept", "application/json");
-    cp_upreq_header(req, "anthropic-version", a->anthropic_version != NULL ? a->anthropic_version : "2023-06-01");
+    cp_upreq_header(req, "anthropic-version",
+                    a->anthropic_version != NULL ? a->anthropic_version : "2023-06-01");
     if (a->anthropic_beta != NULL)
         cp_upreq_header(req, "anthropic-beta", a->anthropic_beta);
     if (p->api_key != NULL)
@@ -150,7 +152,8 @@ static int ant_stream_end(void *stp, const cp_err_t *e, cp_buf_t *out)
     if (e == NULL && st->stop)
         return CP_OK;
     if (e == NULL) {
-        cp_err_set(&trunc, 502, "api_error", "provider %s ended its stream before message_stop", st->a.prov->name);
+        cp_err_set(&trunc, 502, "api_error", "provider %s ended its stream before message_stop",
+                   st->a.prov->name);
         e = &trunc;
     }
     if (!st->clean)
@@ -167,8 +170,8 @@ static int ant_stream_idle(const void *stp)
     return st->clean; /* never inside a relayed event that is still arriving */
 }
 
-static int ant_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply, cp_upreq_t *req,
-                      cp_err_t *e)
+static int ant_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply,
+                      cp_upreq_t *req, cp_err_t *e)
 {
     ant_state_t *st = stp;
     json_t *j = len > 0 ? cp_json_loadb(body, len, CP_JSON_PARSE, NULL) : NULL; /* owned */
@@ -176,7 +179,8 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
 
     (void)req;
     cp_buf_init(&reply->body, 0);
-    if (ok && st->a.client_stream && json_is_object(j) && cp_json_streq(json_object_get(j, "type"), "message")) {
+    if (ok && st->a.client_stream && json_is_object(j) &&
+        cp_json_streq(json_object_get(j, "type"), "message")) {
         /* a streaming request answered with a whole Message: the client still gets an event stream */
         int rc = cp_anth_out_message_events(&reply->body, j);
         json_decref(j);

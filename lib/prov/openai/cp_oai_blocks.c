@@ -142,7 +142,7 @@ static int so_start(cp_oai_resp_t *s, enum so_kind kind, so_call_t *c)
     }
     s->tools_sent = 1;
     return cp_anth_out_block_start(&s->w, s->out, s->open_index, CP_ANTH_BLK_TOOL_USE, c->id,
-                                           cp_oai_names_original(s->names, c->name));
+                                   cp_oai_names_original(s->names, c->name));
 }
 
 /* The open call's arguments stopped before forming a whole object. */
@@ -151,13 +151,15 @@ static int so_tool_incomplete(cp_oai_resp_t *s, const so_call_t *c)
     const char *name = cp_oair_call_name(s, c);
 
     if (s->fin == FIN_LENGTH)
-        return cp_oair_fail(s, 502, "api_error",
-                       "provider %s reached its output token limit in the middle of the arguments for tool "
-                       "\"%.*s\"",
-                       cp_oair_prov(s), cp_oair_cut(name, 100), name);
-    return cp_oair_fail(s, 502, "api_error",
-                   "provider %s returned arguments for tool \"%.*s\" that are not valid JSON (incomplete)",
-                   cp_oair_prov(s), cp_oair_cut(name, 100), name);
+        return cp_oair_fail(
+            s, 502, "api_error",
+            "provider %s reached its output token limit in the middle of the arguments for tool "
+            "\"%.*s\"",
+            cp_oair_prov(s), cp_oair_cut(name, 100), name);
+    return cp_oair_fail(
+        s, 502, "api_error",
+        "provider %s returned arguments for tool \"%.*s\" that are not valid JSON (incomplete)",
+        cp_oair_prov(s), cp_oair_cut(name, 100), name);
 }
 
 /* Closes the open block, if any. A tool block must hold a whole object by now. */
@@ -219,9 +221,9 @@ int cp_oair_text(cp_oai_resp_t *s, enum so_kind kind, const char *t, size_t n)
 
         if (cp_jsonck_started(&c->tj) && !cp_jsonck_done(&c->tj)) {
             const char *name = cp_oair_call_name(s, c);
-            return cp_oair_fail(s, 502, "api_error",
-                           "provider %s sent %s in the middle of the arguments for tool \"%.*s\"", cp_oair_prov(s),
-                           kind == SO_TEXT ? "text" : "reasoning", cp_oair_cut(name, 100), name);
+            return cp_oair_fail(
+                s, 502, "api_error", "provider %s sent %s in the middle of the arguments for tool \"%.*s\"",
+                cp_oair_prov(s), kind == SO_TEXT ? "text" : "reasoning", cp_oair_cut(name, 100), name);
         }
     }
     if (cp_oair_close(s) != CP_OK || so_start(s, kind, NULL) != CP_OK)
@@ -235,16 +237,15 @@ int cp_oair_text(cp_oai_resp_t *s, enum so_kind kind, const char *t, size_t n)
 
 int cp_oair_tag_flush(cp_oai_resp_t *s);
 
-
 static int so_bad_args(cp_oai_resp_t *s, const so_call_t *c, int why)
 {
     const char *name = cp_oair_call_name(s, c);
     const char *what = why == CP_JSONCK_NOT_OBJECT ? "that are not a JSON object"
                        : why == CP_JSONCK_DEEP     ? "nested too deeply"
-                                            : "that are not valid JSON";
+                                                   : "that are not valid JSON";
 
-    return cp_oair_fail(s, 502, "api_error", "provider %s returned arguments for tool \"%.*s\" %s", cp_oair_prov(s),
-                   cp_oair_cut(name, 100), name, what);
+    return cp_oair_fail(s, 502, "api_error", "provider %s returned arguments for tool \"%.*s\" %s",
+                        cp_oair_prov(s), cp_oair_cut(name, 100), name, what);
 }
 
 /* Sends what call <c> has checked but not sent, if its block is open. */
@@ -271,8 +272,8 @@ static int so_args(cp_oai_resp_t *s, so_call_t *c, const char *t, size_t n)
         s->parked += c->js.len - before;
         if (s->parked > SO_PARKED_MAX)
             return cp_oair_fail(s, 502, "api_error",
-                           "provider %s sent more than %zu MiB of tool arguments to hold", cp_oair_prov(s),
-                           SO_PARKED_MAX >> 20);
+                                "provider %s sent more than %zu MiB of tool arguments to hold",
+                                cp_oair_prov(s), SO_PARKED_MAX >> 20);
         return CP_OK;
     }
     if (c->st == CALL_CLOSED) { /* only whitespace got through the checker: nothing to send */
@@ -291,8 +292,8 @@ static int so_args_object(cp_oai_resp_t *s, so_call_t *c, const json_t *obj)
     if (c->sent || c->st == CALL_CLOSED) {
         const char *name = cp_oair_call_name(s, c);
         return cp_oair_fail(s, 502, "api_error",
-                       "provider %s sent the arguments for tool \"%.*s\" again after they were streamed",
-                       cp_oair_prov(s), cp_oair_cut(name, 100), name);
+                            "provider %s sent the arguments for tool \"%.*s\" again after they were streamed",
+                            cp_oair_prov(s), cp_oair_cut(name, 100), name);
     }
     if (c->st == CALL_WAIT)
         s->parked -= c->js.len;
@@ -369,8 +370,8 @@ int cp_oair_settle(cp_oai_resp_t *s)
                 c->st = CALL_CLOSED;
                 continue;
             }
-            return cp_oair_fail(s, 502, "api_error", "provider %s returned a tool call without a function name",
-                           cp_oair_prov(s));
+            return cp_oair_fail(s, 502, "api_error",
+                                "provider %s returned a tool call without a function name", cp_oair_prov(s));
         }
         if (so_open_call(s, (size_t)w) != CP_OK || cp_oair_close(s) != CP_OK)
             return CP_ERR;
@@ -436,8 +437,8 @@ int cp_oair_tool(cp_oai_resp_t *s, const json_t *tc, const json_t *fn, size_t po
     const char *id = cp_json_str(json_object_get(tc, "id"), NULL);
     const char *name = cp_json_str(json_object_get(fn, "name"), NULL);
     char idbuf[SO_ID_MAX + 1];
-    int has_args = json_is_object(args) ||
-                   (json_is_string(args) && !cp_oair_blank(json_string_value(args), json_string_length(args)));
+    int has_args = json_is_object(args) || (json_is_string(args) && !cp_oair_blank(json_string_value(args),
+                                                                                   json_string_length(args)));
     long ci;
     so_call_t *c;
 
@@ -448,8 +449,8 @@ int cp_oair_tool(cp_oai_resp_t *s, const json_t *tc, const json_t *fn, size_t po
     ci = so_find_call(s, jidx, id, name, has_args, pos);
     if (ci < 0) {
         if (s->ncalls >= SO_CALLS_MAX)
-            return cp_oair_fail(s, 502, "api_error", "provider %s returned more than %d tool calls", cp_oair_prov(s),
-                           SO_CALLS_MAX);
+            return cp_oair_fail(s, 502, "api_error", "provider %s returned more than %d tool calls",
+                                cp_oair_prov(s), SO_CALLS_MAX);
         if (s->ncalls == s->calls_cap) {
             s->calls_cap = s->calls_cap > 0 ? s->calls_cap * 2 : 4;
             s->calls = cp_xrealloc(s->calls, s->calls_cap * sizeof(*s->calls));

@@ -1,5 +1,6 @@
 /* lib/prov/openai/cp_oai_flavor.c: see cp_oai_flavor.h. The table is the one place that knows how
- * the OpenAI-compatible servers differ; docs/providers.md ("Flavors (OpenAI-compatible servers)") explains each row and field. */
+ * the OpenAI-compatible servers differ; docs/providers.md ("Flavors (OpenAI-compatible servers)") explains
+ * each row and field. */
 #include "cp_oai_flavor.h"
 
 #include <fnmatch.h>

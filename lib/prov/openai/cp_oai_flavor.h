@@ -4,7 +4,8 @@
  * how many stop sequences it takes, whether it knows "user" or "parallel_tool_calls", how reasoning is
  * asked for and given back. Each such difference is one field of cp_oai_flavor_t, and each flavor is
  * one row of the table in cp_oai_flavor.c. Translation code asks the row (o->fl->user), never the
- * flavor's name or id, so adding a flavor is adding a row (docs/providers.md, "Flavors (OpenAI-compatible servers)"). Pure. */
+ * flavor's name or id, so adding a flavor is adding a row (docs/providers.md, "Flavors (OpenAI-compatible
+ * servers)"). Pure. */
 #ifndef CP_OAI_FLAVOR_H
 #define CP_OAI_FLAVOR_H
 

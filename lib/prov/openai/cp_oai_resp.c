@@ -57,10 +57,12 @@ static int so_nonobject(cp_oai_resp_t *s, const json_t *j)
     if (err != NULL && !json_is_null(err)) /* Gemini: [{"error":{...}}] */
         return so_inband(s, err);
     if (s->whole)
-        return cp_oair_fail(s, 502, "api_error", "provider %s returned an unexpected response (not a chat completion)",
-                       cp_oair_prov(s));
-    return cp_oair_fail(s, 502, "api_error", "provider %s sent a stream event that is not a chat completion chunk",
-                   cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error",
+                            "provider %s returned an unexpected response (not a chat completion)",
+                            cp_oair_prov(s));
+    return cp_oair_fail(s, 502, "api_error",
+                        "provider %s sent a stream event that is not a chat completion chunk",
+                        cp_oair_prov(s));
 }
 
 /* A data event that is not JSON at all. */
@@ -71,14 +73,17 @@ static int so_not_json(cp_oai_resp_t *s, const char *d, size_t n)
     size_t pl = strlen(cp_oair_prov(s));
 
     if (s->eof)
-        return cp_oair_fail(s, 502, "api_error", "provider %s stream ended before the answer finished", cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error", "provider %s stream ended before the answer finished",
+                            cp_oair_prov(s));
     cp_prov_error(500, d, n, cp_oair_prov(s), &x); /* a readable, scrubbed excerpt: "<prov>: <excerpt>" */
-    m = strncmp(x.msg, cp_oair_prov(s), pl) == 0 && strncmp(x.msg + pl, ": ", 2) == 0 ? x.msg + pl + 2 : x.msg;
+    m = strncmp(x.msg, cp_oair_prov(s), pl) == 0 && strncmp(x.msg + pl, ": ", 2) == 0 ? x.msg + pl + 2
+                                                                                      : x.msg;
     if (s->whole || s->mode == MODE_RAW)
-        return cp_oair_fail(s, 502, "api_error", "provider %s returned a 200 answer that is not JSON: \"%.*s\"",
-                       cp_oair_prov(s), cp_oair_cut(m, 300), m);
-    return cp_oair_fail(s, 502, "api_error", "provider %s sent a stream event that is not JSON: %.*s", cp_oair_prov(s),
-                   cp_oair_cut(m, 300), m);
+        return cp_oair_fail(s, 502, "api_error",
+                            "provider %s returned a 200 answer that is not JSON: \"%.*s\"", cp_oair_prov(s),
+                            cp_oair_cut(m, 300), m);
+    return cp_oair_fail(s, 502, "api_error", "provider %s sent a stream event that is not JSON: %.*s",
+                        cp_oair_prov(s), cp_oair_cut(m, 300), m);
 }
 
 /* A token count: a JSON number clamped to [0, 2^53]; anything else is 0. Sets *<bad> when the value
@@ -126,7 +131,8 @@ int cp_oai_usage_map(const json_t *u, cp_anth_usage_t *out, int *clamped)
         out->cache_read = hit;
     out->cache_write = so_count(json_object_get(ud, "cache_write_tokens"), &bad);
     /* every term is within [0, 2^53]: no overflow */
-    out->input = prompt - out->cache_read - out->cache_write > 0 ? prompt - out->cache_read - out->cache_write : 0;
+    out->input =
+        prompt - out->cache_read - out->cache_write > 0 ? prompt - out->cache_read - out->cache_write : 0;
     out->output = so_count(json_object_get(u, "completion_tokens"), &bad);
     if (clamped != NULL)
         *clamped = bad;
@@ -322,7 +328,8 @@ static int so_part_thinking(cp_oai_resp_t *s, const json_t *th)
         return cp_oair_text(s, SO_THINK, t, n);
     json_array_foreach(th, i, p)
     {
-        if ((t = cp_json_str(json_object_get(p, "text"), &n)) != NULL && cp_oair_text(s, SO_THINK, t, n) != CP_OK)
+        if ((t = cp_json_str(json_object_get(p, "text"), &n)) != NULL &&
+            cp_oair_text(s, SO_THINK, t, n) != CP_OK)
             return CP_ERR;
     }
     return CP_OK;
@@ -343,7 +350,8 @@ static int so_content(cp_oai_resp_t *s, const json_t *c)
         if (cp_json_streq(type, "text") && (t = cp_json_str(json_object_get(p, "text"), &n)) != NULL) {
             if (so_tagged(s, t, n) != CP_OK)
                 return CP_ERR;
-        } else if (cp_json_streq(type, "thinking") && so_part_thinking(s, json_object_get(p, "thinking")) != CP_OK) {
+        } else if (cp_json_streq(type, "thinking") &&
+                   so_part_thinking(s, json_object_get(p, "thinking")) != CP_OK) {
             return CP_ERR;
         }
     }
@@ -419,10 +427,12 @@ static int so_choice(cp_oai_resp_t *s, const json_t *ch)
     if (err != NULL && (json_is_object(err) || json_is_string(err)))
         return so_inband(s, err);
     if (err != NULL || (f != NULL && strcmp(f, "error") == 0))
-        return cp_oair_fail(s, 500, "api_error", "%s: the generation failed (finish_reason \"error\")", cp_oair_prov(s));
+        return cp_oair_fail(s, 500, "api_error", "%s: the generation failed (finish_reason \"error\")",
+                            cp_oair_prov(s));
     if (f != NULL && strcmp(f, "insufficient_system_resource") == 0) /* DeepSeek */
         return cp_oair_fail(s, 529, "overloaded_error",
-                       "%s: insufficient system resources, the generation was cut short", cp_oair_prov(s));
+                            "%s: insufficient system resources, the generation was cut short",
+                            cp_oair_prov(s));
     if (!json_is_object(d))
         d = json_object_get(ch, "message"); /* a whole chat.completion: one big delta */
     if (json_is_object(d) && so_message(s, d) != CP_OK)
@@ -534,8 +544,8 @@ static int so_finalize(cp_oai_resp_t *s)
     if (cp_oair_begin(s) != CP_OK || cp_oair_tag_flush(s) != CP_OK || cp_oair_settle(s) != CP_OK)
         return CP_ERR;
     stop = so_stop_reason(s);
-    if (cp_anth_out_message_delta(&s->w, s->out, stop, strcmp(stop, "stop_sequence") == 0 ? s->stop_seq : NULL,
-                                  &s->u) != CP_OK ||
+    if (cp_anth_out_message_delta(&s->w, s->out, stop,
+                                  strcmp(stop, "stop_sequence") == 0 ? s->stop_seq : NULL, &s->u) != CP_OK ||
         cp_anth_out_message_stop(&s->w, s->out) != CP_OK)
         return CP_ERR;
     s->finished = 1;
@@ -599,8 +609,8 @@ static int so_drain(cp_oai_resp_t *s, int fed)
     if (s->finished)
         return s->ok ? CP_OK : CP_ERR;
     if (fed != CP_OK || rc == CP_ERR)
-        return cp_oair_fail(s, 502, "api_error", "provider %s sent a stream event larger than %zu MiB", cp_oair_prov(s),
-                       SO_EVENT_MAX >> 20);
+        return cp_oair_fail(s, 502, "api_error", "provider %s sent a stream event larger than %zu MiB",
+                            cp_oair_prov(s), SO_EVENT_MAX >> 20);
     return CP_OK;
 }
 
@@ -626,7 +636,7 @@ int cp_oai_resp_feed(cp_oai_resp_t *s, const char *p, size_t n, cp_buf_t *out)
     if (s->mode == MODE_RAW) {
         if (cp_buf_add(&s->raw, p, n) != CP_OK)
             return cp_oair_fail(s, 502, "api_error", "provider %s answered with more than %zu MiB of JSON",
-                           cp_oair_prov(s), SO_RAW_MAX >> 20);
+                                cp_oair_prov(s), SO_RAW_MAX >> 20);
         return CP_OK;
     }
     return so_drain(s, cp_sse_feed(s->sse, p, n));
@@ -644,13 +654,15 @@ static int so_whole(cp_oai_resp_t *s, const json_t *j)
     if (err != NULL && !json_is_null(err))
         return so_inband(s, err);
     if (!json_is_object(ch))
-        return cp_oair_fail(s, 502, "api_error", "provider %s returned an unexpected response (not a chat completion)",
-                       cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error",
+                            "provider %s returned an unexpected response (not a chat completion)",
+                            cp_oair_prov(s));
     if ((cerr == NULL || json_is_null(cerr)) && (f == NULL || strcmp(f, "error") != 0) &&
         (f == NULL || strcmp(f, "insufficient_system_resource") != 0) &&
         !json_is_object(json_object_get(ch, "message")) && !json_is_object(json_object_get(ch, "delta")))
         return cp_oair_fail(s, 502, "api_error",
-                       "provider %s returned an unexpected response (choice without a message)", cp_oair_prov(s));
+                            "provider %s returned an unexpected response (choice without a message)",
+                            cp_oair_prov(s));
     return so_chunk(s, j);
 }
 
@@ -687,14 +699,16 @@ int cp_oai_resp_end(cp_oai_resp_t *s, cp_buf_t *out)
     if (s->mode == MODE_RAW)
         return so_raw_end(s);
     if (s->mode == MODE_UNKNOWN && s->w.mode == CP_ANTH_OUT_MESSAGE)
-        return cp_oair_fail(s, 502, "api_error", "provider %s returned a 200 answer that is not JSON (empty body)",
-                       cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error",
+                            "provider %s returned a 200 answer that is not JSON (empty body)",
+                            cp_oair_prov(s));
     if (s->sse != NULL && cp_sse_pending(s->sse) > 0 && so_drain(s, cp_sse_feed(s->sse, "\n\n", 2)) != CP_OK)
         return CP_ERR; /* the last event lacked its blank line */
     if (s->finished)
         return s->ok ? CP_OK : CP_ERR;
     if (!s->have_fin && !s->done)
-        return cp_oair_fail(s, 502, "api_error", "provider %s stream ended before the answer finished", cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error", "provider %s stream ended before the answer finished",
+                            cp_oair_prov(s));
     return so_finalize(s) == CP_OK ? CP_OK : CP_ERR;
 }
 
@@ -708,11 +722,12 @@ int cp_oai_resp_whole(cp_oai_resp_t *s, const char *body, size_t len, cp_buf_t *
     s->mode = MODE_RAW;
     s->whole = 1;
     if (len == 0)
-        return cp_oair_fail(s, 502, "api_error", "provider %s returned a 200 answer that is not JSON (empty body)",
-                       cp_oair_prov(s));
+        return cp_oair_fail(s, 502, "api_error",
+                            "provider %s returned a 200 answer that is not JSON (empty body)",
+                            cp_oair_prov(s));
     if (cp_buf_add(&s->raw, body, len) != CP_OK)
-        return cp_oair_fail(s, 502, "api_error", "provider %s answered with more than %zu MiB of JSON", cp_oair_prov(s),
-                       SO_RAW_MAX >> 20);
+        return cp_oair_fail(s, 502, "api_error", "provider %s answered with more than %zu MiB of JSON",
+                            cp_oair_prov(s), SO_RAW_MAX >> 20);
     return cp_oai_resp_end(s, out);
 }
 

@@ -7,11 +7,10 @@
  * (tests/unit/test_oai_resp.c holds that parity). The rules are in docs/protocol-notes.md
  * ("Answers (OpenAI-style -> Anthropic)"): message_start first (with usage); block indices contiguous
  * from 0; thinking / text / tool_use in arrival order; tool calls keyed by index; arguments checked as
- * one JSON object (cp_jsonck.h) and never sent invalid; reasoning -> thinking (one source per delta: OpenRouter
- * sends the same text in two fields);
- * finish_reason held until usage or [DONE] so the final message_delta carries stop_reason and full
- * usage; a mid-stream upstream error or an end without finishing -> an Anthropic error, never an answer
- * that looks complete. Pure: no I/O. */
+ * one JSON object (cp_jsonck.h) and never sent invalid; reasoning -> thinking (one source per delta:
+ * OpenRouter sends the same text in two fields); finish_reason held until usage or [DONE] so the final
+ * message_delta carries stop_reason and full usage; a mid-stream upstream error or an end without finishing
+ * -> an Anthropic error, never an answer that looks complete. Pure: no I/O. */
 #ifndef CP_OAI_RESP_H
 #define CP_OAI_RESP_H
 

@@ -69,12 +69,12 @@ struct cp_oai_resp {
     char *sig;                   /* owned: reasoning signature (OpenRouter reasoning_details) */
     so_call_t *calls;            /* owned: tool calls in the order they appeared */
     size_t ncalls, calls_cap;
-    size_t parked;         /* bytes in the js buffers of waiting calls */
-    size_t open_call;      /* index in <calls> of the open tool block */
-    unsigned next_index;   /* Anthropic index of the next block */
-    unsigned open_index;   /* Anthropic index of the open block */
-    cp_anth_usage_t u;     /* usage as Anthropic counts it */
-    cp_err_t err;          /* why the answer failed (when !ok && finished) */
+    size_t parked;           /* bytes in the js buffers of waiting calls */
+    size_t open_call;        /* index in <calls> of the open tool block */
+    unsigned next_index;     /* Anthropic index of the next block */
+    unsigned open_index;     /* Anthropic index of the open block */
+    cp_anth_usage_t u;       /* usage as Anthropic counts it */
+    cp_err_t err;            /* why the answer failed (when !ok && finished) */
     unsigned char open_kind; /* enum so_kind */
     unsigned char hold_kind; /* enum so_kind */
     unsigned char fin;       /* enum so_fin */
@@ -101,9 +101,9 @@ void cp_oair_note(cp_oai_resp_t *s, const char *what);
 int cp_oair_fail_e(cp_oai_resp_t *s, const cp_err_t *e); /* ends the answer with <e>; returns CP_ERR */
 int cp_oair_fail(cp_oai_resp_t *s, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int cp_oair_begin(cp_oai_resp_t *s);                                  /* message_start, once */
+int cp_oair_begin(cp_oai_resp_t *s);                                            /* message_start, once */
 int cp_oair_text(cp_oai_resp_t *s, enum so_kind kind, const char *t, size_t n); /* text or reasoning */
-int cp_oair_close(cp_oai_resp_t *s);   /* closes the open block */
+int cp_oair_close(cp_oai_resp_t *s);                                            /* closes the open block */
 const char *cp_oair_call_name(const cp_oai_resp_t *s, const so_call_t *c); /* client name, for messages */
 int cp_oair_settle(cp_oai_resp_t *s);  /* content over (for now): close, send waiting calls */
 int cp_oair_advance(cp_oai_resp_t *s); /* starts waiting calls while the block slot allows */

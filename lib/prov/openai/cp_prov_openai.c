@@ -24,13 +24,13 @@
 #include "cp_url.h"
 
 typedef struct oai_state {
-    cp_prov_args_t a;      /* strings and provider borrowed (see cp_prov_args_t) */
-    cp_oai_opts_t o;       /* what this provider and model accept */
-    cp_oai_names_t *names; /* owned: tool names shortened in the request */
-    char *sent;            /* owned: the body as sent, kept for one capped retry until a 2xx */
-    cp_oai_resp_t *tr;     /* owned: the response translator */
-    int64_t input_est;     /* message_start's input_tokens until the upstream reports usage */
-    unsigned retried : 1;  /* the capped retry was made */
+    cp_prov_args_t a;          /* strings and provider borrowed (see cp_prov_args_t) */
+    cp_oai_opts_t o;           /* what this provider and model accept */
+    cp_oai_names_t *names;     /* owned: tool names shortened in the request */
+    char *sent;                /* owned: the body as sent, kept for one capped retry until a 2xx */
+    cp_oai_resp_t *tr;         /* owned: the response translator */
+    int64_t input_est;         /* message_start's input_tokens until the upstream reports usage */
+    unsigned retried : 1;      /* the capped retry was made */
     unsigned event_stream : 1; /* the answer is an event stream */
 } oai_state_t;
 
@@ -46,7 +46,8 @@ static int oai_key_required(const cp_provider_t *p)
 static void oai_upreq(const oai_state_t *st, cp_upreq_t *req)
 {
     const cp_provider_t *p = st->a.prov;
-    const char *root = st->o.fl->root_path != NULL && !cp_url_has_path(p->base_url) ? st->o.fl->root_path : "";
+    const char *root =
+        st->o.fl->root_path != NULL && !cp_url_has_path(p->base_url) ? st->o.fl->root_path : "";
 
     req->url = cp_xasprintf("%s%s/chat/completions", p->base_url, root);
     cp_upreq_header(req, "Content-Type", "application/json");
@@ -70,8 +71,8 @@ static int oai_count_tokens(const json_t *anth, cp_prov_reply_t *reply)
     return CP_DECLINED;
 }
 
-static int oai_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq_t *req, cp_prov_reply_t *reply,
-                     cp_err_t *e)
+static int oai_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq_t *req,
+                     cp_prov_reply_t *reply, cp_err_t *e)
 {
     oai_state_t *st;
     json_t *body; /* owned */
@@ -183,8 +184,8 @@ static int oai_retry_capped(oai_state_t *st, const char *body, cp_upreq_t *req)
     return CP_OK;
 }
 
-static int oai_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply, cp_upreq_t *req,
-                      cp_err_t *e)
+static int oai_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply,
+                      cp_upreq_t *req, cp_err_t *e)
 {
     oai_state_t *st = stp;
     enum cp_anth_out_mode mode = st->a.client_stream ? CP_ANTH_OUT_SSE : CP_ANTH_OUT_MESSAGE;
@@ -200,8 +201,9 @@ static int oai_finish(void *stp, long status, const char *body, size_t len, cp_p
     st->tr = cp_oai_resp_new(st->a.client_model, st->names, &st->o, st->input_est, mode);
     cp_buf_init(&reply->body, 0);
     if (st->event_stream) /* a whole answer streamed to a client that did not ask for a stream */
-        rc = cp_oai_resp_feed(st->tr, body, len, &reply->body) == CP_OK ? cp_oai_resp_end(st->tr, &reply->body)
-                                                                         : CP_ERR;
+        rc = cp_oai_resp_feed(st->tr, body, len, &reply->body) == CP_OK
+                 ? cp_oai_resp_end(st->tr, &reply->body)
+                 : CP_ERR;
     else
         rc = cp_oai_resp_whole(st->tr, body, len, &reply->body);
     if (rc != CP_OK) {
