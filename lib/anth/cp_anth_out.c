@@ -23,10 +23,20 @@ static int out_sse(const cp_anth_out_t *o)
     return o->mode == CP_ANTH_OUT_SSE;
 }
 
-/* Starts "event: <type>\ndata: {"type":"<type>"" (the caller adds fields, out_end closes). */
+/* Starts "event: <type>\ndata: {"type":"<type>"" (the caller adds fields, out_end closes). No printf:
+ * this runs for every event of every stream. */
 static int out_begin(cp_buf_t *b, const char *type)
 {
-    return cp_buf_addf(b, "event: %s\ndata: {\"type\":\"%s\"", type, type);
+    size_t n = strlen(type);
+
+    return CP_BUF_LIT(b, "event: ") | cp_buf_add(b, type, n) | CP_BUF_LIT(b, "\ndata: {\"type\":\"") |
+           cp_buf_add(b, type, n) | cp_buf_addc(b, '"');
+}
+
+/* Appends ,"index":<i> */
+static int out_index(cp_buf_t *b, unsigned i)
+{
+    return CP_BUF_LIT(b, ",\"index\":") | cp_buf_add_int(b, i);
 }
 
 static int out_end(cp_buf_t *b)
@@ -110,7 +120,8 @@ int cp_anth_out_block_start(cp_anth_out_t *o, cp_buf_t *b, unsigned index, enum 
     o->wrote_input = o->wrote_sig = 0;
     if (out_sse(o)) {
         rc |= out_begin(b, "content_block_start");
-        rc |= cp_buf_addf(b, ",\"index\":%u,\"content_block\":", index);
+        rc |= out_index(b, index);
+        rc |= CP_BUF_LIT(b, ",\"content_block\":");
         rc |= out_block_head(b, kind, id, name, 1);
         rc |= out_end(b);
     } else {
@@ -137,7 +148,9 @@ int cp_anth_out_delta(cp_anth_out_t *o, cp_buf_t *b, unsigned index, enum cp_ant
         s = "";
     if (out_sse(o)) {
         rc |= out_begin(b, "content_block_delta");
-        rc |= cp_buf_addf(b, ",\"index\":%u,\"delta\":{\"type\":%s", index, sse_head[kind]);
+        rc |= out_index(b, index);
+        rc |= CP_BUF_LIT(b, ",\"delta\":{\"type\":");
+        rc |= cp_buf_adds(b, sse_head[kind]);
         rc |= cp_buf_add_jstr(b, s, n);
         rc |= CP_BUF_LIT(b, "\"}");
         rc |= out_end(b);
@@ -164,7 +177,7 @@ int cp_anth_out_block_stop(cp_anth_out_t *o, cp_buf_t *b, unsigned index)
     o->open = 0;
     if (out_sse(o)) {
         rc |= out_begin(b, "content_block_stop");
-        rc |= cp_buf_addf(b, ",\"index\":%u", index);
+        rc |= out_index(b, index);
         rc |= out_end(b);
         return rc == CP_OK ? CP_OK : CP_ERR;
     }

@@ -60,13 +60,28 @@ int cp_buf_adds(cp_buf_t *b, const char *s)
 int cp_buf_addf(cp_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
+    size_t avail = b->p != NULL ? b->cap - b->len : 0;
     int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(avail > 0 ? b->p + b->len : NULL, avail, fmt, ap); /* one pass when it fits */
     va_end(ap);
-    if (n < 0 || buf_room(b, (size_t)n) != CP_OK)
+    if (n < 0)
         return CP_ERR;
+    if ((size_t)n < avail) {
+        size_t max = b->max > 0 ? b->max : CP_BUF_UNLIMITED;
+        if ((size_t)n > max || b->len > max - (size_t)n) {
+            b->p[b->len] = '\0'; /* over the cap: as if nothing was added */
+            return CP_ERR;
+        }
+        b->len += (size_t)n;
+        return CP_OK;
+    }
+    if (buf_room(b, (size_t)n) != CP_OK) {
+        if (b->p != NULL)
+            b->p[b->len] = '\0';
+        return CP_ERR;
+    }
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -77,9 +92,16 @@ int cp_buf_addf(cp_buf_t *b, const char *fmt, ...)
 int cp_buf_add_int(cp_buf_t *b, long long v)
 {
     char t[24];
-    int n = snprintf(t, sizeof(t), "%lld", v);
+    size_t i = sizeof(t);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 
-    return cp_buf_add(b, t, (size_t)n);
+    do { /* no printf: this runs for every event of every stream */
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        t[--i] = '-';
+    return cp_buf_add(b, t + i, sizeof(t) - i);
 }
 
 int cp_buf_add_jstr(cp_buf_t *b, const char *s, size_t n)
@@ -172,7 +194,8 @@ void cp_buf_reset(cp_buf_t *b, size_t keep)
 
 char *cp_buf_detach(cp_buf_t *b, size_t *len)
 {
-    char *p = b->p != NULL ? b->p : cp_xstrdup("");
+    /* what is detached usually lives on (an upload body for a whole stream): give back the slack */
+    char *p = b->p == NULL ? cp_xstrdup("") : b->cap > b->len + 1 + BUF_MIN ? cp_xrealloc(b->p, b->len + 1) : b->p;
 
     if (len != NULL)
         *len = b->len;

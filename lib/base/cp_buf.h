@@ -51,8 +51,8 @@ void cp_buf_truncate(cp_buf_t *b, size_t len);
 /* Forgets the content and keeps the allocation, unless it is above <keep> bytes (then frees it). */
 void cp_buf_reset(cp_buf_t *b, size_t keep);
 
-/* Returns new: the text (NUL-terminated, never NULL), with its length in *<len> when not NULL; <b> is
- * left empty with the same cap. */
+/* Returns new: the text (NUL-terminated, never NULL; its allocation shrunk to fit), with its length in
+ * *<len> when not NULL; <b> is left empty with the same cap. */
 char *cp_buf_detach(cp_buf_t *b, size_t *len);
 
 void cp_buf_free(cp_buf_t *b); /* frees the text; the cap stays */

@@ -323,7 +323,8 @@ static int ex_stream_body(exchange_t *x, const char *p, size_t n)
         return CP_OK;
     ex_stream_end(x); /* complete, or an error event went out */
     if (rc != CP_PROV_DONE) {
-        ex_stream_failed(x, "the answer could not be translated (an error event was sent)");
+        const char *why = x->ops->notes(x->st);
+        ex_stream_failed(x, why != NULL ? why : "the answer could not be translated (an error event was sent)");
         return CP_ERR;
     }
     if (x->linger == NULL)
@@ -426,8 +427,10 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
     if (x->fr == NULL)
         return; /* already answered (stream complete, error event sent) or the client left */
     if (x->streaming) {
-        if (x->ops->stream_end(x->st, rc == CP_OK ? NULL : e, &x->out) != CP_OK)
-            ex_stream_failed(x, rc == CP_OK ? "the upstream stream ended unfinished" : e->msg);
+        if (x->ops->stream_end(x->st, rc == CP_OK ? NULL : e, &x->out) != CP_OK) {
+            const char *why = rc == CP_OK ? x->ops->notes(x->st) : e->msg;
+            ex_stream_failed(x, why != NULL ? why : "the upstream stream ended unfinished");
+        }
         ex_stream_end(x);
     } else if (rc != CP_OK) {
         ex_error(x, e, NULL);

@@ -26,6 +26,7 @@ typedef struct ant_state {
     char tail[ANT_TAIL]; /* the last bytes relayed (until message_stop is seen) */
     size_t tail_len;
     char end[4];        /* the last 4 bytes relayed, to tell an event boundary */
+    char why[160];      /* why the stream failed, for the log */
     unsigned clean : 1; /* the bytes relayed so far end at an event boundary */
     unsigned stop : 1;  /* "message_stop" went through */
 } ant_state_t;
@@ -156,6 +157,7 @@ static int ant_stream_end(void *stp, const cp_err_t *e, cp_buf_t *out)
                    st->a.prov->name);
         e = &trunc;
     }
+    snprintf(st->why, sizeof(st->why), "%.*s", (int)sizeof(st->why) - 1, e->msg);
     if (!st->clean)
         CP_BUF_LIT(out, "\n\n"); /* end the relayed event that was cut short */
     cp_anth_out_init(&w, CP_ANTH_OUT_SSE);
@@ -207,8 +209,9 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
 
 static const char *ant_notes(const void *stp)
 {
-    (void)stp;
-    return NULL;
+    const ant_state_t *st = stp;
+
+    return st->why[0] != '\0' ? st->why : NULL;
 }
 
 static void ant_free(void *stp)

@@ -57,12 +57,14 @@ int cp_oair_fail_e(cp_oai_resp_t *s, const cp_err_t *e)
         return CP_ERR;
     s->finished = 1;
     s->ok = 0;
-    s->err = *e;
-    if (s->err.type == NULL)
-        s->err.type = "api_error";
-    if (s->err.http_status == 0)
-        s->err.http_status = 502;
-    cp_anth_out_error(&s->w, s->out, &s->err);
+    s->err = cp_xmalloc(sizeof(*s->err));
+    *s->err = *e;
+    cp_oair_note(s, e->msg);
+    if (s->err->type == NULL)
+        s->err->type = "api_error";
+    if (s->err->http_status == 0)
+        s->err->http_status = 502;
+    cp_anth_out_error(&s->w, s->out, s->err);
     return CP_ERR;
 }
 

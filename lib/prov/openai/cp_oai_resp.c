@@ -223,6 +223,10 @@ static int so_tag_start(cp_oai_resp_t *s, const char *t, size_t n)
     cp_buf_t rest = CP_BUF_INIT;
     int rc;
 
+    if (s->tag.len == 0 && n > 0 && t[0] != '<' && !cp_jsonck_ws(t[0])) {
+        s->tagst = TAG_OFF; /* the common case: plain text from the first byte, nothing to hold */
+        return cp_oair_text(s, SO_TEXT, t, n);
+    }
     cp_buf_add(&s->tag, t, n);
     h = cp_buf_str(&s->tag);
     while (k < s->tag.len && cp_jsonck_ws(h[k]))
@@ -588,6 +592,7 @@ void cp_oai_resp_free(cp_oai_resp_t *s)
     free(s->stop_seq);
     free(s->sig);
     free(s->model);
+    free(s->err);
     free(s);
 }
 
@@ -744,7 +749,7 @@ int cp_oai_resp_finished(const cp_oai_resp_t *s)
 
 const cp_err_t *cp_oai_resp_error(const cp_oai_resp_t *s)
 {
-    return s->finished && !s->ok ? &s->err : NULL;
+    return s->finished && !s->ok ? s->err : NULL;
 }
 
 const char *cp_oai_resp_notes(const cp_oai_resp_t *s)
@@ -770,10 +775,10 @@ json_t *cp_oai_response(const json_t *oai, const char *client_model, const cp_oa
     if (s->ok)
         msg = json_loadb(out.p, out.len, 0, NULL);
     if (msg == NULL && e != NULL) {
-        if (s->ok) /* cannot happen: the writer writes valid JSON */
+        if (s->err != NULL)
+            *e = *s->err;
+        else /* cannot happen: the writer writes valid JSON into an unlimited buffer */
             cp_err_set(e, 500, "api_error", "cannot build the response message");
-        else
-            *e = s->err;
     }
     cp_buf_free(&out);
     cp_oai_resp_free(s);

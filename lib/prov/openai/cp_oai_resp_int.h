@@ -74,7 +74,7 @@ struct cp_oai_resp {
     unsigned next_index;     /* Anthropic index of the next block */
     unsigned open_index;     /* Anthropic index of the open block */
     cp_anth_usage_t u;       /* usage as Anthropic counts it */
-    cp_err_t err;            /* why the answer failed (when !ok && finished) */
+    cp_err_t *err;           /* owned: why the answer failed; NULL until it does (most never do) */
     unsigned char open_kind; /* enum so_kind */
     unsigned char hold_kind; /* enum so_kind */
     unsigned char fin;       /* enum so_fin */

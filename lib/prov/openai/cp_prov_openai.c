@@ -207,7 +207,11 @@ static int oai_finish(void *stp, long status, const char *body, size_t len, cp_p
     else
         rc = cp_oai_resp_whole(st->tr, body, len, &reply->body);
     if (rc != CP_OK) {
-        *e = *cp_oai_resp_error(st->tr);
+        const cp_err_t *why = cp_oai_resp_error(st->tr);
+        if (why != NULL)
+            *e = *why;
+        else /* cannot happen: the writer's buffer has no cap */
+            cp_err_set(e, 500, "api_error", "ccproxy could not encode the answer");
         cp_buf_free(&reply->body);
         return CP_ERR;
     }
