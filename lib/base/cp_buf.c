@@ -195,7 +195,9 @@ void cp_buf_reset(cp_buf_t *b, size_t keep)
 char *cp_buf_detach(cp_buf_t *b, size_t *len)
 {
     /* what is detached usually lives on (an upload body for a whole stream): give back the slack */
-    char *p = b->p == NULL ? cp_xstrdup("") : b->cap > b->len + 1 + BUF_MIN ? cp_xrealloc(b->p, b->len + 1) : b->p;
+    char *p = b->p == NULL                    ? cp_xstrdup("")
+              : b->cap > b->len + 1 + BUF_MIN ? cp_xrealloc(b->p, b->len + 1)
+                                              : b->p;
 
     if (len != NULL)
         *len = b->len;

@@ -324,7 +324,8 @@ static int ex_stream_body(exchange_t *x, const char *p, size_t n)
     ex_stream_end(x); /* complete, or an error event went out */
     if (rc != CP_PROV_DONE) {
         const char *why = x->ops->notes(x->st);
-        ex_stream_failed(x, why != NULL ? why : "the answer could not be translated (an error event was sent)");
+        ex_stream_failed(x,
+                         why != NULL ? why : "the answer could not be translated (an error event was sent)");
         return CP_ERR;
     }
     if (x->linger == NULL)
