@@ -105,6 +105,34 @@ static void log_ts(char *buf, size_t n)
     snprintf(buf + len, n - len, ".%03uZ", (unsigned)(ms % 1000));
 }
 
+/* Appends <s> with control characters escaped (\n, \r, \t, \xHH): a value that came from a client (a
+ * model name, a path) cannot start a line of its own in a text log. */
+static void log_text_add(cp_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (const char *p = s; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c >= 0x20 && c != 0x7f) {
+            size_t run = 1;
+            while (p[run] != '\0' && (unsigned char)p[run] >= 0x20 && (unsigned char)p[run] != 0x7f)
+                run++;
+            cp_buf_add(b, p, run);
+            p += run - 1;
+        } else if (c == '\n') {
+            CP_BUF_LIT(b, "\\n");
+        } else if (c == '\r') {
+            CP_BUF_LIT(b, "\\r");
+        } else if (c == '\t') {
+            CP_BUF_LIT(b, "\\t");
+        } else {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            cp_buf_add(b, e, sizeof(e));
+        }
+    }
+}
+
 static char *log_text_line(const char *ts, enum cp_log_level level, const char *msg, json_t *fields)
 {
     cp_buf_t b = CP_BUF_INIT;
@@ -116,13 +144,17 @@ static char *log_text_line(const char *ts, enum cp_log_level level, const char *
     for (i = 0; level_names[level][i] && i < sizeof(lvl) - 1; i++)
         lvl[i] = (char)(level_names[level][i] - 'a' + 'A');
     lvl[i] = '\0';
-    cp_buf_addf(&b, "%s %-5s %s", ts, lvl, msg);
+    cp_buf_addf(&b, "%s %-5s ", ts, lvl);
+    log_text_add(&b, msg);
     json_object_foreach(fields, key, v)
     {
         char *val = json_is_string(v) ? cp_xstrdup(json_string_value(v))
                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
-        cp_buf_addf(&b, " %s=%s", key, val ? val : "");
+        cp_buf_addc(&b, ' ');
+        log_text_add(&b, key);
+        cp_buf_addc(&b, '=');
+        log_text_add(&b, val != NULL ? val : "");
         free(val);
     }
     return cp_buf_detach(&b, NULL);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -600,6 +601,29 @@ static const char *front_method_name(enum evhttp_cmd_type m)
     }
 }
 
+/* Request framing evhttp lets through but a front end must not: more than one Content-Length, or a
+ * value that is not plain digits ("+62", "062", " 6 2"). evhttp takes the first one, so whatever a
+ * second one covers would be read as the next request (smuggling). Returns NULL, or why. */
+static const char *front_framing_error(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    int seen = 0;
+
+    TAILQ_FOREACH(kv, h, next)
+    {
+        const char *v = kv->value;
+
+        if (strcasecmp(kv->key, "Content-Length") != 0)
+            continue;
+        if (seen++ > 0)
+            return "Content-Length appears more than once";
+        if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v) || (v[0] == '0' && v[1] != '\0'))
+            return "Content-Length must be plain decimal digits";
+    }
+    return NULL;
+}
+
 static void front_on_request(struct evhttp_request *req, void *arg)
 {
     cp_front_t *f = arg;
@@ -623,6 +647,15 @@ static void front_on_request(struct evhttp_request *req, void *arg)
         evhttp_request_set_on_complete_cb(req, front_on_complete, r->conn);
     }
     /* from here on <r> may be freed by any reply: never touch it after dispatching */
+
+    {
+        const char *bad = front_framing_error(req);
+        if (bad != NULL) { /* and the connection closes: nothing after this request can be trusted */
+            const char *const close[] = {"Connection", "close", NULL};
+            front_error_x(r, 400, "invalid_request_error", bad, close);
+            return;
+        }
+    }
 
     for (size_t i = 0; i < sizeof(front_routes) / sizeof(front_routes[0]); i++) {
         const front_route_t *rt = &front_routes[i];

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,19 @@ static void server_raise_nofile(void)
     cp_log_j(CP_LOG_INFO, "open-file limit",
              json_pack("{s:I,s:I,s:I}", "before", (json_int_t)before, "now", (json_int_t)rl.rlim_cur,
                        "concurrent_streams", (json_int_t)(rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0)));
+}
+
+/* The process holds provider keys (in memory and in its environment): no core file of it, and no
+ * reading of its memory or environment by other processes of the same user (ptrace, /proc/PID/mem,
+ * /proc/PID/environ). /proc/PID/stat and /comm stay readable, which is all `ccproxy stop` needs. */
+static void server_no_dumps(void)
+{
+    struct rlimit rl = {0, 0};
+
+    if (setrlimit(RLIMIT_CORE, &rl) == -1)
+        cp_log(CP_LOG_WARN, "cannot disable core dumps (setrlimit: %s)", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+        cp_log(CP_LOG_WARN, "cannot mark the process non-dumpable (prctl: %s)", strerror(errno));
 }
 
 /* Fills the values that default to "auto" from this machine. */
@@ -224,6 +238,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     signal(SIGPIPE, SIG_IGN); /* evbuffer writes use writev(): EPIPE must not kill us */
     cp_server_apply_logging(cfg);
     server_raise_nofile();
+    server_no_dumps();
     server_effective_limits(cfg);
     s.base = event_base_new();
     if (s.base == NULL) {

@@ -56,6 +56,22 @@ static void test_text_and_levels(void **s)
     assert_non_null(strstr(buf, " DEBUG dbg x\n"));
     assert_int_not_equal(buf[0], '{');
     done(f);
+
+    /* a value from a client cannot forge a line of its own (issue: safe to share, item 8) */
+    f = capture();
+    cp_log_j(CP_LOG_INFO, "access",
+             json_pack("{s:s}", "model", "m\n2026-01-01T00:00:00.000Z INFO  forged\r\x01\x7f"));
+    cp_log(CP_LOG_INFO, "msg with\nnewline\tand tab");
+    fflush(f);
+    assert_non_null(strstr(buf, " model=m\\n2026-01-01T00:00:00.000Z INFO  forged\\r\\x01\\x7f\n"));
+    assert_non_null(strstr(buf, " INFO  msg with\\nnewline\\tand tab\n"));
+    {
+        int lines = 0;
+        for (const char *p = buf; *p != '\0'; p++)
+            lines += *p == '\n';
+        assert_int_equal(lines, 2);
+    }
+    done(f);
     cp_log_setup(CP_LOG_INFO, CP_LOG_JSON);
 }
 

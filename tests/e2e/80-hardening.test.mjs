@@ -1,0 +1,81 @@
+// Safe to share (the hardening issue): what a hostile client or a local neighbour must not get from the
+// daemon. Each test here failed before its fix.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { startDaemon, rawConnect, sleep, validBody } from './lib/daemon.mjs';
+
+/** Sends <raw> on a fresh connection; resolves with everything the daemon sent once it closed the
+ * connection, or rejects after <ms> (a connection left open after a framing error is a failure). */
+function exchangeRaw(port, raw, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(raw));
+    let buf = '';
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`connection still open after ${ms} ms; got:\n${buf}`)); }, ms);
+    s.setEncoding('latin1');
+    s.on('data', (d) => { buf += d; });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve({ text: buf }); });
+  });
+}
+
+const statusLines = (text) => (text.match(/^HTTP\/1\.[01] \d{3}/gm) || []);
+
+describe('strict request framing (no request smuggling)', () => {
+  const smuggled = 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  for (const [what, cl] of [
+    ['two Content-Length headers', `Content-Length: 0\r\nContent-Length: ${smuggled.length}`],
+    ['Content-Length "+N"', `Content-Length: +${smuggled.length}`],
+    ['Content-Length with a leading zero', `Content-Length: 0${smuggled.length}`],
+  ]) {
+    test(`${what} → 400 invalid_request_error, connection closed, the smuggled request never answered`, async (t) => {
+      const d = await startDaemon();
+      t.after(() => d.stop());
+      const raw = `POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${cl}\r\n\r\n${smuggled}`;
+      const { text } = await exchangeRaw(d.port, raw);
+      const lines = statusLines(text);
+      assert.deepEqual(lines.map((l) => l.slice(-3)), ['400'], `one answer only, a 400:\n${text}`);
+      assert.match(text, /Content-Length/);
+      assert.match(text, /"type":"invalid_request_error"/);
+      assert.match(text, /\r\nConnection: close\r\n/i);
+      assert.ok(!text.includes('"data"'), `the smuggled GET /v1/models was answered:\n${text}`);
+    });
+  }
+
+  test('one plain Content-Length is still accepted (keep-alive works)', async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.stop());
+    const c = await rawConnect(d.port);
+    t.after(() => c.close());
+    await c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+    const r = await c.readResponse(3000);
+    assert.equal(r.status, 200);
+  });
+});
+
+describe('logs and process', () => {
+  test('text logs: a model name with a newline cannot forge a log line', async (t) => {
+    const d = await startDaemon({ homeSettings: { logging: { format: 'text' } } });
+    t.after(() => d.stop());
+    const forged = '2026-01-01T00:00:00.000Z INFO  forged line';
+    const c = await rawConnect(d.port);
+    t.after(() => c.close());
+    const body = JSON.stringify(validBody(`claude-x\n${forged}`));
+    await c.write(`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await c.readResponse(3000);
+    await sleep(200);
+    const lines = d.stderrText().split('\n');
+    assert.ok(lines.some((l) => l.includes('forged line')), `the request was logged:\n${d.stderrText()}`);
+    assert.ok(!lines.some((l) => l.startsWith(forged)), `a forged line:\n${d.stderrText()}`);
+  });
+
+  test('the server keeps no core file of itself (it holds provider keys)', async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.stop());
+    const limits = readFileSync(`/proc/${d.proc.pid}/limits`, 'utf8');
+    const core = limits.split('\n').find((l) => l.startsWith('Max core file size'));
+    assert.match(core || '', /^Max core file size\s+0\s+0\s/, limits);
+  });
+});
