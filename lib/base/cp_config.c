@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cp_buf.h"
@@ -319,7 +320,10 @@ static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path,
         }
         if (f->kind == K_HEADERS &&
             (s == NULL || strpbrk(k, " :\r\n") != NULL || *k == '\0' || strpbrk(s, "\r\n") != NULL)) {
-            cfg_describe(ev, got, sizeof(got));
+            if (s != NULL) /* a header value may be a credential: its length only, never its text */
+                snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(ev));
+            else
+                cfg_describe(ev, got, sizeof(got));
             return cp_err_set(cx->e, 0, NULL,
                               "%s: %s.%s: expected a header value string without line breaks, got %s", where,
                               path, k, got);
@@ -951,10 +955,24 @@ json_t *cp_config_dump(const cp_config_t *c)
     json_object_foreach(prov, name, pv)
     {
         const char *k = json_string_value(json_object_get(pv, "apiKey"));
+        json_t *hdrs = json_object_get(pv, "headers"); /* borrowed from pv */
+        const char *hk;
+        json_t *hv; /* borrowed from hdrs */
+
         if (k != NULL && *k != '\0')
             json_object_set_new(pv, "apiKey", json_string(CFG_REDACTED));
+        json_object_foreach(hdrs, hk, hv)
+        {
+            if (json_is_string(hv) && json_string_length(hv) > 0 && cp_config_header_secret(hk))
+                json_object_set_new(hdrs, hk, json_string(CFG_REDACTED)); /* replacing keeps the iteration */
+        }
     }
     return json_pack("{s:o,s:O}", "config", cfg, "sources", c->sources);
+}
+
+int cp_config_header_secret(const char *name)
+{
+    return cp_prov_header_secret(name);
 }
 
 const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len)

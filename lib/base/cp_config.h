@@ -71,8 +71,13 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
 cp_config_t *cp_config_ref(cp_config_t *c);
 void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */
 
-/* Returns new: {"config": <merged, every apiKey replaced by "<redacted>">, "sources": {...}}. */
+/* Returns new: {"config": <merged, every apiKey and every secret-looking header value (see
+ * cp_config_header_secret) replaced by "<redacted>">, "sources": {...}}. */
 json_t *cp_config_dump(const cp_config_t *c);
+
+/* True when a header named <name> likely carries a credential: Authorization, Proxy-Authorization,
+ * Cookie, or a name containing key, token, secret, password, auth or session (case-insensitive). */
+int cp_config_header_secret(const char *name);
 
 /* Borrows: the provider named <name> (<len> bytes, not NUL-terminated), or NULL. */
 const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len);

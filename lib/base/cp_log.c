@@ -10,7 +10,7 @@
 #include "cp_buf.h"
 #include "cp_common.h"
 
-#define LOG_MAX_SECRETS 64
+#define LOG_MAX_SECRETS 256
 
 static struct {
     enum cp_log_level level;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cp_prov_openai.h"
 #include "cp_prov_anthropic.h"
@@ -90,4 +91,64 @@ void cp_upreq_free(cp_upreq_t *r)
     cp_buf_free(&r->body);
     free(r->note);
     memset(r, 0, sizeof(*r));
+}
+
+int cp_prov_header_secret(const char *name)
+{
+    static const char *const exact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+    static const char *const parts[] = {"key", "token", "secret", "password", "auth", "session"};
+
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (strcasecmp(name, exact[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (strcasestr(name, parts[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* Replaces every occurrence of <secret> (at least 4 bytes) in <b> by "[redacted]". */
+static void prov_scrub_one(cp_buf_t *b, const char *secret)
+{
+    size_t sl = secret != NULL ? strlen(secret) : 0;
+    cp_buf_t out = CP_BUF_INIT;
+    const char *p, *hit;
+
+    if (sl < 4 || b->len == 0 || memmem(b->p, b->len, secret, sl) == NULL)
+        return;
+    for (p = b->p; (hit = memmem(p, b->len - (size_t)(p - b->p), secret, sl)) != NULL; p = hit + sl) {
+        cp_buf_add(&out, p, (size_t)(hit - p));
+        CP_BUF_LIT(&out, "[redacted]");
+    }
+    cp_buf_add(&out, p, b->len - (size_t)(p - b->p));
+    cp_buf_free(b);
+    *b = out;
+}
+
+void cp_prov_scrub(const cp_provider_t *p, cp_buf_t *b)
+{
+    const char *hk;
+    json_t *hv; /* borrowed from p->headers */
+
+    prov_scrub_one(b, p->api_key);
+    json_object_foreach(p->headers, hk, hv)
+    {
+        const char *v = json_string_value(hv);
+
+        if (v == NULL || !cp_prov_header_secret(hk))
+            continue;
+        prov_scrub_one(b, v);
+        if (strncasecmp(v, "Bearer ", 7) == 0 || strncasecmp(v, "Basic ", 6) == 0)
+            prov_scrub_one(b, strchr(v, ' ') + 1);
+    }
+}
+
+void cp_prov_scrub_err(const cp_provider_t *p, cp_err_t *e)
+{
+    cp_buf_t b = CP_BUF_INIT;
+
+    cp_buf_adds(&b, e->msg);
+    cp_prov_scrub(p, &b);
+    snprintf(e->msg, sizeof(e->msg), "%s", cp_buf_str(&b));
+    cp_buf_free(&b);
 }

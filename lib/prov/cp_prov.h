@@ -129,6 +129,16 @@ int cp_prov_style_parse(const char *name, enum cp_style *out);
 /* Writes "\"openai\" or \"anthropic\"" (every style) into <buf>, for error messages. */
 void cp_prov_style_names(char *buf, size_t n);
 
+/* True when a header named <name> likely carries a credential: Authorization, Proxy-Authorization,
+ * Cookie, or a name containing key, token, secret, password, auth or session (case-insensitive). */
+int cp_prov_header_secret(const char *name);
+
+/* Replaces in <b> every occurrence of <p>'s key and of its secret-looking header values (and the
+ * credential after "Bearer "/"Basic ") by "[redacted]": what an upstream echoes back never reaches the
+ * client. cp_prov_scrub_err does the same on an error's message. */
+void cp_prov_scrub(const cp_provider_t *p, cp_buf_t *b);
+void cp_prov_scrub_err(const cp_provider_t *p, cp_err_t *e);
+
 /* True when provider <p> is a public API that cannot work without a key (its host is known). */
 int cp_prov_key_required(const cp_provider_t *p);
 

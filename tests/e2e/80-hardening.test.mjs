@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { startDaemon, rawConnect, sleep, validBody } from './lib/daemon.mjs';
+import { setupProxy } from './lib/proxy.mjs';
 
 /** Sends <raw> on a fresh connection; resolves with everything the daemon sent once it closed the
  * connection, or rejects after <ms> (a connection left open after a framing error is a failure). */
@@ -78,4 +79,42 @@ describe('logs and process', () => {
     const core = limits.split('\n').find((l) => l.startsWith('Max core file size'));
     assert.match(core || '', /^Max core file size\s+0\s+0\s/, limits);
   });
+});
+
+describe('secrets an upstream echoes back never reach the client or the log', () => {
+  const ANTH_KEY = 'sk-ant-test-KEY-4242-abcd';
+  const HDR_TOKEN = 'tok-4242-zzzz-q';
+  let env;
+  test('setup', async () => {
+    env = await setupProxy({
+      settings: ({ main: m }) => ({
+        providers: {
+          anth: { baseURL: m.url, responseStyle: 'anthropic', apiKey: ANTH_KEY },
+          relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1234', flavor: 'generic', headers: { 'X-Org-Token': HDR_TOKEN, 'X-Title': 'e2e' } },
+        },
+        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
+      }),
+    });
+  });
+
+  test('an Anthropic error envelope quoting the refused key is relayed with the key redacted', async () => {
+    env.main.enqueue({ status: 401, json: { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key: ${ANTH_KEY}` } } });
+    const r = await env.post('/v1/messages', validBody('claude-x@anth'));
+    assert.equal(r.status, 401, r.text);
+    assert.equal(r.json?.error?.type, 'authentication_error', r.text);
+    assert.ok(!r.text.includes(ANTH_KEY), `the key reached the client: ${r.text}`);
+    assert.match(r.json.error.message, /\[redacted\]/);
+  });
+
+  test('an upstream error quoting a secret header value: redacted for the client and in the log', async () => {
+    env.main.enqueue({ status: 500, json: { error: { message: `token ${HDR_TOKEN} is not allowed here` } } });
+    const r = await env.post('/v1/messages', validBody('m@relay'));
+    assert.equal(r.status, 500, r.text);
+    assert.ok(!r.text.includes(HDR_TOKEN), `the header value reached the client: ${r.text}`);
+    await sleep(200);
+    assert.ok(env.d.stderrText().includes('is not allowed here'), `the upstream error was logged:\n${env.stderrTail()}`);
+    assert.ok(!env.d.stderrText().includes(HDR_TOKEN), `the header value reached the log:\n${env.stderrTail()}`);
+  });
+
+  test('teardown', async () => { await env.close(); });
 });

@@ -391,6 +391,47 @@ static void test_api_key_from_env_and_redaction(void **state)
     cp_config_unref(c);
 }
 
+/* Header values that look like credentials are redacted in `ccproxy config` and never quoted in a
+ * config error (the hardening issue, item 7). */
+static void test_secret_headers(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    json_t *dump;
+    char *text;
+
+    unit_write(
+        f->home, ".ccproxy/settings.json",
+        "{\"providers\":{\"relay\":{\"baseURL\":\"http://h/v1\",\"headers\":{"
+        "\"Authorization\":\"Bearer hdr-secret-1\",\"X-Api-Key\":\"hdr-secret-2\","
+        "\"x-org-token\":\"hdr-secret-3\",\"Cookie\":\"s=hdr-secret-4\",\"X-Title\":\"ccproxy e2e\"}}}}");
+    c = load(f);
+    assert_non_null(c);
+    dump = cp_config_dump(c);
+    text = json_dumps(dump, JSON_COMPACT);
+    assert_null(strstr(text, "hdr-secret"));
+    assert_non_null(strstr(text, "\"X-Title\":\"ccproxy e2e\"")); /* not a secret: shown */
+    assert_non_null(strstr(text, "\"Authorization\":\"<redacted>\""));
+    free(text);
+    json_decref(dump);
+    cp_config_unref(c);
+    assert_true(cp_config_header_secret("AUTHORIZATION"));
+    assert_true(cp_config_header_secret("x-goog-api-key"));
+    assert_true(cp_config_header_secret("X-Session-Id"));
+    assert_false(cp_config_header_secret("X-Title"));
+    assert_false(cp_config_header_secret("HTTP-Referer"));
+
+    /* a bad header value: the error names the header and its length, never its text */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"relay\":{\"baseURL\":\"http://h/v1\",\"headers\":{"
+               "\"Authorization\":\"Bearer hdr-secret-5\\r\\nX-Evil: 1\"}}}}");
+    c = load(f);
+    assert_null(c);
+    assert_non_null(strstr(f->e.msg, "providers.relay.headers.Authorization"));
+    assert_non_null(strstr(f->e.msg, "a string of 30 bytes"));
+    assert_null(strstr(f->e.msg, "hdr-secret"));
+}
+
 /* providers.<name>.flavor: the OpenAI-style flavor (docs/configuration.md). Valid values load and
  * are kept as given; NULL when absent. */
 static void test_flavor_valid(void **state)
@@ -530,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_keys_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_var_expansion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_key_from_env_and_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_url_trailing_slash_trimmed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavor_valid, setup, teardown),

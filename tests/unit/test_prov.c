@@ -316,6 +316,31 @@ static void test_anthropic_adapter(void **s)
     prov_done(&p);
 }
 
+/* What an upstream echoes back is scrubbed of the provider's key and secret header values. */
+static void test_scrub(void **s)
+{
+    cp_provider_t p = prov("relay", "http://h/v1", CP_STYLE_OPENAI, "sk-relay-KEY1");
+    cp_buf_t b = CP_BUF_INIT;
+    cp_err_t e = {401, "authentication_error", "bad key sk-relay-KEY1; token abc-XYZ-9 and Bearer abc-XYZ-9"};
+
+    (void)s;
+    json_object_set_new(p.headers, "Authorization", json_string("Bearer abc-XYZ-9"));
+    json_object_set_new(p.headers, "X-Title", json_string("sk-relay")); /* not a secret header: kept */
+    cp_buf_adds(&b, "{\"error\":{\"message\":\"sk-relay-KEY1 sk-relay-KEY1 x\"}}");
+    cp_prov_scrub(&p, &b);
+    assert_string_equal(cp_buf_str(&b), "{\"error\":{\"message\":\"[redacted] [redacted] x\"}}");
+    cp_prov_scrub_err(&p, &e);
+    assert_string_equal(e.msg, "bad key [redacted]; token [redacted] and [redacted]");
+    cp_buf_free(&b);
+    prov_done(&p);
+    p = prov("nokey", "http://h/v1", CP_STYLE_OPENAI, "abc"); /* too short to scrub: nothing changes */
+    cp_buf_adds(&b, "abc abc");
+    cp_prov_scrub(&p, &b);
+    assert_string_equal(cp_buf_str(&b), "abc abc");
+    cp_buf_free(&b);
+    prov_done(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_openai_adapter),
         cmocka_unit_test(test_anthropic_adapter),
+        cmocka_unit_test(test_scrub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

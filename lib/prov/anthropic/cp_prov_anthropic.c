@@ -197,6 +197,8 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
     if (ok || (json_is_object(j) && json_is_object(json_object_get(j, "error")))) {
         json_decref(j);
         cp_buf_add(&reply->body, body, len);
+        if (!ok) /* an error envelope may quote the key the upstream refused */
+            cp_prov_scrub(st->a.prov, &reply->body);
         reply->status = (int)status;
         reply->ctype = ok ? st->ctype : "application/json";
         return CP_OK;
@@ -204,6 +206,7 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
     json_decref(j);
     cp_buf_free(&reply->body);
     cp_prov_error(status, body, len, st->a.prov->name, e); /* same wording as every adapter */
+    cp_prov_scrub_err(st->a.prov, e);
     return CP_ERR;
 }
 

@@ -195,6 +195,7 @@ static int oai_finish(void *stp, long status, const char *body, size_t len, cp_p
         if (status == 400 && oai_retry_capped(st, body, req) == CP_OK)
             return CP_AGAIN;
         cp_prov_error(status, body, len, st->a.prov->name, e);
+        cp_prov_scrub_err(st->a.prov, e);
         return CP_ERR;
     }
     cp_oai_resp_free(st->tr);
@@ -208,9 +209,10 @@ static int oai_finish(void *stp, long status, const char *body, size_t len, cp_p
         rc = cp_oai_resp_whole(st->tr, body, len, &reply->body);
     if (rc != CP_OK) {
         const cp_err_t *why = cp_oai_resp_error(st->tr);
-        if (why != NULL)
+        if (why != NULL) {
             *e = *why;
-        else /* cannot happen: the writer's buffer has no cap */
+            cp_prov_scrub_err(st->a.prov, e);
+        } else /* cannot happen: the writer's buffer has no cap */
             cp_err_set(e, 500, "api_error", "ccproxy could not encode the answer");
         cp_buf_free(&reply->body);
         return CP_ERR;
