@@ -91,6 +91,8 @@ static const cfg_field_t cfg_schema[] = {
     {"server.pingIntervalSeconds", K_UINT, 1, 3600},
     {"server.streamBufferBytes", K_UINT, 4096, 1LL << 30},
     {"server.maxConcurrentRequests", K_UINT, 0, 10000000},
+    {"server.allowedHosts", K_STRLIST, 0, 0},
+    {"server.allowedOrigins", K_STRLIST, 0, 0},
     {"providers", K_MAP, 0, 0},
     {"providers.*", K_OBJECT, 0, 0},
     {"providers.*.baseURL", K_URL, 0, 0},
@@ -682,6 +684,12 @@ static void cfg_build_server(cp_config_t *c, const json_t *srv)
     c->ping_interval_s = (unsigned)cfg_int(srv, "pingIntervalSeconds", 10);
     c->stream_buffer_bytes = (size_t)cfg_int(srv, "streamBufferBytes", 262144);
     c->max_concurrent = (unsigned)cfg_int(srv, "maxConcurrentRequests", 0);
+    c->allowed_hosts = json_object_get(srv, "allowedHosts") != NULL
+                           ? json_deep_copy(json_object_get(srv, "allowedHosts"))
+                           : json_array();
+    c->allowed_origins = json_object_get(srv, "allowedOrigins") != NULL
+                             ? json_deep_copy(json_object_get(srv, "allowedOrigins"))
+                             : json_array();
 }
 
 /* The key of provider <p>: apiKey, else the <NAME>_API_KEY variable (recorded as the key's source,
@@ -940,6 +948,8 @@ void cp_config_unref(cp_config_t *c)
     free(c->small_model);
     free(c->preferred_provider);
     json_decref(c->model_map);
+    json_decref(c->allowed_hosts);
+    json_decref(c->allowed_origins);
     json_decref(c->merged);
     json_decref(c->sources);
     free(c);
@@ -963,16 +973,11 @@ json_t *cp_config_dump(const cp_config_t *c)
             json_object_set_new(pv, "apiKey", json_string(CFG_REDACTED));
         json_object_foreach(hdrs, hk, hv)
         {
-            if (json_is_string(hv) && json_string_length(hv) > 0 && cp_config_header_secret(hk))
+            if (json_is_string(hv) && json_string_length(hv) > 0 && cp_prov_header_secret(hk))
                 json_object_set_new(hdrs, hk, json_string(CFG_REDACTED)); /* replacing keeps the iteration */
         }
     }
     return json_pack("{s:o,s:O}", "config", cfg, "sources", c->sources);
-}
-
-int cp_config_header_secret(const char *name)
-{
-    return cp_prov_header_secret(name);
 }
 
 const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len)

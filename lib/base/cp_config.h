@@ -33,6 +33,9 @@ typedef struct cp_config {
     unsigned ping_interval_s;   /* server.pingIntervalSeconds: SSE ping while the upstream is silent */
     size_t stream_buffer_bytes; /* server.streamBufferBytes: unsent client output that pauses the upstream */
     unsigned max_concurrent;    /* server.maxConcurrentRequests: 529 above; 0 = from the open-file limit */
+    json_t
+        *allowed_hosts; /* server.allowedHosts: Host names accepted besides loopback and IP literals; owned */
+    json_t *allowed_origins; /* server.allowedOrigins: Origin values accepted ("*": any); owned, [] = none */
     /* providers, sorted by name */
     cp_provider_t *providers;
     size_t nproviders;
@@ -72,12 +75,8 @@ cp_config_t *cp_config_ref(cp_config_t *c);
 void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */
 
 /* Returns new: {"config": <merged, every apiKey and every secret-looking header value (see
- * cp_config_header_secret) replaced by "<redacted>">, "sources": {...}}. */
+ * cp_prov_header_secret) replaced by "<redacted>">, "sources": {...}}. */
 json_t *cp_config_dump(const cp_config_t *c);
-
-/* True when a header named <name> likely carries a credential: Authorization, Proxy-Authorization,
- * Cookie, or a name containing key, token, secret, password, auth or session (case-insensitive). */
-int cp_config_header_secret(const char *name);
 
 /* Borrows: the provider named <name> (<len> bytes, not NUL-terminated), or NULL. */
 const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len);

@@ -34,6 +34,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cp_anth.h"
+#include "cp_guard.h"
 #include "cp_log.h"
 #include "cp_route.h"
 
@@ -542,6 +543,14 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
     cp_route_t rt;
 
     r->bytes_in = n;
+    if (!cp_guard_json_type(evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"))) {
+        evbuffer_drain(in, n);
+        front_error_x(r, 415, "invalid_request_error",
+                      "Content-Type must be application/json (a web page cannot send that without a CORS "
+                      "preflight)",
+                      NULL);
+        return;
+    }
     body = cp_anth_parse(buf, n, &e);
     evbuffer_drain(in, n); /* parsed: a long stream must not keep the raw body too */
     if (body == NULL) {
@@ -601,27 +610,26 @@ static const char *front_method_name(enum evhttp_cmd_type m)
     }
 }
 
-/* Request framing evhttp lets through but a front end must not: more than one Content-Length, or a
- * value that is not plain digits ("+62", "062", " 6 2"). evhttp takes the first one, so whatever a
- * second one covers would be read as the next request (smuggling). Returns NULL, or why. */
-static const char *front_framing_error(struct evhttp_request *req)
+/* The checks of lib/net/cp_guard.h on this request's head: returns NULL, or the error message (in
+ * <msg>) with its status in *<status>. */
+static const char *front_guard(front_req_t *r, char *msg, size_t n, int *status)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
     struct evkeyval *kv;
-    int seen = 0;
+    int lengths = 0;
 
     TAILQ_FOREACH(kv, h, next)
     {
-        const char *v = kv->value;
-
         if (strcasecmp(kv->key, "Content-Length") != 0)
             continue;
-        if (seen++ > 0)
+        *status = 400;
+        if (lengths++ > 0)
             return "Content-Length appears more than once";
-        if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v) || (v[0] == '0' && v[1] != '\0'))
+        if (!cp_guard_length_ok(kv->value))
             return "Content-Length must be plain decimal digits";
     }
-    return NULL;
+    *status = 403;
+    return cp_guard_browser(r->cfg, evhttp_find_header(h, "Host"), evhttp_find_header(h, "Origin"), msg, n);
 }
 
 static void front_on_request(struct evhttp_request *req, void *arg)
@@ -649,10 +657,17 @@ static void front_on_request(struct evhttp_request *req, void *arg)
     /* from here on <r> may be freed by any reply: never touch it after dispatching */
 
     {
-        const char *bad = front_framing_error(req);
-        if (bad != NULL) { /* and the connection closes: nothing after this request can be trusted */
+        char why[320];
+        int status = 0;
+        const char *bad = front_guard(r, why, sizeof(why), &status);
+
+        if (bad != NULL && status == 400) { /* bad framing: nothing after this request can be trusted */
             const char *const close[] = {"Connection", "close", NULL};
             front_error_x(r, 400, "invalid_request_error", bad, close);
+            return;
+        }
+        if (bad != NULL) {
+            front_error_x(r, 403, "permission_error", bad, NULL);
             return;
         }
     }

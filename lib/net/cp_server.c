@@ -19,6 +19,7 @@
 #include "cp_exchange.h"
 #include "cp_front.h"
 #include "cp_log.h"
+#include "cp_prov.h"
 #include "cp_up.h"
 
 /* Open-file limit after raise_nofile(); each stream uses two descriptors (client + upstream). */
@@ -92,7 +93,7 @@ void cp_server_apply_logging(const cp_config_t *cfg)
         {
             const char *v = json_string_value(hv); /* borrowed from the config: cp_log copies it */
 
-            if (n + 2 > 256 || v == NULL || !cp_config_header_secret(hk))
+            if (n + 2 > 256 || v == NULL || !cp_prov_header_secret(hk))
                 continue;
             keys[n++] = v;
             if (strncasecmp(v, "Bearer ", 7) == 0 || strncasecmp(v, "Basic ", 6) == 0)

@@ -201,11 +201,11 @@ describe('default config, no API keys', () => {
   test('keep-alive over a raw socket: two sequential requests get two responses', async () => {
     const c = await rawConnect(d.port);
     try {
-      await c.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      await c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       const r1 = await c.readResponse(3000);
       assert.equal(r1.status, 200);
       const body = '{"model":1}';
-      await c.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      await c.write(`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       const r2 = await c.readResponse(3000);
       assert.equal(r2.status, 400);

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { startDaemon, rawConnect, sleep, validBody } from './lib/daemon.mjs';
+import { startDaemon, rawConnect, sleep, validBody, request, runCli, CONFIG_EXIT } from './lib/daemon.mjs';
 import { setupProxy } from './lib/proxy.mjs';
 
 /** Sends <raw> on a fresh connection; resolves with everything the daemon sent once it closed the
@@ -117,4 +117,60 @@ describe('secrets an upstream echoes back never reach the client or the log', ()
   });
 
   test('teardown', async () => { await env.close(); });
+});
+
+describe('browsers cannot drive it (CSRF, DNS rebinding)', () => {
+  const post = (port, headers, body = JSON.stringify(validBody('claude-x'))) => request(port, {
+    method: 'POST', path: '/v1/messages', body, headers,
+  });
+
+  test('a POST that is not application/json → 415 invalid_request_error (no CORS-free text/plain)', async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.stop());
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx']) {
+      const r = await post(d.port, { 'content-type': ct });
+      assert.equal(r.status, 415, `${ct}: ${r.text}`);
+      assert.equal(r.json?.error?.type, 'invalid_request_error', r.text);
+    }
+    const ok = await post(d.port, { 'content-type': 'Application/JSON; charset=utf-8' });
+    assert.equal(ok.status, 400, ok.text); // accepted as JSON: the usual "no API key" answer
+    assert.match(ok.json.error.message, /API key/);
+  });
+
+  test('a Host that is a name other than localhost → 403 permission_error; IP literals and allowedHosts pass', async (t) => {
+    const d = await startDaemon({ homeSettings: { server: { allowedHosts: ['ccproxy.corp.example', '.team.example'] } } });
+    t.after(() => d.stop());
+    for (const host of ['attacker.example', 'attacker.example:8082', 'localhost.attacker.example', 'corp.example']) {
+      const r = await request(d.port, { path: '/health', headers: { host } });
+      assert.equal(r.status, 403, `${host}: ${r.text}`);
+      assert.equal(r.json?.error?.type, 'permission_error', r.text);
+      assert.match(r.json.error.message, /server\.allowedHosts/);
+    }
+    for (const host of ['127.0.0.1:1', '10.1.2.3', '[::1]:8082', 'localhost:8082', 'api.localhost', 'ccproxy.corp.example:8082',
+      'a.team.example', 'team.example']) {
+      const r = await request(d.port, { path: '/health', headers: { host } });
+      assert.equal(r.status, 200, `${host}: ${r.text}`);
+    }
+  });
+
+  test('a request with an Origin header → 403 unless the origin is in server.allowedOrigins', async (t) => {
+    const d = await startDaemon({ homeSettings: { server: { allowedOrigins: ['https://console.corp.example'] } } });
+    t.after(() => d.stop());
+    for (const origin of ['https://attacker.example', 'null', 'http://127.0.0.1:8082']) {
+      const r = await post(d.port, { 'content-type': 'application/json', origin });
+      assert.equal(r.status, 403, `${origin}: ${r.text}`);
+      assert.equal(r.json?.error?.type, 'permission_error', r.text);
+      assert.match(r.json.error.message, /server\.allowedOrigins/);
+    }
+    const ok = await post(d.port, { 'content-type': 'application/json', origin: 'https://console.corp.example' });
+    assert.equal(ok.status, 400, ok.text); // through the guard: the usual "no API key" answer
+  });
+
+  test('server.allowedHosts / allowedOrigins of the wrong type are configuration errors (exit 78)', async () => {
+    for (const server of [{ allowedHosts: 'x' }, { allowedHosts: [1] }, { allowedOrigins: [''] }, { allowedOrigins: {} }]) {
+      const r = await runCli(['server', '--port', '1'], { homeSettings: { server } });
+      assert.equal(r.code, CONFIG_EXIT, `${JSON.stringify(server)}: ${r.stderr}`);
+      assert.match(r.stderr, /server\.allowed(Hosts|Origins)/);
+    }
+  });
 });

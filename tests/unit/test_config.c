@@ -2,6 +2,7 @@
 #include "cp_unit.h"
 
 #include "cp_config.h"
+#include "cp_prov.h"
 
 typedef struct fx {
     char *home, *cwd, *etc;
@@ -415,11 +416,11 @@ static void test_secret_headers(void **state)
     free(text);
     json_decref(dump);
     cp_config_unref(c);
-    assert_true(cp_config_header_secret("AUTHORIZATION"));
-    assert_true(cp_config_header_secret("x-goog-api-key"));
-    assert_true(cp_config_header_secret("X-Session-Id"));
-    assert_false(cp_config_header_secret("X-Title"));
-    assert_false(cp_config_header_secret("HTTP-Referer"));
+    assert_true(cp_prov_header_secret("AUTHORIZATION"));
+    assert_true(cp_prov_header_secret("x-goog-api-key"));
+    assert_true(cp_prov_header_secret("X-Session-Id"));
+    assert_false(cp_prov_header_secret("X-Title"));
+    assert_false(cp_prov_header_secret("HTTP-Referer"));
 
     /* a bad header value: the error names the header and its length, never its text */
     unit_write(f->home, ".ccproxy/settings.json",

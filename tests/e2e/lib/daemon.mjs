@@ -324,11 +324,9 @@ export function request(port, {
     let payload;
     const h = { ...headers };
     if (body !== undefined) {
-      if (typeof body === 'string' || Buffer.isBuffer(body)) payload = body;
-      else {
-        payload = JSON.stringify(body);
-        if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
-      }
+      payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      // as the real clients do (ccproxy refuses other POST bodies: docs/security.md)
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
       h['content-length'] = Buffer.byteLength(payload);
     }
     const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent });
