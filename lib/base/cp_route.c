@@ -39,7 +39,6 @@ static int route_target(const cp_config_t *c, const char *s, size_t n, const cha
     const char *at = NULL;
     const char *prov;
     size_t plen, mlen;
-    char list[512];
 
     for (size_t i = n; i > 0; i--) {
         if (s[i - 1] == '@') {
@@ -60,13 +59,12 @@ static int route_target(const cp_config_t *c, const char *s, size_t n, const cha
         return cp_err_set(e, 400, "invalid_request_error", "model: \"%.*s\" is not a valid model name",
                           (int)n > 200 ? 200 : (int)n, s);
     out->provider = cp_config_provider(c, prov, plen);
-    if (out->provider == NULL) {
-        cp_config_provider_list(c, list, sizeof(list));
+    if (out->provider == NULL) /* the configured ones are not listed: a stranger learns nothing */
         return cp_err_set(e, 400, "invalid_request_error",
-                          "model: unknown provider \"%.*s\" in \"%.*s\"%s%s; configured providers: %s",
+                          "model: unknown provider \"%.*s\" in \"%.*s\"%s%s (`ccproxy config` on the proxy's "
+                          "machine shows the configured ones)",
                           (int)(plen > 100 ? 100 : plen), prov, (int)(n > 200 ? 200 : n), s,
-                          alias[0] ? " from " : "", alias, list);
-    }
+                          alias[0] ? " from " : "", alias);
     memcpy(out->model, s, mlen);
     out->model[mlen] = '\0';
     return CP_OK;

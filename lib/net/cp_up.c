@@ -189,11 +189,11 @@ static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
     x->timed_out = 1;
     if (x->head_done)
         cp_err_set(&x->err, 504, "timeout_error",
-                   "provider %s (%s) sent nothing for %ld s in the middle of its answer", x->provider,
-                   x->host, x->idle_ms / 1000);
+                   "provider %s sent nothing for %ld s in the middle of its answer", x->provider,
+                   x->idle_ms / 1000);
     else
-        cp_err_set(&x->err, 504, "timeout_error", "provider %s (%s) did not answer within %ld s", x->provider,
-                   x->host, x->first_byte_ms / 1000);
+        cp_err_set(&x->err, 504, "timeout_error", "provider %s did not answer within %ld s", x->provider,
+                   x->first_byte_ms / 1000);
     x->failed = 1;
     /* deliver on_done now, as the reap would (a libevent callback: removing the handle is allowed) */
     curl_multi_remove_handle(up->multi, x->easy);
@@ -330,23 +330,25 @@ static size_t xfer_write_cb(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
-/* Turns a curl result into the client-facing error. */
+/* Turns a curl result into the client-facing error: the provider and what kind of failure, never its
+ * host, port or curl's text (those go to the log only: a client learns nothing of the network). */
 static void xfer_curl_error(cp_xfer_t *x, CURLcode res, cp_err_t *e)
 {
     const char *detail = x->curl_err[0] ? x->curl_err : curl_easy_strerror(res);
+    const char *what;
+    int status = 502;
 
     switch (res) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        cp_err_set(e, 502, "api_error", "cannot resolve the host of provider %s (%s): %s", x->provider,
-                   x->host, detail);
+        what = "its host name does not resolve";
         break;
     case CURLE_COULDNT_CONNECT:
-        cp_err_set(e, 502, "api_error", "cannot connect to provider %s (%s): %s", x->provider, x->host,
-                   detail);
+        what = "connection refused";
         break;
     case CURLE_OPERATION_TIMEDOUT:
-        cp_err_set(e, 504, "timeout_error", "provider %s (%s) timed out: %s", x->provider, x->host, detail);
+        what = "timed out";
+        status = 504;
         break;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -355,13 +357,17 @@ static void xfer_curl_error(cp_xfer_t *x, CURLcode res, cp_err_t *e)
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_USE_SSL_FAILED:
-        cp_err_set(e, 502, "api_error", "TLS error talking to provider %s (%s): %s", x->provider, x->host,
-                   detail);
+        what = "TLS failed";
         break;
     default:
-        cp_err_set(e, 502, "api_error", "provider %s (%s) failed: %s", x->provider, x->host, detail);
+        what = "the transfer failed";
         break;
     }
+    cp_log_j(CP_LOG_WARN, "upstream transfer failed",
+             json_pack("{s:s,s:s,s:i,s:s}", "provider", x->provider, "host", x->host != NULL ? x->host : "",
+                       "curl", (int)res, "detail", detail));
+    cp_err_set(e, status, status == 504 ? "timeout_error" : "api_error", "provider %s unreachable (%s)",
+               x->provider, what);
 }
 
 static void up_reap(cp_up_t *up)

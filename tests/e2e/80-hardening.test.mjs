@@ -174,3 +174,30 @@ describe('browsers cannot drive it (CSRF, DNS rebinding)', () => {
     }
   });
 });
+
+describe('less to learn for strangers', () => {
+  test('an unreachable provider: the client learns the provider and the kind of failure, not its host or port', async (t) => {
+    const { freePort } = await import('./lib/daemon.mjs');
+    const dead = await freePort();
+    const d = await startDaemon({
+      homeSettings: { providers: { down: { baseURL: `http://127.0.0.1:${dead}/v1`, apiKey: 'k', connectTimeoutMs: 2000 } } },
+    });
+    t.after(() => d.stop());
+    const r = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('m@down') });
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.json?.error?.type, 'api_error', r.text);
+    assert.match(r.json.error.message, /^provider down unreachable \(connection refused\)$/, r.text);
+    assert.ok(!r.text.includes(String(dead)) && !r.text.includes('127.0.0.1'), r.text);
+    await sleep(100);
+    assert.ok(d.stderrText().includes(`127.0.0.1:${dead}`), `the log has the details:\n${d.stderrText()}`);
+  });
+
+  test('an unknown @provider is refused without listing the configured providers', async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.stop());
+    const r = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('m@nosuch') });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error.message, /unknown provider "nosuch"/);
+    for (const name of ['openai', 'gemini', 'openrouter', 'anthropic']) assert.ok(!r.json.error.message.includes(name), r.text);
+  });
+});
