@@ -33,6 +33,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "cp_accept.h"
 #include "cp_anth.h"
 #include "cp_guard.h"
 #include "cp_log.h"
@@ -64,6 +65,7 @@ struct cp_front {
     void *handler_ud;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
+    cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
     char *host;
     int port;
     cp_config_t *cfg; /* current snapshot; owned reference */
@@ -849,42 +851,9 @@ static void front_apply_limits(cp_front_t *f, const cp_config_t *cfg)
     evhttp_set_timeout(f->http, (int)cfg->client_timeout_s);
 }
 
-/* A listening socket on <host>:<port> with the largest accept queue the kernel allows: evhttp's own
- * binding listens with a backlog of 128, which drops connections in bursts of thousands of streams.
- * Returns the socket, or -1 with errno set. Runs at start and reload only (getaddrinfo blocks). */
-static evutil_socket_t front_listen(const char *host, int port)
-{
-    struct evutil_addrinfo hints, *ai = NULL;
-    char service[16];
-    evutil_socket_t fd = -1;
-    int one = 1;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = EVUTIL_AI_PASSIVE;
-    snprintf(service, sizeof(service), "%d", port);
-    if (evutil_getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL) {
-        errno = EADDRNOTAVAIL;
-        return -1;
-    }
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        bind(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen) == -1 || listen(fd, 65535) == -1) {
-        int saved = errno;
-        if (fd != -1)
-            evutil_closesocket(fd);
-        evutil_freeaddrinfo(ai);
-        errno = saved;
-        return -1;
-    }
-    evutil_freeaddrinfo(ai);
-    return fd;
-}
-
 static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
 {
-    evutil_socket_t fd = front_listen(host, port);
+    evutil_socket_t fd = cp_accept_listen(host, port);
     struct evhttp_bound_socket *s = fd == -1 ? NULL : evhttp_accept_socket_with_handle(f->http, fd);
 
     if (s == NULL) {
@@ -896,6 +865,7 @@ static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
     if (f->sock != NULL)
         evhttp_del_accept_socket(f->http, f->sock);
     f->sock = s;
+    cp_accept_watch(f->acc, evhttp_bound_socket_get_listener(s));
     free(f->host);
     f->host = cp_xstrdup(host);
     f->port = port;
@@ -912,6 +882,7 @@ cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, v
     f->handler_ud = ud;
     f->started_us = cp_mono_us();
     f->http = evhttp_new(base);
+    f->acc = cp_accept_new(base);
     f->idle_ev = event_new(base, -1, 0, front_idle_fire, f);
     if (f->http == NULL || f->idle_ev == NULL) {
         cp_err_set(e, 0, NULL, "cannot create the HTTP server");
@@ -955,6 +926,7 @@ void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud)
         if (f->sock != NULL)
             evhttp_del_accept_socket(f->http, f->sock);
         f->sock = NULL;
+        cp_accept_watch(f->acc, NULL);
         for (c = LIST_FIRST(&f->conns); c != NULL; c = next) {
             next = LIST_NEXT(c, link);
             if (c->associated && !c->busy && !c->in_request)
@@ -981,6 +953,7 @@ void cp_front_free(cp_front_t *f)
     if (f->http != NULL)
         evhttp_free(f->http); /* closes every connection: front_on_close frees the associated ones */
     f->http = NULL;
+    cp_accept_free(f->acc);
     while (!LIST_EMPTY(&f->conns)) { /* never associated: evhttp freed them without telling us */
         front_conn_t *c = LIST_FIRST(&f->conns);
         front_conn_unlink(c);

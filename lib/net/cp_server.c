@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "cp_accept.h"
 #include "cp_exchange.h"
 #include "cp_front.h"
 #include "cp_log.h"
@@ -255,6 +256,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     cp_server_apply_logging(cfg);
     server_raise_nofile();
     server_no_dumps();
+    cp_accept_route_libevent_log();
     server_effective_limits(cfg);
     s.base = event_base_new();
     if (s.base == NULL) {

@@ -201,3 +201,49 @@ describe('less to learn for strangers', () => {
     for (const name of ['openai', 'gemini', 'openrouter', 'anthropic']) assert.ok(!r.json.error.message.includes(name), r.text);
   });
 });
+
+describe('at the open-file limit', () => {
+  test('the accept loop pauses instead of spinning: little CPU, few log lines, /health answers once fds free up', async (t) => {
+    const { spawn } = await import('node:child_process');
+    const { BIN, freePort, makeDirs, baseEnv, removeDirs } = await import('./lib/daemon.mjs');
+    const dirs = makeDirs();
+    const port = await freePort();
+    // a hard limit of 48 descriptors: the daemon raises its soft limit to it, and 60 clients exhaust it
+    const proc = spawn('prlimit', ['--nofile=48:48', BIN, 'server', '--host', '127.0.0.1', '--port', String(port)],
+      { env: baseEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const exited = new Promise((r) => proc.on('exit', r));
+    const socks = [];
+    t.after(async () => {
+      for (const s of socks) s.destroy();
+      proc.kill('SIGKILL');
+      await exited;
+      removeDirs(dirs);
+    });
+    for (let i = 0; i < 100 && !(await request(port, { path: '/health', timeoutMs: 300 }).then(() => true, () => false)); i++) await sleep(50);
+    for (let i = 0; i < 60; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    await sleep(500);
+    const cpu = () => { const f = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+    const c0 = cpu();
+    const l0 = stderr.split('\n').length;
+    await sleep(2000);
+    const ticks = cpu() - c0; // clock ticks, 100 a second
+    const lines = stderr.split('\n').length - l0;
+    assert.ok(ticks < 60, `the daemon used ${ticks} ticks of CPU in 2 s at the fd limit (a spinning accept loop uses ~200)`);
+    assert.ok(lines < 20, `${lines} log lines in 2 s at the fd limit:\n${stderr.slice(-2000)}`);
+    assert.match(stderr, /open-file limit reached: accepting paused/);
+    for (const s of socks) s.destroy();
+    socks.length = 0;
+    let ok = false;
+    for (let i = 0; i < 40 && !ok; i++) {
+      ok = await request(port, { path: '/health', timeoutMs: 500 }).then((r) => r.status === 200, () => false);
+      if (!ok) await sleep(100);
+    }
+    assert.ok(ok, `/health answered after the clients left:\n${stderr.slice(-2000)}`);
+  });
+});
