@@ -84,23 +84,8 @@ void cp_server_apply_logging(const cp_config_t *cfg)
     size_t n = 0;
 
     cp_log_setup(cfg->log_level, cfg->log_format);
-    for (size_t i = 0; i < cfg->nproviders && n < 256; i++) {
-        const char *hk;
-        json_t *hv; /* borrowed from the provider's headers */
-
-        if (cfg->providers[i].api_key != NULL)
-            keys[n++] = cfg->providers[i].api_key;
-        json_object_foreach(cfg->providers[i].headers, hk, hv)
-        {
-            const char *v = json_string_value(hv); /* borrowed from the config: cp_log copies it */
-
-            if (n + 2 > 256 || v == NULL || !cp_prov_header_secret(hk))
-                continue;
-            keys[n++] = v;
-            if (strncasecmp(v, "Bearer ", 7) == 0 || strncasecmp(v, "Basic ", 6) == 0)
-                keys[n++] = strchr(v, ' ') + 1; /* the credential alone, as an upstream may echo it */
-        }
-    }
+    for (size_t i = 0; i < cfg->nproviders && n < 256; i++) /* cp_log copies them */
+        n += cp_prov_secrets(&cfg->providers[i], keys + n, 256 - n);
     cp_log_set_secrets(keys, n);
 }
 

@@ -125,22 +125,34 @@ static void prov_scrub_one(cp_buf_t *b, const char *secret)
     *b = out;
 }
 
-void cp_prov_scrub(const cp_provider_t *p, cp_buf_t *b)
+size_t cp_prov_secrets(const cp_provider_t *p, const char **out, size_t max)
 {
     const char *hk;
     json_t *hv; /* borrowed from p->headers */
+    size_t n = 0;
 
-    prov_scrub_one(b, p->api_key);
+    if (p->api_key != NULL && n < max)
+        out[n++] = p->api_key;
     json_object_foreach(p->headers, hk, hv)
     {
         const char *v = json_string_value(hv);
 
-        if (v == NULL || !cp_prov_header_secret(hk))
+        if (v == NULL || !cp_prov_header_secret(hk) || n + 2 > max)
             continue;
-        prov_scrub_one(b, v);
+        out[n++] = v;
         if (strncasecmp(v, "Bearer ", 7) == 0 || strncasecmp(v, "Basic ", 6) == 0)
-            prov_scrub_one(b, strchr(v, ' ') + 1);
+            out[n++] = strchr(v, ' ') + 1; /* the credential alone, as an upstream may echo it */
     }
+    return n;
+}
+
+void cp_prov_scrub(const cp_provider_t *p, cp_buf_t *b)
+{
+    const char *s[CP_PROV_SECRETS_MAX];
+    size_t n = cp_prov_secrets(p, s, CP_PROV_SECRETS_MAX);
+
+    for (size_t i = 0; i < n; i++)
+        prov_scrub_one(b, s[i]);
 }
 
 void cp_prov_scrub_err(const cp_provider_t *p, cp_err_t *e)

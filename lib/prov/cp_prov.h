@@ -133,6 +133,13 @@ void cp_prov_style_names(char *buf, size_t n);
  * Cookie, or a name containing key, token, secret, password, auth or session (case-insensitive). */
 int cp_prov_header_secret(const char *name);
 
+#define CP_PROV_SECRETS_MAX 64 /* secrets of one provider that are scrubbed */
+
+/* The secrets of <p>: its key, its secret-looking header values and the credential after "Bearer " or
+ * "Basic " in them. Writes up to <max> borrowed pointers (valid while <p> lives) to <out>; returns
+ * how many. */
+size_t cp_prov_secrets(const cp_provider_t *p, const char **out, size_t max);
+
 /* Replaces in <b> every occurrence of <p>'s key and of its secret-looking header values (and the
  * credential after "Bearer "/"Basic ") by "[redacted]": what an upstream echoes back never reaches the
  * client. cp_prov_scrub_err does the same on an error's message. */
