@@ -5,7 +5,9 @@
  * wrong type is reported against the file that holds it. (2) Layers are merged into one tree while
  * `sources` records, per leaf path, which layer set it. (3) The merged tree becomes the typed
  * cp_config_t, with the checks that need the whole picture (a model naming a missing provider),
- * reported against the layer that set the offending value. */
+ * reported against the layer that set the offending value.
+ * Why this file is long: every key's schema entry, default, check and error wording live here, in one
+ * place, so a reader finds any configuration rule without chasing modules. */
 #include "cp_config.h"
 
 #include <errno.h>
@@ -90,6 +92,7 @@ static const cfg_field_t cfg_schema[] = {
     {"server.drainTimeoutSeconds", K_UINT, 0, 86400},
     {"server.pingIntervalSeconds", K_UINT, 1, 3600},
     {"server.streamBufferBytes", K_UINT, 4096, 1LL << 30},
+    {"server.maxAnswerBytes", K_UINT, 65536, 1LL << 30},
     {"server.maxConcurrentRequests", K_UINT, 0, 10000000},
     {"server.allowedHosts", K_STRLIST, 0, 0},
     {"server.allowedOrigins", K_STRLIST, 0, 0},
@@ -683,6 +686,7 @@ static void cfg_build_server(cp_config_t *c, const json_t *srv)
     c->drain_timeout_s = (unsigned)cfg_int(srv, "drainTimeoutSeconds", 30);
     c->ping_interval_s = (unsigned)cfg_int(srv, "pingIntervalSeconds", 10);
     c->stream_buffer_bytes = (size_t)cfg_int(srv, "streamBufferBytes", 262144);
+    c->max_answer_bytes = (size_t)cfg_int(srv, "maxAnswerBytes", 32LL << 20);
     c->max_concurrent = (unsigned)cfg_int(srv, "maxConcurrentRequests", 0);
     c->allowed_hosts = json_object_get(srv, "allowedHosts") != NULL
                            ? json_deep_copy(json_object_get(srv, "allowedHosts"))

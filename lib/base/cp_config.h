@@ -32,6 +32,7 @@ typedef struct cp_config {
     unsigned drain_timeout_s;
     unsigned ping_interval_s;   /* server.pingIntervalSeconds: SSE ping while the upstream is silent */
     size_t stream_buffer_bytes; /* server.streamBufferBytes: unsent client output that pauses the upstream */
+    size_t max_answer_bytes;    /* server.maxAnswerBytes: largest whole upstream answer kept (502 above) */
     unsigned max_concurrent;    /* server.maxConcurrentRequests: 529 above; 0 = from the open-file limit */
     json_t
         *allowed_hosts; /* server.allowedHosts: Host names accepted besides loopback and IP literals; owned */

@@ -30,7 +30,6 @@
 #include "cp_up.h"
 
 #define EX_ERROR_BODY_MAX (64u * 1024u) /* what we keep of a non-2xx upstream body */
-#define EX_BODY_MAX       (256u << 20)  /* largest upstream answer we accept */
 #define EX_OUT_KEEP       4096          /* output buffer capacity kept between pieces */
 #define EX_LINGER_MS      100           /* after a complete answer, how long the upstream may take to end */
 #define EX_HALF_CLIENT    1u
@@ -342,7 +341,7 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
 
     x->status = status;
     cp_buf_free(&x->body);
-    cp_buf_init(&x->body, status >= 200 && status < 300 ? EX_BODY_MAX : EX_ERROR_BODY_MAX);
+    cp_buf_init(&x->body, status >= 200 && status < 300 ? x->cfg->max_answer_bytes : EX_ERROR_BODY_MAX);
     if (x->fr == NULL)
         return CP_ERR;
     if (x->ops->head(x->st, status, cp_xfer_header(xf, "content-type")) == CP_PROV_STREAM) {
@@ -507,7 +506,7 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
     x->ops = cp_prov_ops(x->prov);
     x->live = EX_HALF_CLIENT;
     cp_buf_init(&x->out, 0);
-    cp_buf_init(&x->body, EX_BODY_MAX);
+    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
     x->reap = event_new(xs->base, -1, 0, ex_reap_cb, x);
     if (x->reap == NULL) {
         cp_log(CP_LOG_ERROR, "out of memory creating an exchange");

@@ -247,3 +247,28 @@ describe('at the open-file limit', () => {
     assert.ok(ok, `/health answered after the clients left:\n${stderr.slice(-2000)}`);
   });
 });
+
+describe('bounded memory', () => {
+  test('a whole upstream answer above server.maxAnswerBytes → 502 api_error naming the limit; the daemon stays up', async () => {
+    const env = await setupProxy({
+      settings: ({ main: m }) => ({
+        server: { maxAnswerBytes: 100000 },
+        providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1234', flavor: 'generic' } },
+        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
+      }),
+    });
+    try {
+      const big = 'x'.repeat(200000);
+      env.main.enqueue({ json: { id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: big }, finish_reason: 'stop' }] } });
+      const r = await env.post('/v1/messages', validBody('m@relay'));
+      assert.equal(r.status, 502, r.text.slice(0, 300));
+      assert.equal(r.json?.error?.type, 'api_error', r.text.slice(0, 300));
+      assert.match(r.json.error.message, /larger than 100000 bytes/);
+      env.main.enqueue({ json: { id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'small' }, finish_reason: 'stop' }] } });
+      const ok = await env.post('/v1/messages', validBody('m@relay'));
+      assert.equal(ok.status, 200, ok.text);
+    } finally {
+      await env.close();
+    }
+  });
+});

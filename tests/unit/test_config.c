@@ -79,6 +79,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->small_model, "gpt-4-mini@openai");
     assert_string_equal(c->preferred_provider, "openai");
     assert_int_equal(c->max_body_bytes, 32u << 20);
+    assert_int_equal(c->max_answer_bytes, 32u << 20); /* whole upstream answers: 32 MiB by default */
     assert_int_equal(c->log_level, CP_LOG_INFO);
     assert_int_equal(c->log_format, CP_LOG_JSON);
     assert_int_equal(cp_config_provider(c, "openai", 6)->style, CP_STYLE_OPENAI);
@@ -246,6 +247,11 @@ static void test_type_errors_name_path_and_expectation(void **state)
         {"{\"server\":{\"port\":80.5}}", "server.port", "got 80.5"},
         {"{\"server\":[]}", "server: expected an object", "got an array"},
         {"{\"server\":{\"maxBodyBytes\":0}}", "server.maxBodyBytes: expected an integer from 1 ", "got 0"},
+        {"{\"server\":{\"maxAnswerBytes\":1000}}", "server.maxAnswerBytes: expected an integer from 65536 ",
+         "got 1000"},
+        {"{\"server\":{\"maxAnswerBytes\":\"32M\"}}", "server.maxAnswerBytes", "got \"32M\""},
+        {"{\"server\":{\"maxAnswerBytes\":99999999999999}}", "server.maxAnswerBytes", "got 99999999999999"},
+        {"{\"server\":{\"maxAnswerBytes\":-1}}", "server.maxAnswerBytes", "got -1"},
         {"{\"providers\":{\"x\":{\"baseURL\":\"ftp://h\"}}}",
          "providers.x.baseURL: expected an http:// or https:// URL", "got \"ftp://h\""},
         {"{\"providers\":{\"x\":{\"baseURL\":\"http://\"}}}", "providers.x.baseURL", "http://"},
