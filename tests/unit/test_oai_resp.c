@@ -1713,6 +1713,44 @@ static void test_usage_clamped(void **st)
     }
 }
 
+/* The <think> filter's edges: a tag never closed (the rest is reasoning), content that only looked like
+ * a tag at first (sent as text, nothing lost), and a tag that is not at the start (plain text). */
+static void test_think_edges(void **st)
+{
+    static const struct {
+        const char *a, *b, *thinking, *text;
+    } cases[] = {
+        {"<think>abc", " def", "abc def", NULL},
+        {"<thi", "s is text", NULL, "<this is text"},
+        {"<", "", NULL, "<"},
+        {"Hello <think>x</think>", "!", NULL, "Hello <think>x</think>!"},
+        {"  <think>r</think>  ", "done", "r", "done"},
+    };
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char c1[256], c2[256];
+        chk_t c;
+
+        snprintf(c1, sizeof(c1), "{'choices':[{'index':0,'delta':{'content':'%s'},'finish_reason':null}]}",
+                 cases[i].a);
+        snprintf(c2, sizeof(c2), "{'choices':[{'index':0,'delta':{'content':'%s'},'finish_reason':'stop'}]}",
+                 cases[i].b);
+        {
+            const char *const chunks[] = {c1, c2, DONE, NULL};
+            assert_int_equal(run_chunks(chunks, &c, NULL), CP_OK);
+        }
+        if (cases[i].thinking != NULL) {
+            assert_string_equal(bstr(&c, 0, "type"), "thinking");
+            assert_string_equal(bstr(&c, 0, "thinking"), cases[i].thinking);
+        }
+        if (cases[i].text != NULL)
+            assert_string_equal(bstr(&c, nblocks(&c) - 1, "text"), cases[i].text);
+        assert_int_equal(nblocks(&c), (cases[i].thinking != NULL) + (cases[i].text != NULL));
+        chk_free(&c);
+    }
+}
+
 /* ---- parity: a whole answer and the same answer streamed give the same Message ----------------------- */
 
 static const char *const parity_fixtures[] = {
@@ -1998,6 +2036,7 @@ int main(void)
         cmocka_unit_test(test_fail_api),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_parity),
+        cmocka_unit_test(test_think_edges),
         cmocka_unit_test(test_defect_fixtures),
         cmocka_unit_test(test_midstream_error_types),
         cmocka_unit_test(test_usage_clamped),
