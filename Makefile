@@ -49,19 +49,26 @@ test-asan:
 	  CMAKE_ARGS="-DCCPROXY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, clang only), each run for FUZZ_SECONDS with its -max_len on
-# a fresh copy of its seeds in $(FUZZ_BUILD)/corpus/TARGET (tests/fuzz/run.sh); fails on any finding,
-# leaving the input in $(FUZZ_BUILD)/crash/TARGET/. Every target runs even when one fails.
+# a fresh copy of its seeds in $(FUZZ_BUILD)/corpus/TARGET (tests/fuzz/run.sh): the committed corpus
+# tests/fuzz/corpus/TARGET/ plus the FUZZ_SEEDS_TARGET files below; what a run adds stays in the build
+# directory. Fails on any finding, leaving the input in $(FUZZ_BUILD)/crash/TARGET/. Every target runs
+# even when one fails. 7 targets x 60 s: about 8 minutes with the build.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_STREAMS := $(filter-out %/long-2000.sse,$(wildcard tests/fixtures/stream/*.sse))
-FUZZ_SEEDS_fuzz_sse        := $(FUZZ_STREAMS)
-FUZZ_SEEDS_fuzz_oai_resp   := $(FUZZ_STREAMS) $(wildcard tests/fixtures/oai/resp-*.openai.json)
-FUZZ_SEEDS_fuzz_oai_req    := $(wildcard tests/fixtures/oai/req-*.anthropic.json)
-FUZZ_SEEDS_fuzz_jsonck     := $(wildcard tests/fixtures/oai/schema-*.input.json)
-FUZZ_MAX_LEN_fuzz_sse      := 4096
-FUZZ_MAX_LEN_fuzz_oai_resp := 8192
-FUZZ_MAX_LEN_fuzz_oai_req  := 20000
-FUZZ_MAX_LEN_fuzz_jsonck   := 4096
+FUZZ_SEEDS_fuzz_sse         := $(FUZZ_STREAMS)
+FUZZ_SEEDS_fuzz_oai_resp    := $(FUZZ_STREAMS) $(wildcard tests/fixtures/oai/resp-*.openai.json)
+FUZZ_SEEDS_fuzz_oai_req     := $(wildcard tests/fixtures/oai/req-*.anthropic.json)
+FUZZ_SEEDS_fuzz_anth_req    := $(wildcard tests/fixtures/oai/req-*.anthropic.json)
+FUZZ_SEEDS_fuzz_jsonck      := $(wildcard tests/fixtures/oai/schema-*.input.json)
+FUZZ_SEEDS_fuzz_config      := conf/settings.example.json
+FUZZ_MAX_LEN_fuzz_sse       := 4096
+FUZZ_MAX_LEN_fuzz_oai_resp  := 8192
+FUZZ_MAX_LEN_fuzz_oai_req   := 20000
+FUZZ_MAX_LEN_fuzz_anth_req  := 20000
+FUZZ_MAX_LEN_fuzz_jsonck    := 4096
+FUZZ_MAX_LEN_fuzz_config    := 4096
+FUZZ_MAX_LEN_fuzz_http_head := 8192
 
 fuzz: deps-test
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCCPROXY_FUZZ=ON -DCCPROXY_TESTS=OFF >/dev/null

@@ -18,4 +18,8 @@ int cp_cmd_stop(const cp_cli_t *cli, const cp_config_t *cfg);
 /* `ccproxy init` (init.c): 0 written, 1 refused or cancelled, 2 answers missing or invalid. */
 int cp_cmd_init(const cp_cli_t *cli);
 
+/* `ccproxy trust [--revoke]` (trust.c): 0 trusted (or revoked, or nothing to revoke), 1 no project file
+ * or it cannot be recorded, 78 it (or another layer) does not load. */
+int cp_cmd_trust(const cp_cli_t *cli);
+
 #endif

@@ -21,10 +21,15 @@
 #include <jansson.h>
 
 #include "cp_ctl.h"
+#include "cp_ident.h"
 #include "cp_init.h"
+#include "cp_trust.h"
 
 #define INIT_ANSWER_MAX 1024
+#define INIT_KEY_MAX    4096 /* `--api-key -`: the longest key read from standard input */
 #define INIT_NOWHERE    "/nonexistent/ccproxy-init" /* a layer that is never there */
+#define INIT_XSTR(x)    #x
+#define INIT_STR(x)     INIT_XSTR(x)
 
 /* The answers' storage: cp_init_answers_t borrows from here. */
 typedef struct init_text {
@@ -33,6 +38,7 @@ typedef struct init_text {
     char base_url[INIT_ANSWER_MAX];
     char style[16];
     char key[INIT_ANSWER_MAX];
+    char key_in[INIT_KEY_MAX + 2]; /* `--api-key -` */
     char big[INIT_ANSWER_MAX];
     char small[INIT_ANSWER_MAX];
 } init_text_t;
@@ -138,6 +144,58 @@ static int init_yes_no(const char *question, int dflt)
             return 0;
         printf("  answer y or n\n");
     }
+}
+
+/* `--api-key -`: the key from standard input, so that it is in neither argv (`ps`) nor the shell's
+ * history. From a terminal it is asked for without echo; from a pipe or a file it is everything up to
+ * the end of input, at most INIT_KEY_MAX bytes, less one trailing newline (LF or CRLF). Refused: empty,
+ * longer, or holding a NUL byte or another control character. Returns CP_OK, or CP_ERR after saying
+ * why. */
+static int init_key_stdin(char *buf, size_t n)
+{
+    size_t len = 0;
+    ssize_t r;
+
+    if (isatty(STDIN_FILENO)) {
+        signal(SIGINT, init_on_signal); /* the terminal gets its echo back whatever happens */
+        signal(SIGTERM, init_on_signal);
+        signal(SIGHUP, init_on_signal);
+        if (init_ask("API key (input is hidden)", NULL, 1, buf, n) != CP_OK) {
+            fprintf(stderr, "ccproxy init: --api-key -: no key was typed\n");
+            return CP_ERR;
+        }
+        len = strlen(buf);
+    } else {
+        while (len < n - 1 && (r = read(STDIN_FILENO, buf + len, n - 1 - len)) != 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                fprintf(stderr, "ccproxy init: --api-key -: cannot read standard input: %s\n",
+                        strerror(errno));
+                return CP_ERR;
+            }
+            len += (size_t)r;
+        }
+        if (len > 0 && buf[len - 1] == '\n')
+            len--;
+        if (len > 0 && buf[len - 1] == '\r')
+            len--;
+    }
+    if (len == 0 || len > INIT_KEY_MAX) {
+        fprintf(stderr, "ccproxy init: --api-key -: the key on standard input is %s\n",
+                len == 0 ? "empty" : "longer than " INIT_STR(INIT_KEY_MAX) " bytes");
+        return CP_ERR;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+            fprintf(stderr,
+                    "ccproxy init: --api-key -: the key on standard input holds a NUL byte or a control "
+                    "character (byte %zu)\n",
+                    i + 1);
+            return CP_ERR;
+        }
+    buf[len] = '\0';
+    return CP_OK;
 }
 
 /* ---- the questions -------------------------------------------------------------------------- */
@@ -320,6 +378,55 @@ out:
     return rc;
 }
 
+/* A project file init just wrote is the user's own: trusted at once (lib/base/cp_trust.h), provided the
+ * bytes there are still the settings written. */
+static void init_trust(const char *path, const json_t *settings)
+{
+    cp_trust_file_t tf;
+    cp_err_t e = {0};
+    json_t *now = NULL; /* owned */
+    const char *home = getenv("HOME");
+
+    if (cp_trust_read(path, 1, &tf, &e) == CP_OK)
+        now = json_loadb(tf.data, tf.len, 0, NULL);
+    if (now == NULL || !json_equal(now, settings))
+        cp_err_set(&e, 0, NULL, "%s changed after it was written", path);
+    else if (cp_trust_add(home, tf.real, tf.sha256, &e) == CP_OK)
+        printf("Trusted it for this directory (`ccproxy trust --revoke` undoes that).\n");
+    if (e.msg[0] != '\0')
+        fprintf(stderr, "ccproxy init: warning: not trusted (%s): check it, then run `ccproxy trust` here\n",
+                e.msg);
+    json_decref(now);
+    cp_trust_file_free(&tf);
+}
+
+/* Says what runs at <url> now, if it matters: a proxy of this user started with other settings (the
+ * launcher would refuse it), or something that answers as ccproxy but cannot prove it is this user's. */
+static void init_running(const cp_config_t *c, const char *url)
+{
+    char path[PATH_MAX];
+    cp_ident_key_t key;
+    const cp_ident_key_t *k = NULL;
+    cp_err_t e = {0};
+    cp_ctl_expect_t x;
+    cp_ctl_health_t h;
+
+    if (cp_ident_path(getenv("HOME"), path, sizeof(path)) == CP_OK && cp_ident_load(path, &key, &e) == CP_OK)
+        k = &key;
+    cp_ctl_expect_init(&x, k, e.msg[0] ? e.msg : "there is no instance key", c->merged);
+    cp_ctl_probe(url, 1000, &x, &h);
+    if (k != NULL)
+        cp_ident_key_wipe(&key);
+    if (h.state == CP_CTL_UP && !h.same_config)
+        printf("\nA ccproxy (pid %ld) already runs at %s with the settings it started with: run `ccproxy "
+               "stop` so that the next `ccproxy` starts one with these.\n",
+               h.pid, url);
+    else if (h.state == CP_CTL_UNPROVEN)
+        printf("\nSomething at %s answers as ccproxy but cannot prove it is yours, so `ccproxy` will not use "
+               "it: stop it, or choose another port.\n",
+               url);
+}
+
 /* After writing: what the effective configuration now is, and what to do next. */
 static void init_next_steps(const cp_init_answers_t *a, int project)
 {
@@ -327,7 +434,6 @@ static void init_next_steps(const cp_init_answers_t *a, int project)
     cp_err_t e = {0};
     cp_config_t *c = cp_config_load(&o, NULL, NULL, &e);
     char url[300];
-    cp_ctl_health_t h;
     const char *v;
 
     if (c == NULL) {
@@ -344,11 +450,7 @@ static void init_next_steps(const cp_init_answers_t *a, int project)
                "add .ccproxy/ to .gitignore).\n");
     cp_ctl_base_url(c->host, c->port, url, sizeof(url));
     if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK) {
-        cp_ctl_probe(url, 1000, &h);
-        if (h.state == CP_CTL_UP)
-            printf("\nA ccproxy (pid %ld) already runs at %s with the settings it started with: run `ccproxy "
-                   "stop` so that the next `ccproxy` starts one with these.\n",
-                   h.pid, url);
+        init_running(c, url);
         curl_global_cleanup();
     }
     printf("\nNext: run `ccproxy` to open Claude Code through the proxy (`ccproxy -p \"hello\"` for one "
@@ -372,6 +474,11 @@ int cp_cmd_init(const cp_cli_t *cli)
     a.base_url = cli->base_url;
     a.style = cli->style;
     a.api_key = cli->api_key;
+    if (a.api_key != NULL && strcmp(a.api_key, "-") == 0) {
+        if (init_key_stdin(t.key_in, sizeof(t.key_in)) != CP_OK)
+            return CP_EXIT_USAGE;
+        a.api_key = t.key_in;
+    }
     a.api_key_env = cli->api_key_env;
     a.big_model = cli->big_model;
     a.small_model = cli->small_model;
@@ -439,6 +546,8 @@ int cp_cmd_init(const cp_cli_t *cli)
     }
     settings = cp_init_settings(&a);
     rc = init_write(dir, path, settings);
+    if (rc == CP_OK && project)
+        init_trust(path, settings);
     json_decref(settings);
     if (rc != CP_OK)
         return CP_EXIT_FAIL;

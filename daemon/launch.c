@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "cp_ctl.h"
+#include "cp_ident.h"
 #include "cp_init.h"
 #include "cp_route.h"
 
@@ -47,6 +48,7 @@ typedef struct launch_paths {
     char log[PATH_MAX + 16];
     char pid[PATH_MAX + 16];
     char lock[PATH_MAX + 16];
+    char key[PATH_MAX + 16]; /* the instance key (lib/cli/cp_ident.h) */
 } launch_paths_t;
 
 /* Fills the state paths under $HOME/.ccproxy, creating the directory (0700) when <create>. */
@@ -62,6 +64,7 @@ static int launch_paths(launch_paths_t *p, int create)
     snprintf(p->log, sizeof(p->log), "%s/ccproxy.log", p->dir);
     snprintf(p->pid, sizeof(p->pid), "%s/ccproxy.pid", p->dir);
     snprintf(p->lock, sizeof(p->lock), "%s/launch.lock", p->dir);
+    snprintf(p->key, sizeof(p->key), "%s/" CP_IDENT_FILE, p->dir);
     if (create && mkdir(p->dir, 0700) == -1 && errno != EEXIST) {
         fprintf(stderr, "ccproxy: cannot create %s: %s\n", p->dir, strerror(errno));
         return CP_ERR;
@@ -97,36 +100,21 @@ static int launch_alive(pid_t pid)
     return !(rp != NULL && rp[1] == ' ' && rp[2] == 'Z');
 }
 
-/* 1 when <pid> is alive and runs a program named ccproxy (not a recycled pid). */
-static int launch_is_ccproxy(pid_t pid)
+/* The instance key in ~/.ccproxy, created first when <create>. Returns <k>, or NULL with <why> saying
+ * why there is none (for the messages). */
+static const cp_ident_key_t *launch_key(const launch_paths_t *p, int create, cp_ident_key_t *k, char *why,
+                                        size_t n)
 {
-    char path[64], comm[32] = "";
-    FILE *f;
+    cp_err_t e = {0};
+    int rc = create ? cp_ident_load_or_create(p->key, k, &e) : cp_ident_load(p->key, k, &e);
 
-    if (!launch_alive(pid))
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
-    if ((f = fopen(path, "re")) == NULL)
-        return 0;
-    if (fgets(comm, sizeof(comm), f) == NULL)
-        comm[0] = '\0';
-    fclose(f);
-    return strncmp(comm, "ccproxy", 7) == 0;
-}
-
-/* The pid in the pid file, or 0 when there is none or it is not a running ccproxy. */
-static pid_t launch_pidfile(const launch_paths_t *p)
-{
-    char buf[32] = "";
-    FILE *f = fopen(p->pid, "re");
-    long pid = 0;
-
-    if (f == NULL)
-        return 0;
-    if (fgets(buf, sizeof(buf), f) != NULL)
-        pid = strtol(buf, NULL, 10);
-    fclose(f);
-    return (pid > 0 && pid <= INT_MAX && launch_is_ccproxy((pid_t)pid)) ? (pid_t)pid : 0;
+    if (rc == CP_OK)
+        return k;
+    if (rc == CP_DECLINED)
+        snprintf(why, n, "there is no instance key (%.300s) to check it with", p->key);
+    else
+        snprintf(why, n, "%s", e.msg);
+    return NULL;
 }
 
 /* ---- starting the background server ------------------------------------------------------- */
@@ -294,54 +282,77 @@ static void launch_check_key(const cp_config_t *cfg)
                 rt.provider->name, rt.provider->name, rt.provider->api_key_env);
 }
 
-/* Makes sure a ccproxy answers at <url>, starting one if none does. Returns CP_OK or CP_ERR. */
-static int launch_ensure_server(const cp_cli_t *cli, const cp_config_t *cfg, const char *url)
+/* What the launcher makes of what answers at <url>: CP_OK use it, CP_AGAIN nothing listens (start one),
+ * CP_ERR refuse it (after saying why). Only a ccproxy that proves it holds this user's instance key, and
+ * runs with the configuration loaded here, gets claude's traffic. */
+static int launch_judge(const char *url, const cp_ctl_health_t *h)
 {
-    launch_paths_t p;
+    switch (h->state) {
+    case CP_CTL_DOWN:
+        return CP_AGAIN;
+    case CP_CTL_OTHER:
+        launch_other(url, h);
+        return CP_ERR;
+    case CP_CTL_UNPROVEN:
+        fprintf(stderr,
+                "ccproxy: something at %s answers as ccproxy but cannot prove it is yours: %s.\n"
+                "claude was not started. Stop it, or choose another port for ccproxy (CCPROXY_PORT, or "
+                "server.port in ~/.ccproxy/settings.json).\n",
+                url, h->why);
+        return CP_ERR;
+    case CP_CTL_UP:
+    default:
+        break;
+    }
+    if (!h->same_config) {
+        fprintf(stderr,
+                "ccproxy: the proxy at %s (pid %ld) runs with other settings than the ones here (it was "
+                "started from another directory, or the settings changed since).\n"
+                "claude was not started. Run `ccproxy stop`, then `ccproxy` again, to start one with these "
+                "settings.\n",
+                url, h->pid);
+        return CP_ERR;
+    }
+    if (strcmp(h->version, CP_VERSION) != 0)
+        fprintf(stderr,
+                "ccproxy: note: the running proxy is version %s, this is %s; `ccproxy stop` restarts it "
+                "with this one at the next launch\n",
+                h->version, CP_VERSION);
+    return CP_OK;
+}
+
+/* One probe of <url> with a fresh nonce, judged. */
+static int launch_probe(const cp_config_t *cfg, const cp_ident_key_t *key, const char *url,
+                        cp_ctl_health_t *h)
+{
+    cp_ctl_expect_t x;
+
+    cp_ctl_expect_init(&x, key, NULL, cfg->merged);
+    cp_ctl_probe(url, LAUNCH_PROBE_MS, &x, h);
+    return launch_judge(url, h);
+}
+
+/* Starts the server (the caller holds the launch lock) and waits until it proves itself at <url>. */
+static int launch_start(const cp_cli_t *cli, const cp_config_t *cfg, const launch_paths_t *p, const char *url,
+                        const cp_ident_key_t *key)
+{
     cp_ctl_health_t h;
     off_t log_start = 0;
     pid_t server;
     long waited = 0;
-    int lock, rc = CP_ERR;
+    int rc;
 
-    cp_ctl_probe(url, LAUNCH_PROBE_MS, &h);
-    if (h.state == CP_CTL_UP) {
-        if (strcmp(h.version, CP_VERSION) != 0)
-            fprintf(stderr,
-                    "ccproxy: note: the running proxy is version %s, this is %s; `ccproxy stop` restarts it "
-                    "with this one at the next launch\n",
-                    h.version, CP_VERSION);
-        return CP_OK;
-    }
-    if (h.state == CP_CTL_OTHER) {
-        launch_other(url, &h);
-        return CP_ERR;
-    }
-    if (launch_paths(&p, 1) != CP_OK || (lock = launch_lock(&p)) < 0)
-        return CP_ERR;
-    cp_ctl_probe(url, LAUNCH_PROBE_MS, &h); /* another launcher may have started it meanwhile */
-    if (h.state != CP_CTL_DOWN) {
-        if (h.state == CP_CTL_OTHER)
-            launch_other(url, &h);
-        close(lock);
-        return h.state == CP_CTL_UP ? CP_OK : CP_ERR;
-    }
     launch_check_key(cfg);
-    if ((server = launch_spawn(&p, cli->debug, &log_start)) < 0) {
-        close(lock);
+    if ((server = launch_spawn(p, cli->debug, &log_start)) < 0)
         return CP_ERR;
-    }
     for (;;) {
-        cp_ctl_probe(url, LAUNCH_PROBE_MS, &h);
-        if (h.state == CP_CTL_UP) {
-            fprintf(stderr, "ccproxy: started the proxy at %s (pid %ld, log %s)\n", url, (long)server, p.log);
-            rc = CP_OK;
-            break;
+        if ((rc = launch_probe(cfg, key, url, &h)) == CP_OK) {
+            fprintf(stderr, "ccproxy: started the proxy at %s (pid %ld, log %s)\n", url, (long)server,
+                    p->log);
+            return CP_OK;
         }
-        if (h.state == CP_CTL_OTHER) {
-            launch_other(url, &h);
+        if (rc == CP_ERR)
             break;
-        }
         if (!launch_alive(server)) {
             fprintf(stderr, "ccproxy: the proxy exited while starting\n");
             break;
@@ -349,15 +360,43 @@ static int launch_ensure_server(const cp_cli_t *cli, const cp_config_t *cfg, con
         if (waited >= LAUNCH_START_WAIT_MS) {
             fprintf(stderr, "ccproxy: the proxy did not answer at %s within %d s; stopping it\n", url,
                     LAUNCH_START_WAIT_MS / 1000);
-            kill(server, SIGKILL);
+            kill(server, SIGKILL); /* our own child's child, never a pid learned over HTTP */
             break;
         }
         launch_sleep_ms(LAUNCH_POLL_MS);
         waited += LAUNCH_POLL_MS;
     }
-    if (rc != CP_OK)
-        launch_log_tail(&p, log_start);
-    close(lock);
+    launch_log_tail(p, log_start);
+    return CP_ERR;
+}
+
+/* Makes sure a ccproxy of this user, with this configuration, answers at <url>, starting one if
+ * nothing listens there. Returns CP_OK or CP_ERR (after saying why). */
+static int launch_ensure_server(const cp_cli_t *cli, const cp_config_t *cfg, const char *url)
+{
+    launch_paths_t p;
+    cp_ident_key_t key;
+    cp_ctl_health_t h;
+    char why[512];
+    int lock, rc;
+
+    if (launch_paths(&p, 1) != CP_OK)
+        return CP_ERR;
+    if (launch_key(&p, 1, &key, why, sizeof(why)) == NULL) {
+        fprintf(stderr, "ccproxy: %s\n", why);
+        return CP_ERR;
+    }
+    if ((rc = launch_probe(cfg, &key, url, &h)) == CP_AGAIN) {
+        if ((lock = launch_lock(&p)) < 0) {
+            rc = CP_ERR;
+        } else {
+            /* another launcher may have started it meanwhile */
+            if ((rc = launch_probe(cfg, &key, url, &h)) == CP_AGAIN)
+                rc = launch_start(cli, cfg, &p, url, &key);
+            close(lock);
+        }
+    }
+    cp_ident_key_wipe(&key);
     return rc;
 }
 
@@ -512,115 +551,196 @@ static void status_uptime(long long s, char *buf, size_t n)
         snprintf(buf, n, "%llds", s);
 }
 
-int cp_cmd_status(const cp_cli_t *cli, const cp_config_t *cfg)
-{
-    char url[300], up[64];
-    cp_ctl_health_t h;
+/* What status and stop know: the address, whoever answers there (with proof when we have the key),
+ * and the pid file's verdict. */
+typedef struct ctl_view {
+    char url[300];
     launch_paths_t p;
-    pid_t stray;
-    int have_paths = launch_paths(&p, 0) == CP_OK;
+    int have_paths;
+    cp_ctl_health_t h;
+    cp_ctl_pidfile_t pf; /* CP_CTL_PID_NONE without paths */
+} ctl_view_t;
 
-    cp_ctl_base_url(cfg->host, cfg->port, url, sizeof(url));
-    cp_ctl_probe(url, LAUNCH_PROBE_MS * 2, &h);
-    stray = (h.state != CP_CTL_UP && have_paths) ? launch_pidfile(&p) : 0;
-    if (cli->json) {
-        json_t *j = json_pack("{s:b,s:s}", "running", h.state == CP_CTL_UP, "url", url); /* owned */
-        if (h.state == CP_CTL_UP)
-            json_object_update_new(j, json_pack("{s:I,s:s,s:I,s:I,s:I}", "pid", (json_int_t)h.pid, "version",
-                                                h.version, "uptime_s", (json_int_t)h.uptime_s, "active",
-                                                (json_int_t)h.active, "streams", (json_int_t)h.streams));
-        else
-            json_object_set_new(j, "reason",
-                                json_string(h.state == CP_CTL_OTHER ? h.why : "nothing answers"));
-        if (stray > 0)
-            json_object_set_new(j, "unreachable_pid", json_integer(stray));
-        if (have_paths)
-            json_object_set_new(j, "log", json_string(p.log));
-        json_dumpf(j, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(j);
-    } else if (h.state == CP_CTL_UP) {
-        status_uptime(h.uptime_s, up, sizeof(up));
-        printf("ccproxy is running\n"
+static void ctl_view(const cp_config_t *cfg, long timeout_ms, ctl_view_t *v)
+{
+    char why[512] = "HOME is not set, so there is no instance key to check it with";
+    cp_ident_key_t key;
+    const cp_ident_key_t *k = NULL;
+    cp_ctl_expect_t x;
+
+    memset(v, 0, sizeof(*v));
+    v->pf.pidfd = -1;
+    v->have_paths = launch_paths(&v->p, 0) == CP_OK;
+    if (v->have_paths)
+        k = launch_key(&v->p, 0, &key, why, sizeof(why));
+    cp_ctl_base_url(cfg->host, cfg->port, v->url, sizeof(v->url));
+    cp_ctl_expect_init(&x, k, why, cfg->merged);
+    cp_ctl_probe(v->url, timeout_ms, &x, &v->h);
+    if (k != NULL)
+        cp_ident_key_wipe(&key);
+    if (v->have_paths)
+        cp_ctl_pidfile_check(v->p.pid, &v->pf);
+}
+
+static void status_json(const ctl_view_t *v)
+{
+    static const char *const ids[] = {"none", "yours", "other", "unproven"};
+    const cp_ctl_health_t *h = &v->h;
+    json_t *j = json_pack("{s:b,s:s,s:s}", "running", h->state == CP_CTL_UP, "url", v->url, "identity",
+                          ids[h->state]); /* owned */
+
+    if (h->state == CP_CTL_UP)
+        json_object_update_new(j, json_pack("{s:I,s:s,s:I,s:I,s:I,s:b}", "pid", (json_int_t)h->pid, "version",
+                                            h->version, "uptime_s", (json_int_t)h->uptime_s, "active",
+                                            (json_int_t)h->active, "streams", (json_int_t)h->streams,
+                                            "same_settings", h->same_config));
+    else
+        json_object_set_new(j, "reason", json_string(h->state == CP_CTL_DOWN ? "nothing answers" : h->why));
+    if (h->state != CP_CTL_UP && v->pf.verdict == CP_CTL_PID_OURS)
+        json_object_set_new(j, "unreachable_pid", json_integer(v->pf.pid));
+    if (v->have_paths)
+        json_object_set_new(j, "log", json_string(v->p.log));
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(j);
+}
+
+static void status_text(const ctl_view_t *v)
+{
+    const cp_ctl_health_t *h = &v->h;
+    char up[64];
+
+    if (h->state == CP_CTL_UP) {
+        status_uptime(h->uptime_s, up, sizeof(up));
+        printf("ccproxy is running (yours)\n"
                "  address   %s\n"
                "  pid       %ld\n"
                "  version   %s\n"
                "  uptime    %s\n"
                "  requests  %lld in flight, %lld streaming\n",
-               url, h.pid, h.version, up, h.active, h.streams);
-        if (have_paths)
-            printf("  log       %s\n", p.log);
-    } else {
-        if (h.state == CP_CTL_OTHER)
-            printf("ccproxy is not running: %s is used by another program (%s)\n", url, h.why);
-        else
-            printf("ccproxy is not running (nothing answers at %s)\n", url);
-        if (stray > 0)
-            printf("but ccproxy pid %ld from %s is alive: it listens elsewhere or does not answer; `ccproxy "
-                   "stop` stops it\n",
-                   (long)stray, p.pid);
+               v->url, h->pid, h->version, up, h->active, h->streams);
+        if (!h->same_config)
+            printf("  settings  not the ones here: `ccproxy stop`, then `ccproxy`, to use these\n");
+        if (v->have_paths)
+            printf("  log       %s\n", v->p.log);
+        return;
     }
-    return h.state == CP_CTL_UP ? CP_EXIT_OK : h.state == CP_CTL_OTHER ? CP_EXIT_FAIL : STATUS_EXIT_STOPPED;
+    if (h->state == CP_CTL_UNPROVEN)
+        printf(
+            "ccproxy is not running: something at %s answers as ccproxy but cannot prove it is yours (%s)\n",
+            v->url, h->why);
+    else if (h->state == CP_CTL_OTHER)
+        printf("ccproxy is not running: %s is used by another program (%s)\n", v->url, h->why);
+    else
+        printf("ccproxy is not running (nothing answers at %s)\n", v->url);
+    if (v->pf.verdict == CP_CTL_PID_OURS)
+        printf("but ccproxy pid %ld from %s is alive: it listens elsewhere or does not answer; `ccproxy "
+               "stop` stops it\n",
+               v->pf.pid, v->p.pid);
 }
 
-/* Waits up to <ms> for <pid> to go. Returns 1 when it has. */
-static int stop_wait(pid_t pid, long ms)
+int cp_cmd_status(const cp_cli_t *cli, const cp_config_t *cfg)
 {
-    for (long waited = 0; waited < ms; waited += LAUNCH_POLL_MS) {
-        if (!launch_alive(pid))
-            return 1;
-        launch_sleep_ms(LAUNCH_POLL_MS);
-    }
-    return !launch_alive(pid);
+    ctl_view_t v;
+
+    ctl_view(cfg, LAUNCH_PROBE_MS * 2, &v);
+    if (cli->json)
+        status_json(&v);
+    else
+        status_text(&v);
+    cp_ctl_pidfile_close(&v.pf);
+    return v.h.state == CP_CTL_UP     ? CP_EXIT_OK
+           : v.h.state == CP_CTL_DOWN ? STATUS_EXIT_STOPPED
+                                      : CP_EXIT_FAIL; /* another program, or a ccproxy that is not yours */
 }
 
-int cp_cmd_stop(const cp_cli_t *cli, const cp_config_t *cfg)
+/* Nothing to signal: no pid file, or a stale one (already removed). */
+static int stop_nothing(const ctl_view_t *v)
 {
-    char url[300];
-    cp_ctl_health_t h;
-    launch_paths_t p;
-    pid_t pid = 0;
-    int have_paths = launch_paths(&p, 0) == CP_OK;
+    const char *pidfile = v->have_paths ? v->p.pid : "~/.ccproxy/ccproxy.pid";
 
-    (void)cli;
-    cp_ctl_base_url(cfg->host, cfg->port, url, sizeof(url));
-    cp_ctl_probe(url, LAUNCH_PROBE_MS * 2, &h);
-    if (h.state == CP_CTL_UP && h.pid > 0 && launch_is_ccproxy((pid_t)h.pid))
-        pid = (pid_t)h.pid;
-    else if (have_paths)
-        pid = launch_pidfile(&p);
-    if (pid == 0) {
-        if (h.state == CP_CTL_UP) {
-            fprintf(stderr,
-                    "ccproxy: the ccproxy at %s (pid %ld) is not a process this machine's user can see "
-                    "(another container or user?); stop it there\n",
-                    url, h.pid);
-            return CP_EXIT_FAIL;
-        }
-        if (have_paths)
-            (void)unlink(p.pid); /* stale */
-        printf("ccproxy is not running (nothing answers at %s)\n", url);
-        return CP_EXIT_OK;
-    }
-    if (kill(pid, SIGTERM) == -1) {
-        fprintf(stderr,
-                "ccproxy: cannot stop pid %ld: %s (a system service? `systemctl stop ccproxy`, or run as its "
-                "user)\n",
-                (long)pid, strerror(errno));
+    if (v->h.state == CP_CTL_UP) {
+        fprintf(
+            stderr,
+            "ccproxy: the ccproxy at %s (pid %ld) is yours but has no pid file (%s): it was not started by "
+            "`ccproxy`, so stop does not signal it. Stop it where it runs (Ctrl-C in its terminal, or its "
+            "service manager).\n",
+            v->url, v->h.pid, pidfile);
         return CP_EXIT_FAIL;
     }
-    if (h.state == CP_CTL_UP && h.active > 0)
-        printf("ccproxy (pid %ld): waiting up to %u s for %lld requests in flight\n", (long)pid,
-               cfg->drain_timeout_s, h.active);
+    if (v->h.state == CP_CTL_UNPROVEN) {
+        fprintf(stderr,
+                "ccproxy: something at %s answers as ccproxy but cannot prove it is yours (%s); stop signals "
+                "only the server named in %s, and there is none.\n",
+                v->url, v->h.why, pidfile);
+        return CP_EXIT_FAIL;
+    }
+    if (v->h.state == CP_CTL_OTHER)
+        printf("ccproxy is not running (%s is used by another program)\n", v->url);
+    else
+        printf("ccproxy is not running (nothing answers at %s)\n", v->url);
+    return CP_EXIT_OK;
+}
+
+/* SIGTERM to the server of the pid file (checked), then waits for its drain; escalates if it hangs. */
+static int stop_server(ctl_view_t *v, const cp_config_t *cfg)
+{
+    cp_ctl_pidfile_t after;
+    long pid = v->pf.pid;
+
+    if (cp_ctl_pidfile_signal(&v->pf, SIGTERM) == -1) {
+        if (errno == ESRCH) {
+            printf("ccproxy is not running (pid %ld has just exited)\n", pid);
+            return CP_EXIT_OK;
+        }
+        fprintf(stderr, "ccproxy: cannot stop pid %ld: %s\n", pid, strerror(errno));
+        return CP_EXIT_FAIL;
+    }
+    if (v->h.state == CP_CTL_UP && v->h.pid == pid && v->h.active > 0)
+        printf("ccproxy (pid %ld): waiting up to %u s for %lld requests in flight\n", pid,
+               cfg->drain_timeout_s, v->h.active);
     fflush(stdout);
-    if (!stop_wait(pid, ((long)cfg->drain_timeout_s + LAUNCH_STOP_GRACE_S) * 1000)) {
-        fprintf(stderr, "ccproxy: pid %ld still runs after the drain timeout; stopping it now\n", (long)pid);
-        kill(pid, SIGTERM); /* a second signal: exit at once */
-        if (!stop_wait(pid, 2000)) {
-            kill(pid, SIGKILL);
-            stop_wait(pid, 2000);
+    if (!cp_ctl_pidfile_wait(&v->pf, ((long)cfg->drain_timeout_s + LAUNCH_STOP_GRACE_S) * 1000)) {
+        fprintf(stderr, "ccproxy: pid %ld still runs after the drain timeout; stopping it now\n", pid);
+        cp_ctl_pidfile_signal(&v->pf, SIGTERM); /* a second signal: exit at once */
+        if (!cp_ctl_pidfile_wait(&v->pf, 2000)) {
+            cp_ctl_pidfile_signal(&v->pf, SIGKILL);
+            cp_ctl_pidfile_wait(&v->pf, 2000);
         }
     }
-    printf("ccproxy stopped (pid %ld)\n", (long)pid);
+    cp_ctl_pidfile_check(v->p.pid, &after); /* one killed outright leaves its file behind */
+    if (after.verdict == CP_CTL_PID_STALE)
+        (void)unlink(v->p.pid);
+    cp_ctl_pidfile_close(&after);
+    printf("ccproxy stopped (pid %ld)\n", pid);
     return CP_EXIT_OK;
+}
+
+/* Signals only the pid of ~/.ccproxy/ccproxy.pid, after cp_ctl_pidfile_check; never a pid learned over
+ * HTTP. */
+int cp_cmd_stop(const cp_cli_t *cli, const cp_config_t *cfg)
+{
+    ctl_view_t v;
+    int rc;
+
+    (void)cli;
+    ctl_view(cfg, LAUNCH_PROBE_MS * 2, &v);
+    switch (v.pf.verdict) {
+    case CP_CTL_PID_OURS:
+        rc = stop_server(&v, cfg);
+        break;
+    case CP_CTL_PID_REFUSED:
+        fprintf(stderr, "ccproxy: not stopping anything: %s\n", v.pf.why);
+        rc = CP_EXIT_FAIL;
+        break;
+    case CP_CTL_PID_STALE:
+        (void)unlink(v.p.pid);
+        /* fall through */
+    case CP_CTL_PID_NONE:
+    default:
+        rc = stop_nothing(&v);
+        break;
+    }
+    cp_ctl_pidfile_close(&v.pf);
+    return rc;
 }

@@ -1,5 +1,5 @@
-/* daemon/main.c: the ccproxy command: argv, then one of launch, server, config, init, status, stop,
- * version, help. */
+/* daemon/main.c: the ccproxy command: argv, then one of launch, server, config, init, trust, status,
+ * stop, version, help. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +87,18 @@ int main(int argc, char **argv)
         return main_version();
     case CP_CMD_CONFIG: {
         json_t *dump; /* owned */
+        const char *name;
+        json_t *k; /* borrowed from dump */
         if ((cfg = main_load(&cli, &opts, NULL, 0)) == NULL)
             return CP_EXIT_CONFIG;
         dump = cp_config_dump(cfg);
         json_dumpf(dump, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         fputc('\n', stdout);
+        json_object_foreach(json_object_get(dump, "keys"), name, k)
+        {
+            if (json_is_string(json_object_get(k, "warning")))
+                main_warn(json_string_value(json_object_get(k, "warning")), NULL);
+        }
         json_decref(dump);
         cp_config_unref(cfg);
         return CP_EXIT_OK;
@@ -120,6 +127,8 @@ int main(int argc, char **argv)
     }
     case CP_CMD_INIT:
         return cp_cmd_init(&cli);
+    case CP_CMD_TRUST:
+        return cp_cmd_trust(&cli);
     case CP_CMD_LAUNCH:
     case CP_CMD_STATUS:
     case CP_CMD_STOP:

@@ -110,6 +110,8 @@ int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e)
         return anth_bad(e, "model", "Field required");
     if (!json_is_string(v) || json_string_length(v) == 0)
         return anth_bad(e, "model", "Input should be a non-empty string");
+    if (json_string_length(v) >= CP_ANTH_MODEL_MAX) /* cut, it could end inside a UTF-8 character */
+        return anth_bad(e, "model", "String should have at most 255 bytes");
     if (kind == CP_ANTH_MESSAGES) {
         v = json_object_get(body, "max_tokens");
         if (v == NULL)

@@ -10,6 +10,10 @@
 
 #include "cp_common.h"
 
+/* Longest "model" accepted, in bytes, plus one: the route and the exchange keep the name in buffers of
+ * this size (CP_ROUTE_MODEL_MAX in lib/base/cp_route.h), so a longer one is refused rather than cut. */
+#define CP_ANTH_MODEL_MAX 256
+
 enum cp_anth_kind {
     CP_ANTH_MESSAGES = 0, /* POST /v1/messages */
     CP_ANTH_COUNT_TOKENS, /* POST /v1/messages/count_tokens: no max_tokens, no stream */
@@ -20,8 +24,9 @@ enum cp_anth_kind {
 json_t *cp_anth_parse(const char *buf, size_t len, cp_err_t *e);
 
 /* Checks the fields a Messages or count_tokens request must have and their types, in the API's own
- * words ("max_tokens: Field required"). Unknown fields are left alone (they are the adapters'
- * business). Returns CP_OK, or CP_ERR with a 400 invalid_request_error in <e>. Borrows <body>. */
+ * words ("max_tokens: Field required"); "model" may have up to CP_ANTH_MODEL_MAX - 1 bytes. Unknown
+ * fields are left alone (they are the adapters' business). Returns CP_OK, or CP_ERR with a 400
+ * invalid_request_error in <e>. Borrows <body>. */
 int cp_anth_validate(const json_t *body, enum cp_anth_kind kind, cp_err_t *e);
 
 /* The Anthropic error.type for an HTTP status (docs/protocol-notes.md, "Anthropic errors"): 400

@@ -31,6 +31,7 @@ typedef struct cp_err {
     int http_status;  /* e.g. 400, 413, 502; 0 when not an HTTP-facing error */
     const char *type; /* Anthropic error.type: "invalid_request_error", "api_error", ... */
     char msg[512];
+    unsigned no_retry : 1; /* retrying cannot help (a 429 for an exhausted quota): x-should-retry: false */
 } cp_err_t;
 
 /* Fills <e> (which may be NULL) and returns CP_ERR, for `return cp_err_set(...)`. */

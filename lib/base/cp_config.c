@@ -1,13 +1,16 @@
 /* lib/base/cp_config.c: see cp_config.h.
  *
- * Loading is three steps. (1) Each layer becomes a JSON object: files are parsed (line:column on
- * syntax errors), `${VAR}` is expanded, and the layer is checked against the schema table below, so a
- * wrong type is reported against the file that holds it. (2) Layers are merged into one tree while
- * `sources` records, per leaf path, which layer set it. (3) The merged tree becomes the typed
+ * Loading is three steps. (1) Each layer becomes a JSON object: files are read once (cp_trust_read)
+ * and parsed (line:column on syntax errors), `${VAR}` is expanded, and the layer is checked against the
+ * schema table below, so a wrong type is reported against the file that holds it. The working
+ * directory's file is skipped, with a warning, unless the user trusted its bytes (cp_trust.h).
+ * (2) Layers are merged into one tree while `sources` records, per leaf path, which layer set it.
+ * (3) The merged tree becomes the typed
  * cp_config_t, with the checks that need the whole picture (a model naming a missing provider),
  * reported against the layer that set the offending value.
  * Why this file is long: every key's schema entry, default, check and error wording live here, in one
- * place, so a reader finds any configuration rule without chasing modules. */
+ * place, so a reader finds any configuration rule without chasing modules; so does the order of the
+ * layers (whether a file may be trusted, and what it says about keys, is lib/base/cp_trust.c's). */
 #include "cp_config.h"
 
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include "cp_buf.h"
 #include "cp_oai_flavor.h"
 #include "cp_prov.h"
+#include "cp_trust.h"
 
 #define CFG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
 #define CFG_REDACTED        "<redacted>"
@@ -31,9 +35,16 @@ const char cp_config_defaults_json[] =
     "  \"server\": {\n"
     "    \"port\": 8082,\n"
     "    \"host\": \"0.0.0.0\",\n"
-    "    \"maxBodyBytes\": 33554432,\n"
+    "    \"maxBodyBytes\": 16777216,\n"
     "    \"maxHeaderBytes\": 65536,\n"
     "    \"clientTimeoutSeconds\": 600,\n"
+    "    \"headTimeoutSeconds\": 30,\n"
+    "    \"bodyTimeoutSeconds\": 300,\n"
+    "    \"keepAliveSeconds\": 30,\n"
+    "    \"maxConnections\": 0,\n"
+    "    \"maxConnectionsPerPeer\": 256,\n"
+    "    \"uploadBudgetBytes\": 134217728,\n"
+    "    \"maxJsonValues\": 200000,\n"
     "    \"drainTimeoutSeconds\": 30,\n"
     "    \"pingIntervalSeconds\": 10,\n"
     "    \"streamBufferBytes\": 262144,\n"
@@ -74,6 +85,7 @@ enum cfg_kind {
     K_MAXTOK,   /* "auto", "max_tokens", "max_completion_tokens" */
     K_TRISTATE, /* true, false or "auto" */
     K_MODELMAP, /* object of glob pattern -> model name */
+    K_PROXY,    /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
 };
 
 typedef struct cfg_field {
@@ -89,6 +101,13 @@ static const cfg_field_t cfg_schema[] = {
     {"server.maxBodyBytes", K_UINT, 1, 1LL << 31},
     {"server.maxHeaderBytes", K_UINT, 1024, 1LL << 22},
     {"server.clientTimeoutSeconds", K_UINT, 1, 86400},
+    {"server.headTimeoutSeconds", K_UINT, 1, 3600},
+    {"server.bodyTimeoutSeconds", K_UINT, 1, 86400},
+    {"server.keepAliveSeconds", K_UINT, 1, 3600},
+    {"server.maxConnections", K_UINT, 0, 10000000},
+    {"server.maxConnectionsPerPeer", K_UINT, 0, 10000000},
+    {"server.uploadBudgetBytes", K_UINT, 65536, 1LL << 40},
+    {"server.maxJsonValues", K_UINT, 1000, 100000000},
     {"server.drainTimeoutSeconds", K_UINT, 0, 86400},
     {"server.pingIntervalSeconds", K_UINT, 1, 3600},
     {"server.streamBufferBytes", K_UINT, 4096, 1LL << 30},
@@ -110,6 +129,7 @@ static const cfg_field_t cfg_schema[] = {
     {"providers.*.maxTokensField", K_MAXTOK, 0, 0},
     {"providers.*.reasoningEffort", K_TRISTATE, 0, 0},
     {"providers.*.maxOutputTokens", K_UINT, 1, 10000000},
+    {"providers.*.proxy", K_PROXY, 0, 0},
     {"models", K_OBJECT, 0, 0},
     {"models.bigModel", K_MODEL, 0, 0},
     {"models.smallModel", K_MODEL, 0, 0},
@@ -299,6 +319,10 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
         return json_is_object(v) ? NULL : "an object of model-name patterns to \"model@provider\"";
     case K_HEADERS:
         return json_is_object(v) ? NULL : "an object of header names to string values";
+    case K_PROXY:
+        return json_is_string(v) && (json_string_length(v) == 0 || cp_trust_proxy_ok(json_string_value(v)))
+                   ? NULL
+                   : "\"\" (no proxy) or a proxy URL such as \"http://proxy.example:3128\"";
     default:
         return cfg_expect_choice(f, v, buf, n);
     }
@@ -346,7 +370,10 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
     const char *expect = cfg_expect(f, v, buf, sizeof(buf));
 
     if (expect != NULL) {
-        cfg_describe(v, got, sizeof(got));
+        if (f->kind == K_PROXY && json_is_string(v)) /* a proxy URL may hold a password: its length only */
+            snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(v));
+        else
+            cfg_describe(v, got, sizeof(got));
         return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
     }
     if (f->kind == K_MODELMAP || f->kind == K_HEADERS)
@@ -390,8 +417,9 @@ static int cfg_check_object(cfg_ctx_t *cx, const char *where, const char *path, 
 
 /* ---- ${VAR} expansion ----------------------------------------------------------------------- */
 
-/* Returns new: <s> with ${VAR} and ${VAR:-default} replaced; "$${" is a literal "${". */
-static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, const char *s)
+/* Returns new: <s> with ${VAR} and ${VAR:-default} replaced; "$${" is a literal "${". Without
+ * <vars> (a project file outside providers.*.apiKey) a reference is an error: NULL, <cx->e> set. */
+static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, const char *s, int vars)
 {
     cp_buf_t out = CP_BUF_INIT;
 
@@ -411,6 +439,18 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
             char *name = cp_xstrndup(s + 2, nlen);
             const char *env = getenv(name);
 
+            if (!vars) {
+                for (char *q = name; *q; q++) /* the file chose it: no control bytes in the message */
+                    if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9')))
+                        *q = '_';
+                cp_err_set(cx->e, 0, NULL,
+                           "%s: %s: ${%.60s} is not expanded in project settings (only in "
+                           "providers.<name>.apiKey); write the value, or set it in ~/.ccproxy/settings.json",
+                           where, path, name);
+                free(name);
+                cp_buf_free(&out);
+                return NULL;
+            }
             if (env != NULL && *env != '\0') {
                 val = env;
                 vlen = strlen(env);
@@ -436,43 +476,47 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
     return cp_buf_detach(&out, NULL);
 }
 
-static void cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, json_t *v)
+/* Expands every string under <v>. <project>: only providers.<name>.apiKey may refer to a variable (a
+ * repository chose those strings). Returns CP_OK, or CP_ERR with <cx->e> set. */
+static int cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, json_t *v, int project)
 {
     const char *key;
     json_t *child; /* borrowed */
+    int rc = CP_OK;
 
     json_object_foreach(v, key, child)
     {
         char *p = cfg_join(path, key);
 
         if (json_is_string(child) && strchr(json_string_value(child), '$') != NULL) {
-            char *x = cfg_expand(cx, where, p, json_string_value(child));
-            json_string_set(child, x);
+            const char *dot = strncmp(p, "providers.", 10) == 0 ? strchr(p + 10, '.') : NULL;
+            char *x = cfg_expand(cx, where, p, json_string_value(child),
+                                 !project || (dot != NULL && strcmp(dot, ".apiKey") == 0));
+            if (x == NULL)
+                rc = CP_ERR;
+            else
+                json_string_set(child, x);
             free(x);
         } else if (json_is_object(child)) {
-            cfg_expand_tree(cx, where, p, child);
+            rc = cfg_expand_tree(cx, where, p, child, project);
         }
         free(p);
+        if (rc != CP_OK)
+            return rc;
     }
+    return CP_OK;
 }
 
 /* ---- layers ------------------------------------------------------------------------------------ */
 
-/* Parses and checks one file. Returns CP_OK with *out (new) set, CP_DECLINED when the file does not
- * exist and <optional>, or CP_ERR. */
-static int cfg_load_file(cfg_ctx_t *cx, const char *path, int optional, json_t **out)
+/* Parses and checks the bytes <tf> read from <path>; <project>: ${VAR} only in providers.*.apiKey.
+ * Returns CP_OK with *out (new) set, or CP_ERR. */
+static int cfg_parse_file(cfg_ctx_t *cx, const char *path, const cp_trust_file_t *tf, int project,
+                          json_t **out)
 {
     json_error_t jerr;
-    json_t *root; /* owned */
-    FILE *f = fopen(path, "rb");
+    json_t *root = json_loadb(tf->data, tf->len, JSON_REJECT_DUPLICATES, &jerr); /* owned */
 
-    if (f == NULL) {
-        if (errno == ENOENT && optional)
-            return CP_DECLINED;
-        return cp_err_set(cx->e, 0, NULL, "%s: cannot read: %s", path, strerror(errno));
-    }
-    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
     if (root == NULL)
         return cp_err_set(cx->e, 0, NULL, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
                           jerr.text);
@@ -480,13 +524,29 @@ static int cfg_load_file(cfg_ctx_t *cx, const char *path, int optional, json_t *
         json_decref(root);
         return cp_err_set(cx->e, 0, NULL, "%s: expected a JSON object at the top level", path);
     }
-    cfg_expand_tree(cx, path, "", root);
-    if (cfg_check_object(cx, path, "", "", root, 0) != CP_OK) {
+    cp_trust_warn_readable_key(path, tf->mode, root, cx->warn, cx->ud);
+    if (cfg_expand_tree(cx, path, "", root, project) != CP_OK ||
+        cfg_check_object(cx, path, "", "", root, 0) != CP_OK) {
         json_decref(root);
         return CP_ERR;
     }
     *out = root;
     return CP_OK;
+}
+
+/* Reads (once, at most CP_TRUST_FILE_MAX bytes), parses and checks one file. Returns CP_OK with *out
+ * (new) set, CP_DECLINED when the file does not exist and <optional>, or CP_ERR. */
+static int cfg_load_file(cfg_ctx_t *cx, const char *path, int optional, json_t **out)
+{
+    cp_trust_file_t tf;
+    int rc = cp_trust_read(path, 0, &tf, cx->e);
+
+    if (rc == CP_DECLINED && !optional)
+        rc = cp_err_set(cx->e, 0, NULL, "%s: cannot read: %s", path, strerror(ENOENT));
+    if (rc == CP_OK)
+        rc = cfg_parse_file(cx, path, &tf, 0, out);
+    cp_trust_file_free(&tf);
+    return rc;
 }
 
 /* Records <origin> for every leaf under <v> at <path>. */
@@ -574,7 +634,8 @@ static json_t *cfg_int_value(const char *s)
     return json_integer(n);
 }
 
-static int cfg_layer_file(cfg_ctx_t *cx, json_t *merged, json_t *sources, const char *path, int optional)
+/* One file layer; <kind> names it in c->layers ("user", "managed", ...). */
+static int cfg_layer_file(cfg_ctx_t *cx, cp_config_t *c, const char *path, int optional, const char *kind)
 {
     json_t *layer = NULL; /* owned */
     int rc = cfg_load_file(cx, path, optional, &layer);
@@ -583,9 +644,53 @@ static int cfg_layer_file(cfg_ctx_t *cx, json_t *merged, json_t *sources, const 
         return CP_OK;
     if (rc != CP_OK)
         return CP_ERR;
-    cfg_merge(merged, layer, "", path, sources);
+    cfg_merge(c->merged, layer, "", path, c->sources);
+    json_object_set_new(c->layers, path, json_string(kind));
     json_decref(layer);
     return CP_OK;
+}
+
+/* Layer 3, ./.ccproxy/settings.json: a repository may ship it, so it is applied only when the user
+ * trusted these bytes at this path (lib/base/cp_trust.h), or for `ccproxy trust` (<o->trust_project>),
+ * which validates a file before recording it. Otherwise one warning line names the file and the
+ * command. Fills c->project_*. */
+static int cfg_layer_project(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_t *o, const char *home,
+                             const char *cwd)
+{
+    char *path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
+    cp_trust_file_t tf;
+    cp_err_t re = {0};
+    json_t *layer = NULL; /* owned */
+    enum cp_trust_state st;
+    int rc = cp_trust_read(path, 1, &tf, &re), ret = CP_OK;
+
+    if (rc == CP_ERR) {
+        c->project_state = CP_PROJECT_UNUSABLE;
+        cfg_warn(cx, "ccproxy: warning: ignoring project settings: %s", re.msg);
+    } else if (rc == CP_OK) {
+        c->project_path = cp_xstrdup(tf.real);
+        memcpy(c->project_sha256, tf.sha256, sizeof(c->project_sha256));
+        st = o->trust_project ? CP_TRUST_TRUSTED : cp_trust_check(home, &tf, cx->warn, cx->ud);
+        c->project_state = st == CP_TRUST_TRUSTED ? CP_PROJECT_APPLIED : CP_PROJECT_IGNORED;
+        if (st == CP_TRUST_CHANGED)
+            cfg_warn(cx,
+                     "ccproxy: warning: ignoring %s: it changed since you trusted it; check it, then run "
+                     "`ccproxy trust` in %s",
+                     path, cwd);
+        else if (st == CP_TRUST_UNKNOWN)
+            cfg_warn(cx,
+                     "ccproxy: warning: ignoring %s: project settings are not trusted; check it, then run "
+                     "`ccproxy trust` in %s",
+                     path, cwd);
+        else if ((ret = cfg_parse_file(cx, path, &tf, 1, &layer)) == CP_OK) {
+            cfg_merge(c->merged, layer, "", path, c->sources);
+            json_object_set_new(c->layers, path, json_string("project"));
+            json_decref(layer);
+        }
+    }
+    cp_trust_file_free(&tf);
+    free(path);
+    return ret;
 }
 
 /* ---- typed config ---------------------------------------------------------------------------- */
@@ -680,9 +785,18 @@ static void cfg_build_server(cp_config_t *c, const json_t *srv)
 {
     c->host = cp_xstrdup(cfg_str(srv, "host", "0.0.0.0"));
     c->port = (int)cfg_int(srv, "port", 8082);
-    c->max_body_bytes = (size_t)cfg_int(srv, "maxBodyBytes", 32LL << 20);
+    c->max_body_bytes = (size_t)cfg_int(srv, "maxBodyBytes", 16LL << 20);
     c->max_header_bytes = (size_t)cfg_int(srv, "maxHeaderBytes", 65536);
     c->client_timeout_s = (unsigned)cfg_int(srv, "clientTimeoutSeconds", 600);
+    c->head_timeout_s = (unsigned)cfg_int(srv, "headTimeoutSeconds", 30);
+    c->body_timeout_s = (unsigned)cfg_int(srv, "bodyTimeoutSeconds", 300);
+    c->keepalive_s = (unsigned)cfg_int(srv, "keepAliveSeconds", 30);
+    c->max_connections = (unsigned)cfg_int(srv, "maxConnections", 0);
+    c->max_per_peer = (unsigned)cfg_int(srv, "maxConnectionsPerPeer", 256);
+    c->upload_budget = (size_t)cfg_int(srv, "uploadBudgetBytes", 128LL << 20);
+    if (c->upload_budget < c->max_body_bytes)
+        c->upload_budget = c->max_body_bytes; /* one largest upload always fits */
+    c->max_json_values = (size_t)cfg_int(srv, "maxJsonValues", 200000);
     c->drain_timeout_s = (unsigned)cfg_int(srv, "drainTimeoutSeconds", 30);
     c->ping_interval_s = (unsigned)cfg_int(srv, "pingIntervalSeconds", 10);
     c->stream_buffer_bytes = (size_t)cfg_int(srv, "streamBufferBytes", 262144);
@@ -722,6 +836,7 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
 {
     const char *url = cfg_str(pv, "baseURL", NULL);
     const char *flavor = cfg_str(pv, "flavor", NULL);
+    const char *proxy = cfg_str(pv, "proxy", NULL);
     json_t *hdr = json_object_get(pv, "headers"); /* borrowed */
     size_t ul;
 
@@ -743,6 +858,7 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
     p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
     cfg_provider_reasoning(p, pv);
     p->max_output_tokens = (long)cfg_int(pv, "maxOutputTokens", 0);
+    p->proxy = proxy != NULL ? cp_xstrdup(proxy) : NULL;
     if (url == NULL) {
         char prefix[256];
         snprintf(prefix, sizeof(prefix), "providers.%s.", name);
@@ -755,6 +871,12 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
         ul--;
     p->base_url = cp_xstrndup(url, ul);
     cfg_provider_key(c, p, pv);
+    if (p->api_key != NULL && strncmp(p->base_url, "http://", 7) == 0 && !cp_trust_url_loopback(p->base_url))
+        cfg_warn(
+            cx,
+            "ccproxy: warning: providers.%s: its API key would cross the network unencrypted (baseURL is "
+            "http:// to another machine); use https://",
+            name);
     return CP_OK;
 }
 
@@ -836,22 +958,19 @@ static int cfg_layers_files(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_
 
     if (home != NULL && *home != '\0') {
         path = cp_xasprintf("%s/.ccproxy/settings.json", home);
-        rc = cfg_layer_file(cx, c->merged, c->sources, path, 1);
+        rc = cfg_layer_file(cx, c, path, 1, "user");
         free(path);
         if (rc != CP_OK)
             return rc;
     }
     cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
-    if (cwd != NULL && (home == NULL || !cfg_same_dir(home, cwd))) { /* the same file must not load twice */
-        path = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
-        rc = cfg_layer_file(cx, c->merged, c->sources, path, 1);
-        free(path);
-        if (rc != CP_OK)
-            return rc;
-    }
+    /* the same file must not load twice; in $HOME it is the user's own */
+    if (cwd != NULL && (home == NULL || !cfg_same_dir(home, cwd)) &&
+        cfg_layer_project(cx, c, o, home, cwd) != CP_OK)
+        return CP_ERR;
     if (managed == NULL || *managed == '\0')
         managed = CFG_MANAGED_DEFAULT;
-    return cfg_layer_file(cx, c->merged, c->sources, managed, 1);
+    return cfg_layer_file(cx, c, managed, 1, "managed");
 }
 
 /* One environment variable <var> that sets <obj>.<key>; <as_int>: the value is a number. */
@@ -873,7 +992,7 @@ static int cfg_layers_env(cfg_ctx_t *cx, cp_config_t *c)
 {
     const char *env = getenv("CCPROXY_CONFIG");
 
-    if (env != NULL && *env != '\0' && cfg_layer_file(cx, c->merged, c->sources, env, 0) != CP_OK)
+    if (env != NULL && *env != '\0' && cfg_layer_file(cx, c, env, 0, "CCPROXY_CONFIG") != CP_OK)
         return CP_ERR;
     if (cfg_layer_env_one(cx, c, "CCPROXY_PORT", "server", "port", 1) != CP_OK ||
         cfg_layer_env_one(cx, c, "CCPROXY_HOST", "server", "host", 0) != CP_OK ||
@@ -886,7 +1005,7 @@ static int cfg_layers_env(cfg_ctx_t *cx, cp_config_t *c)
 /* Layer 6: --config (a file that must exist), then --port, --host, --debug. */
 static int cfg_layers_flags(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_t *o)
 {
-    if (o->flag_config != NULL && cfg_layer_file(cx, c->merged, c->sources, o->flag_config, 0) != CP_OK)
+    if (o->flag_config != NULL && cfg_layer_file(cx, c, o->flag_config, 0, "--config") != CP_OK)
         return CP_ERR;
     if (o->flag_port != 0 && cfg_apply_scalar(cx, c->merged, c->sources, "flag --port", "server", "port",
                                               json_integer(o->flag_port)) != CP_OK)
@@ -911,6 +1030,7 @@ cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, v
         o = &none;
     c->refs = 1;
     c->sources = json_object();
+    c->layers = json_object();
     c->merged = json_loads(cp_config_defaults_json, 0, &jerr);
     if (c->merged == NULL) { /* cannot happen: the defaults are a constant */
         cp_err_set(e, 0, NULL, "built-in defaults: %s", jerr.text);
@@ -943,6 +1063,7 @@ void cp_config_unref(cp_config_t *c)
         free(p->api_key);
         free(p->api_key_env);
         free(p->flavor);
+        free(p->proxy);
         json_decref(p->headers);
         json_decref(p->reasoning_models);
     }
@@ -956,6 +1077,8 @@ void cp_config_unref(cp_config_t *c)
     json_decref(c->allowed_origins);
     json_decref(c->merged);
     json_decref(c->sources);
+    json_decref(c->layers);
+    free(c->project_path);
     free(c);
 }
 
@@ -973,15 +1096,23 @@ json_t *cp_config_dump(const cp_config_t *c)
         const char *hk;
         json_t *hv; /* borrowed from hdrs */
 
+        const char *proxy = json_string_value(json_object_get(pv, "proxy"));
+
         if (k != NULL && *k != '\0')
             json_object_set_new(pv, "apiKey", json_string(CFG_REDACTED));
+        if (proxy != NULL && *proxy != '\0') {
+            char *r = cp_trust_url_redacted(proxy);
+            json_object_set_new(pv, "proxy", json_string(r));
+            free(r);
+        }
         json_object_foreach(hdrs, hk, hv)
         {
             if (json_is_string(hv) && json_string_length(hv) > 0 && cp_prov_header_secret(hk))
                 json_object_set_new(hdrs, hk, json_string(CFG_REDACTED)); /* replacing keeps the iteration */
         }
     }
-    return json_pack("{s:o,s:O}", "config", cfg, "sources", c->sources);
+    return json_pack("{s:o,s:O,s:o}", "config", cfg, "sources", c->sources, "keys",
+                     cp_trust_key_origins(c->merged, c->sources, c->layers));
 }
 
 const cp_provider_t *cp_config_provider(const cp_config_t *c, const char *name, size_t len)

@@ -7,6 +7,8 @@
  *   < command line (--config file, then --port/--host/--debug).
  * `${VAR}` and `${VAR:-default}` in file strings are expanded from the environment; a provider
  * without `apiKey` takes `<NAME>_API_KEY`. Every leaf value remembers where it came from.
+ * The $CWD layer is applied only when the user trusted that file (`ccproxy trust`, lib/base/cp_trust.h),
+ * and even then expands `${VAR}` in `providers.*.apiKey` only.
  *
  * A loaded cp_config_t is immutable and reference counted: requests in flight keep the snapshot
  * they started with while SIGHUP installs a new one. No I/O besides reading the files. */
@@ -21,6 +23,14 @@
 #include "cp_log.h"
 #include "cp_provider.h"
 
+/* What became of ./.ccproxy/settings.json (docs/configuration.md, "Project settings and `ccproxy trust`"). */
+enum cp_project {
+    CP_PROJECT_NONE = 0, /* no such file, or the working directory is $HOME */
+    CP_PROJECT_UNUSABLE, /* it exists but is not read (not a regular file, too large, ...): ignored */
+    CP_PROJECT_IGNORED,  /* not trusted, or changed since it was: ignored, with a warning */
+    CP_PROJECT_APPLIED,  /* trusted (or opts.trust_project): applied as layer 3 */
+};
+
 typedef struct cp_config {
     int refs;
     /* server */
@@ -28,7 +38,14 @@ typedef struct cp_config {
     int port;
     size_t max_body_bytes;
     size_t max_header_bytes;
-    unsigned client_timeout_s;
+    unsigned client_timeout_s; /* server.clientTimeoutSeconds: inactivity while reading or writing */
+    unsigned head_timeout_s;   /* server.headTimeoutSeconds: a request head, from its first byte */
+    unsigned body_timeout_s;   /* server.bodyTimeoutSeconds: a request body, from the end of its head */
+    unsigned keepalive_s;      /* server.keepAliveSeconds: an idle connection between requests */
+    unsigned max_connections;  /* server.maxConnections: 503 above; 0 = from the open-file limit */
+    unsigned max_per_peer;     /* server.maxConnectionsPerPeer: 429 above; 0 = no limit */
+    size_t upload_budget;      /* server.uploadBudgetBytes: body bytes announced by uploads in progress */
+    size_t max_json_values;    /* server.maxJsonValues: JSON values in a request body (a pre-scan) */
     unsigned drain_timeout_s;
     unsigned ping_interval_s;   /* server.pingIntervalSeconds: SSE ping while the upstream is silent */
     size_t stream_buffer_bytes; /* server.streamBufferBytes: unsent client output that pauses the upstream */
@@ -51,6 +68,12 @@ typedef struct cp_config {
     /* the effective merged tree (keys NOT redacted) and {dotted path: origin} */
     json_t *merged;
     json_t *sources;
+    json_t *layers; /* {file path (an origin in sources): "user" | "project" | "managed" | "CCPROXY_CONFIG" |
+                       "--config"}; owned */
+    /* the working-directory layer, ./.ccproxy/settings.json (lib/base/cp_trust.h) */
+    enum cp_project project_state;
+    char *project_path;      /* its realpath when it was read, else NULL; owned */
+    char project_sha256[65]; /* the SHA-256 of the bytes read, "" when none */
 } cp_config_t;
 
 /* Where to look. Every field may be NULL/0, meaning "the real thing" (getenv, getcwd, /etc). */
@@ -62,9 +85,12 @@ typedef struct cp_config_opts {
     int flag_port;            /* --port; 0 = not given */
     const char *flag_host;    /* --host */
     int flag_debug;           /* --debug: logging.level = debug */
+    int trust_project;        /* `ccproxy trust` only: apply ./.ccproxy/settings.json whatever the trust store
+                                 says, so that the bytes it records are the bytes that loaded */
 } cp_config_opts_t;
 
-/* Receives each warning (unknown keys, unset ${VAR}) as one line without a trailing newline. */
+/* Receives each warning (unknown keys, unset ${VAR}, an ignored project file, a readable file holding a
+ * key, a key sent over plain http) as one line without a trailing newline. */
 typedef void (*cp_config_warn_cb)(const char *line, void *ud);
 
 /* Loads and validates every layer. Returns new (refs = 1), or NULL with <e->msg> holding one line
@@ -76,7 +102,9 @@ cp_config_t *cp_config_ref(cp_config_t *c);
 void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */
 
 /* Returns new: {"config": <merged, every apiKey and every secret-looking header value (see
- * cp_prov_header_secret) replaced by "<redacted>">, "sources": {...}}. */
+ * cp_prov_header_secret) replaced by "<redacted>", the user and password of a proxy URL too>,
+ * "sources": {...}, "keys": <cp_trust_key_origins: per provider, the layers that set its baseURL and
+ * its key, and a "warning" when they differ>}. */
 json_t *cp_config_dump(const cp_config_t *c);
 
 /* Borrows: the provider named <name> (<len> bytes, not NUL-terminated), or NULL. */

@@ -76,6 +76,27 @@ static char *json_widen(const char *buf, size_t len, size_t *out_len)
     return cp_buf_detach(&b, out_len);
 }
 
+size_t cp_json_count_values(const char *buf, size_t len, size_t stop)
+{
+    size_t n = 1;
+    int in_str = 0;
+
+    for (size_t i = 0; i < len && n <= stop; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == ',' || c == '[' || c == '{') {
+            n++;
+        }
+    }
+    return n;
+}
+
 json_t *cp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
 {
     json_error_t e;

@@ -17,6 +17,11 @@
  * Returns new, or NULL with <err> (may be NULL) saying why. */
 json_t *cp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
+/* A cheap upper bound of the values in the JSON text <buf> (<len> bytes), counted without building
+ * anything: one, plus every '[', '{' and ',' outside strings. Stops counting past <stop>. A parser
+ * spends tens of bytes per value, so a body is refused by this count before a tree is built. */
+size_t cp_json_count_values(const char *buf, size_t len, size_t stop);
+
 /* True when <v> is the string <s>. */
 static inline int cp_json_streq(const json_t *v, const char *s)
 {

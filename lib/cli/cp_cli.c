@@ -17,10 +17,15 @@ const char cp_cli_usage[] =
     "`ccproxy -- ARGS` passes ARGS even when the first one is a command name.\n"
     "\n"
     "commands:\n"
-    "  init [--scope user|project] [--provider NAME] [--api-key-env VAR | --api-key KEY]\n"
+    "  init [--scope user|project] [--provider NAME] [--api-key-env VAR | --api-key - | --api-key KEY]\n"
     "       [--base-url URL] [--style openai|anthropic] [--big-model M] [--small-model M]\n"
     "       [--port N] [--host H] [--yes] [--force]\n"
-    "                   write a settings file: asks on a terminal, takes the flags otherwise\n"
+    "                   write a settings file: asks on a terminal, takes the flags otherwise;\n"
+    "                   --api-key - reads the key from stdin (hidden on a terminal): a KEY given\n"
+    "                   on the command line shows in `ps` and in the shell's history\n"
+    "  trust [--revoke]\n"
+    "                   apply ./.ccproxy/settings.json from now on (read it first), until it\n"
+    "                   changes; --revoke: stop applying it\n"
     "  status [--json] [--port N] [--host H] [--config FILE]\n"
     "                   show whether the proxy runs, its pid, address, version, uptime, load\n"
     "  stop [--port N] [--host H] [--config FILE]\n"
@@ -36,8 +41,8 @@ const char cp_cli_usage[] =
     "  --debug          log at debug level\n"
     "\n"
     "configuration, later overriding earlier: built-in defaults, ~/.ccproxy/settings.json,\n"
-    "./.ccproxy/settings.json, /etc/ccproxy/managed-settings.json, environment (CCPROXY_CONFIG,\n"
-    "CCPROXY_PORT, CCPROXY_HOST, CCPROXY_LOG_LEVEL, CCPROXY_LOG_FORMAT), command line.\n"
+    "./.ccproxy/settings.json (only once trusted), /etc/ccproxy/managed-settings.json, environment\n"
+    "(CCPROXY_CONFIG, CCPROXY_PORT, CCPROXY_HOST, CCPROXY_LOG_LEVEL, CCPROXY_LOG_FORMAT), command line.\n"
     "Provider keys come from the config or from <PROVIDER>_API_KEY, e.g. OPENAI_API_KEY.\n";
 
 /* Which commands take an option: bits of (1 << enum cp_cmd). */
@@ -53,6 +58,7 @@ static const struct {
     {"server", "server", CP_CMD_SERVER},
     {"config", "config", CP_CMD_CONFIG},
     {"init", "init", CP_CMD_INIT},
+    {"trust", "trust", CP_CMD_TRUST},
     {"status", "status", CP_CMD_STATUS},
     {"stop", "stop", CP_CMD_STOP},
     {"version", "version", CP_CMD_VERSION},
@@ -87,6 +93,7 @@ static const struct {
     {"--small-model", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, small_model)},
     {"--yes", "-y", CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, yes)},
     {"--force", NULL, CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, force)},
+    {"--revoke", NULL, CLI_ON(CP_CMD_TRUST), CLI_FLAG, offsetof(cp_cli_t, revoke)},
 };
 
 static int cli_port(const char *v, int *out, cp_err_t *e)

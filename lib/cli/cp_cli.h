@@ -1,7 +1,7 @@
 /* lib/cli/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit().
  *
  * `ccproxy [--debug] [--] [ARGS...]` launches claude with ARGS verbatim; a first word that names a
- * command (server, config, init, status, stop, version, help) selects that command instead, and
+ * command (server, config, init, trust, status, stop, version, help) selects that command instead, and
  * `--` forces the launch (`ccproxy -- status` runs `claude status`). */
 #ifndef CP_CLI_H
 #define CP_CLI_H
@@ -17,6 +17,7 @@ enum cp_cmd {
     CP_CMD_STOP,
     CP_CMD_VERSION,
     CP_CMD_HELP,
+    CP_CMD_TRUST, /* trust ./.ccproxy/settings.json (daemon/trust.c) */
 };
 
 /* Every string is borrowed from argv. */
@@ -41,6 +42,8 @@ typedef struct cp_cli {
     const char *small_model;
     int yes;   /* --yes, -y: take the defaults, ask nothing */
     int force; /* --force: replace an existing settings file */
+    /* trust */
+    int revoke; /* --revoke: stop trusting ./.ccproxy/settings.json */
 } cp_cli_t;
 
 /* Parses <argv>. Returns CP_OK, or CP_ERR with <e->msg> holding one line that names the offending

@@ -34,30 +34,13 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cp_accept.h"
+#include "cp_conn.h"
 #include "cp_anth.h"
 #include "cp_guard.h"
+#include "cp_ident.h"
+#include "cp_json.h"
 #include "cp_log.h"
 #include "cp_route.h"
-
-#define FRONT_HTML_TAIL     "</BODY></HTML>\n"
-#define FRONT_HTML_TAIL_LEN (sizeof(FRONT_HTML_TAIL) - 1)
-
-typedef struct front_conn {
-    cp_front_t *f;
-    struct bufferevent *bev;          /* ours until evhttp takes it; freed by evhttp */
-    struct evhttp_connection *evc;    /* known once associated */
-    evutil_socket_t fd;               /* known once associated */
-    struct event *assoc_ev;           /* one-shot: finds evc on the next loop pass */
-    struct evbuffer_cb_entry *in_cb;  /* marks busy */
-    struct evbuffer_cb_entry *out_cb; /* rewrites evhttp's HTML errors */
-    LIST_ENTRY(front_conn) link;      /* in cp_front.conns */
-    unsigned associated : 1;
-    unsigned busy : 1;       /* request bytes arrived and no reply has completed since */
-    unsigned in_request : 1; /* a request of ours is between handler and completion */
-    unsigned line_done : 1;  /* <line> holds the whole request line */
-    char line[160];          /* start of the current request line, for logging evhttp's own errors */
-    cp_front_req_t *pending; /* the request being answered asynchronously, if any */
-} front_conn_t;
 
 struct cp_front {
     struct event_base *base;
@@ -68,13 +51,10 @@ struct cp_front {
     cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
     char *host;
     int port;
-    cp_config_t *cfg; /* current snapshot; owned reference */
-    unsigned active;  /* requests between handler and completion */
-    unsigned streams; /* of those, replies being streamed (started) */
-    unsigned nconns;
-    LIST_HEAD(, front_conn) conns;
-    front_conn_t **by_fd; /* associated connections indexed by socket, for O(1) lookup */
-    size_t nby_fd;
+    cp_config_t *cfg;  /* current snapshot; owned reference */
+    unsigned active;   /* requests between handler and completion */
+    unsigned streams;  /* of those, replies being streamed (started) */
+    cp_conns_t *conns; /* owned: every client connection */
     uint64_t started_us;
     unsigned draining : 1;
     cp_front_idle_cb idle_cb;
@@ -87,8 +67,8 @@ struct cp_front {
 struct cp_front_req {
     cp_front_t *f;
     struct evhttp_request *req;
-    front_conn_t *conn; /* NULL when the connection was never associated (should not happen) */
-    cp_config_t *cfg;   /* owned reference for the request's lifetime */
+    cp_conn_t *conn;  /* NULL when the connection was never associated (should not happen) */
+    cp_config_t *cfg; /* owned reference for the request's lifetime */
     char rid[CP_REQ_ID_LEN + 1];
     uint64_t t0;
     const char *method;
@@ -105,6 +85,7 @@ struct cp_front_req {
     size_t bytes_out;       /* streaming: body bytes handed to evhttp */
     struct evbuffer *chunk; /* streaming: reused for every chunk (evhttp drains it into the output) */
     unsigned started : 1;   /* evhttp_send_reply_start was called */
+    unsigned sse : 1;       /* the started reply is an event stream */
 };
 typedef struct cp_front_req front_req_t;
 
@@ -113,186 +94,16 @@ static void front_req_gone(front_req_t *r, int closing);
 
 /* ---- connections --------------------------------------------------------------------------- */
 
-static front_conn_t *front_conn_of(cp_front_t *f, struct evhttp_connection *evc)
+/* A connection closed (lib/net/cp_conn.c): with the request it had in flight, if any. */
+static void front_conn_closed(void *ud, void *pending, int in_request)
 {
-    evutil_socket_t fd = evc ? bufferevent_getfd(evhttp_connection_get_bufferevent(evc)) : -1;
+    cp_front_t *f = ud;
 
-    if (fd < 0 || (size_t)fd >= f->nby_fd || f->by_fd[fd] == NULL || f->by_fd[fd]->evc != evc)
-        return NULL;
-    return f->by_fd[fd];
-}
-
-static void front_conn_unlink(front_conn_t *c)
-{
-    cp_front_t *f = c->f;
-
-    LIST_REMOVE(c, link);
-    f->nconns--;
-}
-
-/* evhttp_connection_free is tearing the connection down; the bufferevent is freed right after. */
-static void front_on_close(struct evhttp_connection *evc, void *arg)
-{
-    front_conn_t *c = arg;
-    cp_front_t *f = c->f;
-
-    (void)evc;
-    if (c->pending != NULL)
-        front_req_gone(c->pending, 1); /* evhttp frees the request after we return */
-    if (c->in_request) {
-        c->in_request = 0;
+    if (pending != NULL)
+        front_req_gone(pending, 1); /* evhttp frees the request after we return */
+    if (in_request)
         f->active--; /* its completion callback will never come */
-    }
-    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
-    evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
-    if (c->fd >= 0 && (size_t)c->fd < f->nby_fd && f->by_fd[c->fd] == c)
-        f->by_fd[c->fd] = NULL;
-    front_conn_unlink(c);
-    event_free(c->assoc_ev);
-    free(c);
     front_check_idle(f);
-}
-
-static void front_associate(evutil_socket_t fd, short what, void *arg)
-{
-    front_conn_t *c = arg;
-    cp_front_t *f = c->f;
-    bufferevent_data_cb rcb, wcb;
-    bufferevent_event_cb ecb;
-    void *cbarg = NULL;
-
-    (void)fd;
-    (void)what;
-    bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &cbarg);
-    c->evc = cbarg; /* evhttp_connection_base_bufferevent_new passes the evcon as the argument */
-    c->associated = 1;
-    c->fd = bufferevent_getfd(c->bev);
-    if (c->fd >= 0) {
-        if ((size_t)c->fd >= f->nby_fd) {
-            size_t n = (size_t)c->fd * 2 + 64;
-            f->by_fd = cp_xrealloc(f->by_fd, n * sizeof(*f->by_fd));
-            memset(f->by_fd + f->nby_fd, 0, (n - f->nby_fd) * sizeof(*f->by_fd));
-            f->nby_fd = n;
-        }
-        f->by_fd[c->fd] = c;
-    }
-    evhttp_connection_set_closecb(c->evc, front_on_close, c);
-    if (f->draining && !c->busy)
-        evhttp_connection_free(c->evc); /* accepted in the same pass as the drain began */
-}
-
-static void front_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    front_conn_t *c = arg;
-
-    ev_ssize_t n;
-    char *eol;
-
-    if (info->n_added == 0)
-        return;
-    if (!c->busy)
-        c->line_done = 0;
-    c->busy = 1;
-    if (c->line_done)
-        return;
-    /* the request line is still at the start of the buffer: evhttp consumes only whole lines */
-    n = evbuffer_copyout(buf, c->line, sizeof(c->line) - 1);
-    c->line[n > 0 ? n : 0] = '\0';
-    if ((eol = strpbrk(c->line, "\r\n")) != NULL || n == (ev_ssize_t)sizeof(c->line) - 1) {
-        if (eol != NULL)
-            *eol = '\0';
-        c->line_done = 1;
-    }
-}
-
-/* Splits the saved request line into method and path (query string dropped) for the access log. */
-static void front_conn_line(const front_conn_t *c, char *method, size_t mn, char *path, size_t pn)
-{
-    const char *sp = strchr(c->line, ' ');
-    size_t ml = sp ? (size_t)(sp - c->line) : 0;
-    size_t pl = sp ? strcspn(sp + 1, " ?") : 0;
-
-    snprintf(method, mn, "%.*s", ml ? (int)ml : 1, ml ? c->line : "-");
-    snprintf(path, pn, "%.*s", pl ? (int)pl : 1, pl ? sp + 1 : "-");
-}
-
-/* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the
- * Anthropic error envelope (see the comment at the top of the file). */
-static void front_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    front_conn_t *c = arg;
-    size_t len = evbuffer_get_length(buf);
-    char head[13], tail[FRONT_HTML_TAIL_LEN];
-    struct evbuffer_ptr pos;
-    char rid[CP_REQ_ID_LEN + 1];
-    const char *msg;
-    char *json, msgbuf[300], method[24], path[140];
-    int status;
-
-    if (info->n_added == 0 || c->in_request || len < 64 || len > 2048)
-        return; /* our own replies are never evhttp's HTML pages */
-    if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
-        memcmp(head, "HTTP/1.", 7) != 0)
-        return;
-    if (evbuffer_ptr_set(buf, &pos, len - FRONT_HTML_TAIL_LEN, EVBUFFER_PTR_SET) != 0 ||
-        evbuffer_copyout_from(buf, &pos, tail, FRONT_HTML_TAIL_LEN) != (ev_ssize_t)FRONT_HTML_TAIL_LEN ||
-        memcmp(tail, FRONT_HTML_TAIL, FRONT_HTML_TAIL_LEN) != 0)
-        return;
-    status = atoi(head + 9);
-    if (status == 413) {
-        snprintf(
-            msgbuf, sizeof(msgbuf),
-            "Request too large: the body may be at most %zu bytes (server.maxBodyBytes) and the headers at "
-            "most %zu bytes (server.maxHeaderBytes)",
-            c->f->cfg->max_body_bytes, c->f->cfg->max_header_bytes);
-        msg = msgbuf;
-    } else if (status == 400) {
-        snprintf(msgbuf, sizeof(msgbuf),
-                 "Malformed HTTP request, or request headers over %zu bytes (server.maxHeaderBytes)",
-                 c->f->cfg->max_header_bytes);
-        msg = msgbuf;
-    } else {
-        msg = "The request could not be processed";
-    }
-    cp_req_id(rid);
-    json = cp_anth_error_json(status, NULL, msg, rid);
-    evbuffer_drain(buf, len);
-    evbuffer_add_printf(
-        buf,
-        "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\nConnection: close\r\n"
-        "Content-Length: %zu\r\n\r\n%s",
-        head, status, status == 413 ? "Request Entity Too Large" : "Bad Request", rid, strlen(json), json);
-    front_conn_line(c, method, sizeof(method), path, sizeof(path));
-    cp_log_j(CP_LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:f,s:n,s:n,s:i,s:I}", "rid", rid, "method", method, "path", path,
-                       "status", status, "dur_ms", 0.0, "model", "provider", "bytes_in", 0, "bytes_out",
-                       (json_int_t)strlen(json)));
-    free(json);
-}
-
-static struct bufferevent *front_bevcb(struct event_base *base, void *arg)
-{
-    cp_front_t *f = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    front_conn_t *c;
-
-    if (bev == NULL)
-        return NULL; /* evhttp then makes its own; that connection is simply not tracked */
-    c = cp_xcalloc(1, sizeof(*c));
-    c->f = f;
-    c->bev = bev;
-    c->fd = -1;
-    c->assoc_ev = event_new(base, -1, 0, front_associate, c);
-    c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), front_input_cb, c);
-    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), front_output_cb, c);
-    if (c->assoc_ev == NULL || c->in_cb == NULL || c->out_cb == NULL) {
-        cp_log(CP_LOG_ERROR, "out of memory setting up a client connection");
-        abort();
-    }
-    LIST_INSERT_HEAD(&f->conns, c, link);
-    f->nconns++;
-    event_active(c->assoc_ev, EV_TIMEOUT, 0); /* runs before the loop next polls: before any read */
-    return bev;
 }
 
 /* ---- replies -------------------------------------------------------------------------------- */
@@ -333,17 +144,15 @@ static const char *front_phrase(int status)
     }
 }
 
+/* evhttp's completion of a reply (the connection record is the argument: it outlives requests). */
 static void front_on_complete(struct evhttp_request *req, void *arg)
 {
-    front_conn_t *c = arg;
-    cp_front_t *f = c->f;
+    cp_conn_t *c = arg;
+    cp_front_t *f = cp_conn_owner(c);
 
     (void)req;
-    if (c->in_request) {
-        c->in_request = 0;
-        f->active--;
-    }
-    c->busy = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+    f->active--;
+    cp_conn_request(c, 0);
     front_check_idle(f);
 }
 
@@ -359,8 +168,8 @@ static void front_req_free(front_req_t *r)
     front_probe_disarm(r);
     if (r->started)
         r->f->streams--;
-    if (r->conn != NULL && r->conn->pending == r)
-        r->conn->pending = NULL;
+    if (r->conn != NULL && cp_conn_pending(r->conn) == r)
+        cp_conn_set_pending(r->conn, NULL);
     if (r->chunk != NULL)
         evbuffer_free(r->chunk);
     r->chunk = NULL;
@@ -394,7 +203,7 @@ static void front_req_gone(front_req_t *r, int closing)
 
     front_probe_disarm(r);
     if (r->conn != NULL)
-        r->conn->pending = NULL;
+        cp_conn_set_pending(r->conn, NULL);
     r->gone_cb = NULL;
     r->drain_cb = NULL;
     if (cb != NULL)
@@ -413,21 +222,20 @@ static void front_req_gone(front_req_t *r, int closing)
     }
 }
 
+/* The client socket is readable while its request waits: pipelined bytes (kept, within their cap,
+ * for evhttp to read later), or the client leaving. A client that shuts down its sending side after
+ * the request is taken as gone, as nginx does (docs/security.md). */
 static void front_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
     front_req_t *r = arg;
-    char b;
-    ssize_t n;
+    int rc = r->conn != NULL ? cp_conn_absorb(r->conn) : -1;
 
+    (void)fd;
     (void)what;
-    n = recv(fd, &b, 1, MSG_PEEK);
-    if (n > 0) {
-        front_probe_disarm(r); /* pipelined bytes: leave them to evhttp */
-        return;
-    }
-    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return; /* spurious wake-up; the event is persistent */
-    front_req_gone(r, 0);
+    if (rc == 1)
+        front_probe_disarm(r); /* over the cap: the connection closes, and with it the request */
+    else if (rc == -1)
+        front_req_gone(r, 0);
 }
 
 /* Sends the reply, writes the access line and frees <r>. <extra> is NULL or "Name", "value", ..., NULL
@@ -484,13 +292,53 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 
 /* ---- handlers ------------------------------------------------------------------------------- */
 
+/* GET /health: status for anyone; the version, pid and load for callers on loopback or that prove the
+ * instance key (x-ccproxy-auth); with x-ccproxy-nonce, the proof that this server holds the key and
+ * the digest of its current configuration (lib/cli/cp_ident.h). */
 static void front_health(front_req_t *r)
 {
-    front_json(r, 200,
-               json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "status", "ok", "service", "ccproxy", "version",
-                         CP_VERSION, "pid", (json_int_t)getpid(), "uptime_s",
-                         (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
-                         (json_int_t)r->f->active - 1, "streams", (json_int_t)r->f->streams));
+    struct evhttp_connection *evc = evhttp_request_get_connection(r->req);
+    const cp_ident_key_t *key = cp_ident_server_key(); /* NULL: no instance key, no proof */
+    const char *nonce = NULL, *auth = NULL;
+    char digest[CP_IDENT_HEX + 1], proof[CP_IDENT_HEX + 1];
+    struct evkeyval *kv;
+    json_t *body; /* owned until sent */
+    int twice = 0, trusted;
+
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(r->req), next)
+    {
+        if (strcasecmp(kv->key, CP_IDENT_NONCE_HEADER) == 0) {
+            twice |= nonce != NULL;
+            nonce = kv->value;
+        } else if (strcasecmp(kv->key, CP_IDENT_AUTH_HEADER) == 0) {
+            twice |= auth != NULL;
+            auth = kv->value;
+        }
+    }
+    if (twice || (nonce != NULL && !cp_ident_nonce_ok(nonce)) || (auth != NULL && nonce == NULL)) {
+        front_error_x(r, 400, "invalid_request_error",
+                      twice           ? "x-ccproxy-nonce and x-ccproxy-auth may appear once each"
+                      : nonce == NULL ? "x-ccproxy-auth needs an x-ccproxy-nonce"
+                                      : "x-ccproxy-nonce must be 32 to 64 hex digits",
+                      NULL);
+        return;
+    }
+    /* Who may see the pid and the load: loopback peers, and callers that prove the instance key.
+     * Client keys, once they exist, are the third way in: here. */
+    trusted = cp_ident_peer_loopback(evc ? evhttp_connection_get_addr(evc) : NULL) ||
+              (key != NULL && auth != NULL && cp_ident_client_ok(key, nonce, auth));
+    body = json_pack("{s:s,s:s}", "status", "ok", "service", "ccproxy");
+    if (trusted)
+        json_object_update_new(
+            body, json_pack("{s:s,s:I,s:I,s:I,s:I}", "version", CP_VERSION, "pid", (json_int_t)getpid(),
+                            "uptime_s", (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
+                            (json_int_t)r->f->active - 1, "streams", (json_int_t)r->f->streams));
+    if (nonce != NULL && key != NULL && cp_ident_config_digest(key, r->cfg->merged, digest) == CP_OK) {
+        cp_ident_proof(key, nonce, (long)getpid(), digest, proof);
+        json_object_set_new(body, "config_digest", json_string(digest));
+        json_object_set_new(body, "proof", json_string(proof));
+    }
+    front_json(r, 200, body);
 }
 
 static void front_root(front_req_t *r)
@@ -553,6 +401,14 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
                       NULL);
         return;
     }
+    if (cp_json_count_values(buf, n, r->cfg->max_json_values) > r->cfg->max_json_values) {
+        char msg[200];
+        evbuffer_drain(in, n);
+        snprintf(msg, sizeof(msg), "The request body has more than %zu JSON values (server.maxJsonValues)",
+                 r->cfg->max_json_values);
+        front_error_x(r, 413, "request_too_large", msg, NULL);
+        return;
+    }
     body = cp_anth_parse(buf, n, &e);
     evbuffer_drain(in, n); /* parsed: a long stream must not keep the raw body too */
     if (body == NULL) {
@@ -612,25 +468,12 @@ static const char *front_method_name(enum evhttp_cmd_type m)
     }
 }
 
-/* The checks of lib/net/cp_guard.h on this request's head: returns NULL, or the error message (in
- * <msg>) with its status in *<status>. */
-static const char *front_guard(front_req_t *r, char *msg, size_t n, int *status)
+/* The browser guards of lib/net/cp_guard.h on this request's head (framing was checked by
+ * lib/net/cp_frame.c before evhttp read it): NULL, or the error message (in <msg>). */
+static const char *front_guard(front_req_t *r, char *msg, size_t n)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-    struct evkeyval *kv;
-    int lengths = 0;
 
-    TAILQ_FOREACH(kv, h, next)
-    {
-        if (strcasecmp(kv->key, "Content-Length") != 0)
-            continue;
-        *status = 400;
-        if (lengths++ > 0)
-            return "Content-Length appears more than once";
-        if (!cp_guard_length_ok(kv->value))
-            return "Content-Length must be plain decimal digits";
-    }
-    *status = 403;
     return cp_guard_browser(r->cfg, evhttp_find_header(h, "Host"), evhttp_find_header(h, "Origin"), msg, n);
 }
 
@@ -650,24 +493,18 @@ static void front_on_request(struct evhttp_request *req, void *arg)
     r->bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     cp_req_id(r->rid);
     snprintf(r->path, sizeof(r->path), "%s", path && *path ? path : "/");
-    r->conn = front_conn_of(f, evhttp_request_get_connection(req));
+    r->conn = cp_conns_find(f->conns, evhttp_request_get_connection(req));
     if (r->conn != NULL) {
         f->active++;
-        r->conn->in_request = 1;
+        cp_conn_request(r->conn, 1);
         evhttp_request_set_on_complete_cb(req, front_on_complete, r->conn);
     }
     /* from here on <r> may be freed by any reply: never touch it after dispatching */
 
     {
         char why[320];
-        int status = 0;
-        const char *bad = front_guard(r, why, sizeof(why), &status);
+        const char *bad = front_guard(r, why, sizeof(why));
 
-        if (bad != NULL && status == 400) { /* bad framing: nothing after this request can be trusted */
-            const char *const close[] = {"Connection", "close", NULL};
-            front_error_x(r, 400, "invalid_request_error", bad, close);
-            return;
-        }
         if (bad != NULL) {
             front_error_x(r, 403, "permission_error", bad, NULL);
             return;
@@ -730,10 +567,10 @@ void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)
     r->gone_ud = ud;
     if (r->conn == NULL)
         return;
-    r->conn->pending = r;
+    cp_conn_set_pending(r->conn, r);
     /* before the reply starts evhttp does not read the socket, so it would notice a client that left
      * only when we write; a one-byte MSG_PEEK probe notices at once */
-    fd = bufferevent_getfd(r->conn->bev);
+    fd = cp_conn_fd(r->conn);
     if (fd >= 0 && r->probe == NULL) {
         r->probe = event_new(r->f->base, fd, EV_READ | EV_PERSIST, front_probe_cb, r);
         if (r->probe != NULL)
@@ -745,8 +582,8 @@ void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)
  * connection record, which outlives any request on it. */
 static void front_on_drained(struct evhttp_connection *evc, void *arg)
 {
-    front_conn_t *c = arg;
-    front_req_t *r = c ? c->pending : NULL;
+    cp_conn_t *c = arg;
+    front_req_t *r = c ? cp_conn_pending(c) : NULL;
 
     (void)evc;
     if (r != NULL && r->drain_cb != NULL)
@@ -761,6 +598,7 @@ void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_dr
     r->drain_cb = drain;
     r->drain_ud = ud;
     r->started = 1;
+    r->sse = strncmp(ctype, "text/event-stream", 17) == 0;
     r->f->streams++;
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -789,7 +627,7 @@ size_t cp_front_req_pending(const cp_front_req_t *r)
 {
     if (r->conn == NULL)
         return 0;
-    return evbuffer_get_length(bufferevent_get_output(r->conn->bev));
+    return cp_conn_unsent(r->conn);
 }
 
 void cp_front_req_stream_end(cp_front_req_t *r)
@@ -834,13 +672,13 @@ static void front_idle_fire(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (f->draining && f->nconns == 0 && f->active == 0 && f->idle_cb != NULL)
+    if (f->draining && cp_conns_count(f->conns) == 0 && f->active == 0 && f->idle_cb != NULL)
         f->idle_cb(f, f->idle_ud);
 }
 
 static void front_check_idle(cp_front_t *f)
 {
-    if (f->draining && f->nconns == 0 && f->active == 0)
+    if (f->draining && cp_conns_count(f->conns) == 0 && f->active == 0)
         event_active(f->idle_ev, EV_TIMEOUT, 0); /* never call out from inside evhttp's callbacks */
 }
 
@@ -894,7 +732,7 @@ cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, v
     evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_PATCH);
-    evhttp_set_bevcb(f->http, front_bevcb, f);
+    f->conns = cp_conns_new(base, f->http, f->cfg, front_conn_closed, f);
     evhttp_set_gencb(f->http, front_on_request, f);
     front_apply_limits(f, cfg);
     if (front_bind(f, cfg->host, cfg->port, e) != CP_OK) {
@@ -910,6 +748,7 @@ int cp_front_reload(cp_front_t *f, cp_config_t *cfg, cp_err_t *e)
         front_bind(f, cfg->host, cfg->port, e) != CP_OK)
         return CP_ERR;
     front_apply_limits(f, cfg);
+    cp_conns_config(f->conns, cfg);
     cp_config_unref(f->cfg);
     f->cfg = cp_config_ref(cfg);
     return CP_OK;
@@ -917,8 +756,6 @@ int cp_front_reload(cp_front_t *f, cp_config_t *cfg, cp_err_t *e)
 
 void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud)
 {
-    front_conn_t *c, *next;
-
     f->idle_cb = cb;
     f->idle_ud = ud;
     if (!f->draining) {
@@ -927,13 +764,42 @@ void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud)
             evhttp_del_accept_socket(f->http, f->sock);
         f->sock = NULL;
         cp_accept_watch(f->acc, NULL);
-        for (c = LIST_FIRST(&f->conns); c != NULL; c = next) {
-            next = LIST_NEXT(c, link);
-            if (c->associated && !c->busy && !c->in_request)
-                evhttp_connection_free(c->evc); /* front_on_close unlinks and frees c */
-        }
+        cp_conns_drain(f->conns); /* closes idle connections from the loop */
     }
     front_check_idle(f);
+}
+
+/* Ends <r> now (see cp_front_abort): tells its owner, which cancels the upstream, then closes the
+ * stream with an error event, or answers 503. */
+static void front_abort_one(void *pending, void *ud)
+{
+    front_req_t *r = pending;
+    const char *msg = ud;
+    cp_front_gone_cb cb = r->gone_cb;
+    void *cb_ud = r->gone_ud;
+
+    r->gone_cb = NULL;
+    r->drain_cb = NULL;
+    if (cb != NULL)
+        cb(cb_ud); /* the owner forgets <r> */
+    if (r->started) {
+        if (r->sse && evhttp_request_get_connection(r->req) != NULL) {
+            char *j = cp_anth_error_json(529, "overloaded_error", msg, r->rid);
+            char *ev = cp_xasprintf("event: error\ndata: %s\n\n", j);
+            cp_front_req_stream_write(r, ev, strlen(ev));
+            free(ev);
+            free(j);
+        }
+        cp_front_req_stream_end(r);
+    } else {
+        const char *const hdr[] = {"Connection", "close", "retry-after", "5", NULL};
+        front_error_x(r, 503, "overloaded_error", msg, hdr);
+    }
+}
+
+void cp_front_abort(cp_front_t *f, const char *msg)
+{
+    cp_conns_each_pending(f->conns, front_abort_one, (void *)msg);
 }
 
 unsigned cp_front_active(const cp_front_t *f)
@@ -943,7 +809,7 @@ unsigned cp_front_active(const cp_front_t *f)
 
 unsigned cp_front_connections(const cp_front_t *f)
 {
-    return f->nconns;
+    return f->conns != NULL ? cp_conns_count(f->conns) : 0;
 }
 
 void cp_front_free(cp_front_t *f)
@@ -951,20 +817,14 @@ void cp_front_free(cp_front_t *f)
     if (f == NULL)
         return;
     if (f->http != NULL)
-        evhttp_free(f->http); /* closes every connection: front_on_close frees the associated ones */
+        evhttp_free(f->http); /* closes every connection: cp_conn frees the associated ones */
     f->http = NULL;
     cp_accept_free(f->acc);
-    while (!LIST_EMPTY(&f->conns)) { /* never associated: evhttp freed them without telling us */
-        front_conn_t *c = LIST_FIRST(&f->conns);
-        front_conn_unlink(c);
-        event_free(c->assoc_ev);
-        free(c);
-    }
+    cp_conns_free(f->conns);
+    f->conns = NULL;
     if (f->idle_ev != NULL)
         event_free(f->idle_ev);
     f->idle_ev = NULL;
-    free(f->by_fd);
-    f->by_fd = NULL;
     cp_config_unref(f->cfg);
     f->cfg = NULL;
     free(f->host);

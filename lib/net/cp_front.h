@@ -44,6 +44,12 @@ int cp_front_reload(cp_front_t *f, cp_config_t *cfg, cp_err_t *e);
  * calls <cb> once nothing is left (possibly from the loop right away). */
 void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud);
 
+/* Ends every request in flight at once (the drain timeout): a started event stream gets an
+ * `event: error` (overloaded_error, <msg>) and ends, so the client sees why instead of a truncated
+ * body; a request not answered yet gets 503 overloaded_error with retry-after. Their upstream
+ * transfers are cancelled through the owners' gone callbacks. */
+void cp_front_abort(cp_front_t *f, const char *msg);
+
 /* Requests being handled right now, and open client connections. */
 unsigned cp_front_active(const cp_front_t *f);
 unsigned cp_front_connections(const cp_front_t *f);

@@ -19,6 +19,7 @@
 #include "cp_accept.h"
 #include "cp_exchange.h"
 #include "cp_front.h"
+#include "cp_ident.h"
 #include "cp_log.h"
 #include "cp_prov.h"
 #include "cp_up.h"
@@ -48,7 +49,8 @@ static void server_raise_nofile(void)
 
 /* The process holds provider keys (in memory and in its environment): no core file of it, and no
  * reading of its memory or environment by other processes of the same user (ptrace, /proc/PID/mem,
- * /proc/PID/environ). /proc/PID/stat and /comm stay readable, which is all `ccproxy stop` needs. */
+ * /proc/PID/environ, and /proc/PID/exe too). /proc/PID/stat and /status stay readable; `ccproxy stop`
+ * needs those and the lock on the pid file (cp_ctl_pidfile_check in lib/cli/cp_ctl.c). */
 static void server_no_dumps(void)
 {
     struct rlimit rl = {0, 0};
@@ -64,6 +66,9 @@ static void server_effective_limits(cp_config_t *cfg)
 {
     if (cfg->max_concurrent == 0)
         cfg->max_concurrent = server_nofile > 64 ? (unsigned)((server_nofile - 64) / 2) : 1;
+    if (cfg->max_connections == 0) /* below the limit: the listener, logs, upstreams keep theirs */
+        cfg->max_connections =
+            server_nofile > 64 + 16 * 4 / 3 ? (unsigned)((server_nofile - 64) * 3 / 4) : 16;
 }
 
 typedef struct server {
@@ -75,6 +80,7 @@ typedef struct server {
     cp_config_t *cfg; /* owned reference to the current snapshot */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
     int stopping;
+    int aborted; /* the drain timeout passed: requests were ended with errors */
     int exit_code;
 } server_t;
 
@@ -125,13 +131,20 @@ static void server_on_drained(cp_front_t *f, void *ud)
 static void server_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     server_t *s = arg;
+    struct timeval tv = {1, 0};
 
     (void)fd;
     (void)what;
-    cp_log_j(CP_LOG_WARN, "drain timeout reached; closing remaining connections",
+    if (s->aborted) { /* the last second for error events to leave is over too */
+        event_base_loopbreak(s->base);
+        return;
+    }
+    cp_log_j(CP_LOG_WARN, "drain timeout reached; ending remaining requests",
              json_pack("{s:I,s:I}", "active", (json_int_t)cp_front_active(s->front), "connections",
                        (json_int_t)cp_front_connections(s->front)));
-    event_base_loopbreak(s->base);
+    s->aborted = 1;
+    cp_front_abort(s->front, "ccproxy is shutting down");
+    evtimer_add(s->drain_timer, &tv); /* then the loop ends, whatever is left */
 }
 
 static void server_on_stop(evutil_socket_t sig, short what, void *arg)
@@ -194,21 +207,34 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
     server_sd_notify("READY=1");
 }
 
-/* Writes our pid to <path> (replacing a stale file). Returns CP_OK, or CP_ERR after logging why. */
+/* Writes our pid to <path>: into a new file next to it (O_EXCL, 0600) that we write-lock, rename into
+ * place and keep open, so the lock lasts exactly as long as this process. `ccproxy stop` signals the
+ * pid only when the kernel names it as the lock's holder (cp_ctl_pidfile_check in lib/cli/cp_ctl.c):
+ * a file left behind never gets a recycled pid signalled, and the rename leaves an older server's file
+ * and lock to that server. Returns CP_OK, or CP_ERR after logging why. */
 static int server_pid_write(const char *path)
 {
-    char buf[32];
+    char buf[32], tmp[4096];
     int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET}; /* the whole file */
+    int fd = -1;
 
-    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+    if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) < (int)sizeof(tmp)) {
+        (void)unlink(tmp); /* left by a process of our pid that died */
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    } else {
+        errno = ENAMETOOLONG;
+    }
+    if (fd < 0 || fcntl(fd, F_SETLK, &fl) == -1 || write(fd, buf, (size_t)n) != n ||
+        rename(tmp, path) == -1) {
         cp_log(CP_LOG_ERROR, "cannot write the pid file %s: %s", path, strerror(errno));
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
+            unlink(tmp);
+        }
         return CP_ERR;
     }
-    close(fd);
-    return CP_OK;
+    return CP_OK; /* <fd> stays open, and locked, until the process exits */
 }
 
 /* Removes <path> if it still holds our pid (a newer server may have replaced it). */
@@ -241,6 +267,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     cp_server_apply_logging(cfg);
     server_raise_nofile();
     server_no_dumps();
+    cp_ident_server_load(); /* after server_no_dumps: the key never sits in a dumpable process */
     cp_accept_route_libevent_log();
     server_effective_limits(cfg);
     s.base = event_base_new();

@@ -460,6 +460,8 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->curl_err);
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    if (req->proxy != NULL) /* providers.<name>.proxy; "" turns off the environment's proxy too */
+        curl_easy_setopt(x->easy, CURLOPT_PROXY, req->proxy);
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     /* the receive buffer is allocated per transfer: 8 KiB keeps thousands of streams small */

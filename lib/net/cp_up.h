@@ -46,6 +46,7 @@ typedef struct cp_up_req {
     long connect_timeout_ms;
     long first_byte_timeout_ms;
     long idle_timeout_ms;
+    const char *proxy; /* NULL: libcurl's default (the *_proxy environment variables); "": none; else a URL */
 } cp_up_req_t;
 
 /* Returns new, or NULL. Borrows <base> for its lifetime. */

@@ -378,6 +378,8 @@ static void err_fill(long st, const err_errinfo_t *ei, const char *body, size_t 
     if (status == 429 && ei->code != NULL && strcmp(ei->code, "insufficient_quota") == 0) {
         cp_err_set(e, 429, type, "%s: quota exhausted (insufficient_quota), retrying will not help: %s", prov,
                    m.p);
+        if (e != NULL)
+            e->no_retry = 1; /* the client gets x-should-retry: false, so the SDKs do not retry */
     } else if (status == 400 && err_is_overflow(m.p, ei->code)) {
         long max = ei->has_n_ctx ? ei->n_ctx : err_num_after(m.p, "maximum context length is");
         long got = ei->has_n_ctx ? ei->n_prompt : err_num_after(m.p, "resulted in");

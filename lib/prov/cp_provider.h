@@ -36,6 +36,8 @@ typedef struct cp_provider {
     int max_tokens_field;       /* maxTokensField: enum cp_maxtok */
     int reasoning_effort;       /* reasoningEffort: -1 auto, 0 never send, 1 always send */
     long max_output_tokens;     /* maxOutputTokens: cap on the output-token field; 0 = none */
+    char *proxy;                /* proxy: a URL; "" = none even if the environment names one; NULL =
+                                   libcurl's default (the *_proxy environment variables) */
 } cp_provider_t;
 
 #endif

@@ -65,7 +65,7 @@ describe('ccproxy config', () => {
       {
         port: 8082,
         host: '0.0.0.0',
-        maxBodyBytes: 33554432,
+        maxBodyBytes: 16777216,
         maxHeaderBytes: 65536,
         clientTimeoutSeconds: 600,
         drainTimeoutSeconds: 30,

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  runCli, startDaemon, parseConfigOutput, makeDirs, removeDirs, writeFile, freePort, CONFIG_EXIT,
+  runCli, startDaemon, parseConfigOutput, makeDirs, removeDirs, writeFile, freePort, CONFIG_EXIT, trustFile,
 } from './lib/daemon.mjs';
 
 const PREFIX = 'ccproxy: config error: ';
@@ -161,6 +161,7 @@ describe('layering (defaults < home < cwd < managed < env < flags)', () => {
       const flagFile = `${dirs.root}/flag-extra.json`;
       writeFile(dirs.homeSettingsPath, { server: { port: 1111, maxBodyBytes: 2048 }, logging: { level: 'debug' } });
       writeFile(dirs.cwdSettingsPath, { server: { port: 2222 } });
+      trustFile(dirs); // a project file is applied once trusted (73-trust)
       writeFile(envFile, { server: { port: 4444 } });
       writeFile(flagFile, { server: { port: 6666, host: '127.0.0.9' } });
 

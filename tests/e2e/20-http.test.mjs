@@ -1,9 +1,10 @@
-// HTTP surface: health, probes, models, 404/405, request validation, 413, routing, 501, keep-alive.
+// HTTP surface: health, probes, models, 404/405, request validation, 413, routing, 501, keep-alive, and the
+// client-side limits of docs/configuration.md: maxBodyBytes, maxHeaderBytes, clientTimeoutSeconds.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  startDaemon, freePort, request, assertError, rawConnect, validBody, waitFor, REQUEST_ID_RE,
+  startDaemon, closedPort, request, assertError, rawConnect, validBody, waitFor, REQUEST_ID_RE,
 } from './lib/daemon.mjs';
 
 const ENDPOINTS = ['/v1/messages', '/v1/messages/count_tokens'];
@@ -258,7 +259,7 @@ describe('with OPENAI_API_KEY set (provider unreachable)', () => {
   let d;
   before(async () => {
     // a port nobody listens on: the upstream connection is refused at once, no network needed
-    const dead = await freePort();
+    const dead = await closedPort();
     d = await startDaemon({
       env: { OPENAI_API_KEY: 'sk-test-123' },
       homeSettings: { providers: { openai: { baseURL: `http://127.0.0.1:${dead}/v1` } } },
@@ -368,3 +369,86 @@ for (const limit of [1000, 2048]) {
     });
   });
 }
+
+/** GET /health with one padding header making the request head about <n> bytes; → the response. */
+function headOfSize(port, n) {
+  const fixed = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: \r\n\r\n'.length;
+  return request(port, { path: '/health', headers: { 'x-pad': 'a'.repeat(n - fixed) }, timeoutMs: 5000 });
+}
+
+for (const [limit, settings] of [[65536, {}], [2048, { server: { maxHeaderBytes: 2048 } }]]) {
+  describe(`maxHeaderBytes = ${limit}${limit === 65536 ? ' (the default)' : ''}`, () => {
+    let d;
+    before(async () => { d = await startDaemon({ homeSettings: settings }); });
+    after(async () => { if (d) await d.stop(); });
+
+    test(`a request head of ${limit - 512} bytes is served; one of ${limit + 512} → 400 invalid_request_error naming the limit`, async () => {
+      const ok = await headOfSize(d.port, limit - 512);
+      assert.equal(ok.status, 200, ok.text);
+      const r = await headOfSize(d.port, limit + 512);
+      assertError(r, 400, 'invalid_request_error', { includes: ['server.maxHeaderBytes', String(limit)] });
+      assert.equal((await request(d.port, { path: '/health' })).status, 200, 'daemon healthy afterwards');
+    });
+  });
+}
+
+describe('clientTimeoutSeconds = 1', () => {
+  let d;
+  before(async () => { d = await startDaemon({ homeSettings: { server: { clientTimeoutSeconds: 1 } } }); });
+  after(async () => { if (d) await d.stop(); });
+
+  /** Wait until the daemon closes <c>; → ms since t0. */
+  async function closedAfter(c, t0) {
+    await waitFor(() => c.state.closed || c.state.error, { timeoutMs: 4000, intervalMs: 20, what: 'the daemon to close the connection' });
+    return Date.now() - t0;
+  }
+
+  test('a connection that never sends anything is closed after ~1 s', async () => {
+    const t0 = Date.now();
+    const c = await rawConnect(d.port);
+    try {
+      const dt = await closedAfter(c, t0);
+      assert.ok(dt >= 800 && dt < 3000, `closed ${dt} ms after connecting`);
+      assert.equal(c.received(), '', 'nothing was answered');
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a request head that stops half way (slowloris) is dropped after ~1 s', async () => {
+    const c = await rawConnect(d.port);
+    try {
+      await c.write('POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty');
+      const t0 = Date.now();
+      const dt = await closedAfter(c, t0);
+      assert.ok(dt >= 800 && dt < 3000, `closed ${dt} ms after the last byte`);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a keep-alive connection idle after its answer is closed after ~1 s; a busy one lives on', async () => {
+    const c = await rawConnect(d.port);
+    try {
+      await c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      assert.equal((await c.readResponse(2000)).status, 200);
+      const t0 = Date.now();
+      const dt = await closedAfter(c, t0);
+      assert.ok(dt >= 800 && dt < 3000, `closed ${dt} ms after the answer`);
+    } finally {
+      c.close();
+    }
+    // a request every 0.4 s keeps a connection alive past the timeout (bounded: 5 requests, 2 s)
+    const k = await rawConnect(d.port);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await k.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        assert.equal((await k.readResponse(2000)).status, 200, `request ${i} on the busy connection`);
+        await new Promise((r) => setTimeout(r, 400)); // the pace of a slow but live client, not a synchronisation
+      }
+      assert.ok(!k.state.closed, 'the busy connection was not closed');
+    } finally {
+      k.close();
+    }
+  });
+});

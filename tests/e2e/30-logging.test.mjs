@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startDaemon, request, rawConnect, parseJsonLines, waitFor, validBody,
+  startDaemon, request, rawConnect, parseJsonLines, waitFor, validBody, writeFile,
 } from './lib/daemon.mjs';
 import { startMock } from './lib/mock-upstream.mjs';
 
@@ -69,8 +69,11 @@ describe('JSON log format (default)', () => {
     t.after(() => d.stop());
     const r = await request(d.port, { path: '/nope' });
     assert.equal(r.status, 404);
-    // give the daemon time to (not) log
-    await new Promise((res) => setTimeout(res, 300));
+    // A barrier instead of a delay: an error-level line the daemon writes after the request (a failed
+    // reload). Its one loop writes lines in order, so an access line would be in stderr before it.
+    writeFile(d.dirs.homeSettingsPath, '{ "logging": { "level": "error" }, }');
+    d.signal('SIGHUP');
+    await d.waitLog('config reload failed');
     const bad = d.jsonLines().filter((l) => ['info', 'debug'].includes(l.level));
     assert.deepEqual(bad, [], `no info/debug lines at level error:\n${d.stderrText()}`);
   });
@@ -113,10 +116,17 @@ describe('text log format', () => {
         .catch((e) => { throw new Error(`${e.message}\nstderr:\n${d.stderrText()}`); });
       const lines = parseJsonLines(d.stderrText());
       assert.ok(lines.length > 0);
-      for (const { line, json } of lines) assert.equal(json, null, `text-format line parsed as JSON: ${line}`);
+      for (const { line, json } of lines) {
+        assert.equal(json, null, `text-format line parsed as JSON: ${line}`);
+        // docs/configuration.md: `timestamp LEVEL message key=value ...`
+        assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (ERROR|WARN |INFO |DEBUG) \S/, `text line shape: ${line}`);
+      }
       const access = lines.find((l) => l.line.includes(rid)).line;
-      assert.ok(access.includes('/v1/models'), `access line has path: ${access}`);
-      assert.ok(access.includes('200'), `access line has status: ${access}`);
+      assert.match(access, new RegExp(`^\\S+ INFO  request rid=${rid} method=GET path=/v1/models status=200 dur_ms=[0-9.]+ ` +
+        'model=null provider=null upstream_model=null bytes_in=0 bytes_out=[1-9][0-9]*$'), `the access line: ${access}`);
+      const listening = lines.find((l) => / INFO  listening /.test(l.line));
+      assert.ok(listening, 'the listening line');
+      assert.match(listening.line, new RegExp(` host=127\\.0\\.0\\.1 port=${d.port} version=\\S+ pid=${d.proc.pid} `), listening.line);
     });
   }
 });

@@ -1,9 +1,15 @@
-// Signals: SIGTERM/SIGINT graceful drain, drain timeout, double signal, SIGHUP reload.
+// Signals: SIGTERM/SIGINT graceful drain, drain timeout, double signal, SIGHUP reload (config, listener,
+// the client-side limits, requests in flight), and what the daemon tells systemd (Type=notify).
+// No sleeps as synchronisation: each step waits for a log line, a state or an answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import {
-  startDaemon, request, rawConnect, connectRefused, waitFor, sleep, validBody, writeFile, REQUEST_ID_RE,
+  startDaemon, request, rawConnect, connectRefused, waitFor, sleep, validBody, writeFile, makeDirs, removeDirs,
+  freePort, REQUEST_ID_RE,
 } from './lib/daemon.mjs';
+import { startMock, oaiCompletion } from './lib/mock-upstream.mjs';
+import { notifySocket } from './lib/sockets.mjs';
 
 /** Open a raw connection and send a POST with only part of its body. */
 async function partialPost(port, body) {
@@ -14,6 +20,16 @@ async function partialPost(port, body) {
     `Content-Length: ${buf.length}\r\n\r\n`);
   await c.write(buf.subarray(0, cut));
   return { c, rest: buf.subarray(cut) };
+}
+
+/**
+ * A barrier instead of a delay: two GET /health round trips on fresh connections. The daemon runs one loop
+ * and accepts in order, so by the time their answers come back it has accepted every connection opened
+ * before them and read what those had already sent (a read is handled in the loop pass after the accept,
+ * an answer written at the earliest in the pass after its request was read).
+ */
+async function loopBarrier(port) {
+  for (let i = 0; i < 2; i++) assert.equal((await request(port, { path: '/health' })).status, 200);
 }
 
 async function waitRefused(port, ms) {
@@ -32,7 +48,7 @@ describe('graceful shutdown', () => {
       t.after(() => d.stop());
       const { c, rest } = await partialPost(d.port, JSON.stringify(validBody('claude-3-haiku')));
       t.after(() => c.close());
-      await sleep(300); // let the daemon accept and start reading the request
+      await loopBarrier(d.port); // the daemon has accepted the connection and read the first half
       d.signal(sig);
       const refused = await waitRefused(d.port, 1200);
       assert.ok(refused, `new connections refused within ~1 s after ${sig}\nstderr:\n${d.stderrText()}`);
@@ -63,7 +79,7 @@ describe('graceful shutdown', () => {
     t.after(() => d.stop());
     const { c } = await partialPost(d.port, JSON.stringify(validBody('claude-3-haiku')));
     t.after(() => c.close());
-    await sleep(300);
+    await loopBarrier(d.port);
     const t0 = Date.now();
     d.signal('SIGTERM');
     const ex = await d.waitExit(3000);
@@ -77,9 +93,10 @@ describe('graceful shutdown', () => {
     t.after(() => d.stop());
     const { c } = await partialPost(d.port, JSON.stringify(validBody('claude-3-haiku')));
     t.after(() => c.close());
-    await sleep(300);
+    await loopBarrier(d.port);
     d.signal('SIGTERM');
-    await sleep(500);
+    const draining = await d.waitLog((j) => j && j.msg === 'draining');
+    assert.equal(draining.active + draining.connections > 0, true, `the drain waits for the half-sent request: ${JSON.stringify(draining)}`);
     assert.ok(d.alive(), `still draining after first SIGTERM\nstderr:\n${d.stderrText()}`);
     const t0 = Date.now();
     d.signal('SIGTERM');
@@ -93,9 +110,9 @@ describe('graceful shutdown', () => {
     t.after(() => d.stop());
     const { c } = await partialPost(d.port, JSON.stringify(validBody('claude-3-haiku')));
     t.after(() => c.close());
-    await sleep(300);
+    await loopBarrier(d.port);
     d.signal('SIGTERM');
-    await sleep(300);
+    await d.waitLog((j) => j && j.msg === 'draining');
     assert.ok(d.alive(), 'still draining');
     const t0 = Date.now();
     d.signal('SIGINT');
@@ -134,7 +151,7 @@ describe('SIGHUP reload', () => {
     try { parsed = JSON.parse(line); } catch { /* not json */ }
     assert.ok(parsed, `log line is JSON (default format): ${line}`);
     assert.equal(parsed.level, 'error', `error-level line: ${line}`);
-    await sleep(200);
+    assert.equal((await request(d.port, { path: '/health' })).status, 200, 'the loop goes on after the failed reload');
     assert.ok(d.alive(), `process stays up\nstderr:\n${d.stderrText()}`);
     const after = await ids();
     assert.ok(after.includes('small-b@gemini'), `previous config kept: ${after}`);
@@ -160,7 +177,7 @@ describe('SIGHUP reload', () => {
     await waitFor(() => d.stderrText().slice(before).includes('providers.openai.responseStyle'),
       { timeoutMs: 3000, what: 'error naming providers.openai.responseStyle' })
       .catch((e) => { throw new Error(`${e.message}\nstderr:\n${d.stderrText()}`); });
-    await sleep(200);
+    assert.equal((await request(d.port, { path: '/health' })).status, 200, 'the loop goes on after the failed reload');
     assert.ok(d.alive(), 'still running');
     const ids = (await request(d.port, { path: '/v1/models' })).json.data.map((m) => m.id);
     assert.ok(ids.includes('big-a@openai') && !ids.includes('big-b@openai'), `old config kept: ${ids}`);
@@ -187,7 +204,6 @@ describe('drain and reload details', () => {
     const d = await startDaemon({ portInHomeSettings: true });
     t.after(() => d.stop());
     const oldPort = d.port;
-    const { freePort } = await import('./lib/daemon.mjs');
     const newPort = await freePort();
     writeFile(d.dirs.homeSettingsPath, { server: { port: newPort } });
     d.signal('SIGHUP');
@@ -220,30 +236,131 @@ describe('drain and reload details', () => {
 });
 
 describe('reload with requests in flight', () => {
-  test('a request in flight across SIGHUP finishes on the config it started with; new ones use the new one', async (t) => {
-    const { startMock, oaiCompletion } = await import('./lib/mock-upstream.mjs');
+  test('a request in flight across SIGHUP finishes on the config it started with (provider, key, limits); new ones use the new one', async (t) => {
     const a = await startMock({ name: 'a' });
     const b = await startMock({ name: 'b' });
     t.after(() => a.close());
     t.after(() => b.close());
-    const settings = (m) => ({
-      providers: { up: { baseURL: `${m.url}/v1`, apiKey: 'k' } },
+    const settings = (m, key, server = {}) => ({
+      server,
+      providers: { up: { baseURL: `${m.url}/v1`, apiKey: key } },
       models: { bigModel: 'big@up', smallModel: 'small@up', preferredProvider: 'up' },
     });
-    const d = await startDaemon({ homeSettings: settings(a) });
+    const d = await startDaemon({ homeSettings: settings(a, 'sk-key-A-old-config') });
     t.after(() => d.stop());
-    a.enqueue({ delayMs: 800, json: oaiCompletion({ model: 'big' }) });
-    const inflight = request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4'), timeoutMs: 5000 });
+    const big = 'x'.repeat(100000); // over the new config's maxAnswerBytes (64 KiB), far under the old one's (32 MiB)
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    // The first answer waits until the reload is done. It names an output-token cap, so ccproxy sends the
+    // request again at once, capped: that second upstream request and the answer's size limit are decided
+    // after the reload, from the in-flight request's own config snapshot.
+    a.enqueue({
+      gate,
+      status: 400,
+      json: { error: { message: 'max_tokens is too large: 32000. This model supports at most 4096 completion tokens, whereas you provided 32000.', type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_value' } },
+    });
+    a.enqueue({ json: oaiCompletion({ model: 'big', content: big }) });
+    const inflight = request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4', { max_tokens: 32000 }), timeoutMs: 10000 });
     await a.waitForRequests(1, 3000);
-    writeFile(d.dirs.homeSettingsPath, settings(b));
+    writeFile(d.dirs.homeSettingsPath, settings(b, 'sk-key-B-new-config', { maxAnswerBytes: 65536 }));
+    const from = d.mark();
     d.signal('SIGHUP');
-    await waitFor(() => d.stderrText().includes('config reloaded'), { timeoutMs: 3000, what: 'reload logged' });
+    await d.waitLog('config reloaded', { from });
+    release();
     const r1 = await inflight;
-    assert.equal(r1.status, 200, r1.text);
+    assert.equal(r1.status, 200, `${r1.text.slice(0, 300)}\n${d.stderrText().slice(-1500)}`);
     assert.equal(r1.json.model, 'claude-sonnet-4');
+    assert.equal(r1.json.content[0].text.length, big.length, 'the whole answer: the old maxAnswerBytes applied');
+    assert.equal(a.requests.length, 2, 'the capped retry went to the provider of the old config');
+    assert.deepEqual(a.requests.map((x) => x.headers.authorization), ['Bearer sk-key-A-old-config', 'Bearer sk-key-A-old-config']);
+    assert.equal(a.requests[1].json.max_tokens, 4096, 'the retry carries the cap');
+    assert.equal(b.requests.length, 0, 'nothing of the in-flight request went to the new provider');
+
+    b.enqueue({ json: oaiCompletion({ model: 'big', content: big }) });
     const r2 = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4') });
-    assert.equal(r2.status, 200, r2.text);
-    assert.equal(a.requests.length, 1, 'only the first request went to the old upstream');
-    assert.equal(b.requests.length, 1, 'the new request went to the new upstream');
+    assert.equal(r2.status, 502, r2.text.slice(0, 300));
+    assert.equal(r2.json.error.type, 'api_error');
+    assert.match(r2.json.error.message, /larger than 65536 bytes/, 'the new maxAnswerBytes applies to a new request');
+    const r3 = await request(d.port, { method: 'POST', path: '/v1/messages', body: validBody('claude-sonnet-4') });
+    assert.equal(r3.status, 200, r3.text);
+    assert.equal(a.requests.length, 2, 'nothing new went to the old upstream');
+    assert.deepEqual(b.requests.map((x) => x.headers.authorization), ['Bearer sk-key-B-new-config', 'Bearer sk-key-B-new-config']);
   });
+});
+
+describe('reload re-applies the client-side limits', () => {
+  /** A body of exactly <n> bytes that is valid JSON but not a valid request (400 once past the size check). */
+  const sized = (n) => {
+    const base = { messages: [{ role: 'user', content: 'x' }], max_tokens: 5, pad: '' };
+    return JSON.stringify({ ...base, pad: 'a'.repeat(n - JSON.stringify(base).length) });
+  };
+  const post = (d, b) => request(d.port, { method: 'POST', path: '/v1/messages', body: b });
+  const headOf = (d, n) => request(d.port, { path: '/health', headers: { 'x-pad': 'a'.repeat(n) } });
+
+  test('SIGHUP: maxBodyBytes, maxHeaderBytes and clientTimeoutSeconds of the new file apply to new connections, both ways', async (t) => {
+    const tight = { server: { maxBodyBytes: 1000, maxHeaderBytes: 2048, clientTimeoutSeconds: 600 } };
+    const loose = { server: { maxBodyBytes: 4000, maxHeaderBytes: 8192, clientTimeoutSeconds: 1 } };
+    const d = await startDaemon({ homeSettings: tight });
+    t.after(() => d.stop());
+    const reload = async (settings) => {
+      writeFile(d.dirs.homeSettingsPath, settings);
+      const from = d.mark();
+      d.signal('SIGHUP');
+      await d.waitLog('config reloaded', { from });
+    };
+    assert.equal((await post(d, sized(2000))).status, 413, 'before: maxBodyBytes 1000');
+    assert.equal((await headOf(d, 4000)).status, 400, 'before: maxHeaderBytes 2048');
+
+    await reload(loose);
+    const r = await post(d, sized(2000));
+    assert.equal(r.status, 400, `after: a 2000-byte body passes maxBodyBytes 4000 (then fails validation): ${r.text}`);
+    assert.equal(r.json.error.type, 'invalid_request_error');
+    assert.equal((await post(d, sized(5000))).status, 413, 'after: maxBodyBytes 4000');
+    assert.equal((await headOf(d, 4000)).status, 200, 'after: a 4000-byte header passes maxHeaderBytes 8192');
+    const c = await rawConnect(d.port);
+    try {
+      const t0 = Date.now();
+      await waitFor(() => c.state.closed || c.state.error, { timeoutMs: 4000, intervalMs: 20, what: 'an idle connection closed by clientTimeoutSeconds 1' });
+      const dt = Date.now() - t0;
+      assert.ok(dt >= 700 && dt < 3000, `closed after ${dt} ms`);
+    } finally {
+      c.close();
+    }
+
+    await reload(tight);
+    assert.equal((await post(d, sized(2000))).status, 413, 'tight again: maxBodyBytes 1000');
+    assert.equal((await headOf(d, 4000)).status, 400, 'tight again: maxHeaderBytes 2048');
+  });
+});
+
+describe('systemd Type=notify: NOTIFY_SOCKET', () => {
+  for (const kind of ['a socket file', 'the abstract namespace']) {
+    test(`${kind}: READY=1 when serving, RELOADING=1 + READY=1 around every SIGHUP (even a failed one), STOPPING=1 on SIGTERM`, async () => {
+      const dirs = makeDirs();
+      const where = kind === 'a socket file' ? path.join(dirs.root, 'notify.sock') : `@ccproxy-e2e-notify-${process.pid}-${Date.now()}`;
+      const n = await notifySocket(where);
+      let d;
+      try {
+        d = await startDaemon({ dirs, env: { NOTIFY_SOCKET: where } });
+        await n.waitFor('READY=1');
+        assert.deepEqual(n.messages(), ['READY=1'], 'once, at start');
+        d.signal('SIGHUP');
+        await n.waitFor('READY=1', { from: 1 });
+        assert.deepEqual(n.messages(), ['READY=1', 'RELOADING=1', 'READY=1']);
+        writeFile(d.dirs.homeSettingsPath, '{ "server": ');
+        d.signal('SIGHUP');
+        await n.waitFor('READY=1', { from: 3 });
+        assert.deepEqual(n.messages().slice(3), ['RELOADING=1', 'READY=1'], 'a failed reload: ready again on the old config');
+        await d.waitLog('config reload failed');
+        d.signal('SIGTERM');
+        await n.waitFor('STOPPING=1', { from: 5 });
+        assert.deepEqual(await d.waitExit(5000), { code: 0, signal: null });
+        assert.deepEqual(n.messages(), ['READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
+      } finally {
+        if (d) await d.stop();
+        await n.close();
+        removeDirs(dirs);
+      }
+    });
+  }
 });

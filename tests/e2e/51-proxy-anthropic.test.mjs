@@ -2,7 +2,7 @@
 // name and the provider's key; answers (JSON, SSE, errors) are relayed unchanged with their status.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { REQUEST_ID_RE } from './lib/daemon.mjs';
+import { REQUEST_ID_RE, request } from './lib/daemon.mjs';
 import { setupProxy, rejectsApi, hdr, CLIENT_KEY, assertAnthropicStream } from './lib/proxy.mjs';
 import { anthMessage, anthSSE } from './lib/mock-upstream.mjs';
 
@@ -100,6 +100,23 @@ describe('passthrough requests', () => {
     assert.equal(hdr(b, 'anthropic-beta'), 'claude-code-20250219,context-management-2025-06-27');
     assert.equal(hdr(b, 'x-api-key'), ANTH_KEY, 'the client x-api-key is replaced by the provider key');
     assert.notEqual(hdr(a, 'anthropic-version'), undefined);
+  });
+
+  test('a client that sends no anthropic-version (nor anthropic-beta) → the default 2023-06-01 upstream, no beta', async () => {
+    for (const p of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const b = { model: 'm@anth', messages: [{ role: 'user', content: 'v' }], ...(p === '/v1/messages' ? { max_tokens: 5 } : {}) };
+      const res = await request(env.d.port, { method: 'POST', path: p, body: b, headers: { 'x-api-key': CLIENT_KEY } });
+      assert.equal(res.status, 200, res.text + ctx());
+      const r = await oneReq();
+      assert.equal(r.path, p);
+      assert.equal(hdr(r, 'anthropic-version'), '2023-06-01', `the documented default: ${JSON.stringify(r.headers)}`);
+      assert.equal(hdr(r, 'anthropic-beta'), undefined, 'no beta invented');
+      main.reset();
+    }
+    const res = await env.post('/v1/messages', { model: 'm@anth', max_tokens: 5, messages: [{ role: 'user', content: 'v' }] },
+      { 'anthropic-version': '2099-01-01' });
+    assert.equal(res.status, 200, res.text + ctx());
+    assert.equal(hdr(await oneReq(), 'anthropic-version'), '2099-01-01', 'a version the client sends wins over the default');
   });
 
   test('baseURL ending in /v1 → <base>/messages; extra headers; routing via smallModel', async () => {

@@ -1,11 +1,18 @@
 // Upstream failures as the client sees them (docs/protocol-notes.md, "Errors", "Anthropic errors"): HTTP
-// errors of OpenAI-style providers in every body shape, non-JSON answers, transport failures (down, no
-// answer, reset) for both styles, and the client leaving while the upstream is still working.
+// errors of OpenAI-style providers in every body shape, non-JSON answers, which errors the client may retry
+// (x-should-retry, and the SDK's own retries left on), transport failures (down, no answer, reset, a TLS
+// certificate that does not verify, a host name that does not resolve, connectTimeoutMs) for both styles,
+// and the client leaving while the upstream is still working.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertError, rawConnect, request, waitFor } from './lib/daemon.mjs';
-import { setupProxy, rejectsApi } from './lib/proxy.mjs';
-import { oaiCompletion } from './lib/mock-upstream.mjs';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { assertError, rawConnect, request, waitFor, startDaemon, validBody } from './lib/daemon.mjs';
+import { setupProxy, rejectsApi, CLIENT_KEY } from './lib/proxy.mjs';
+import { oaiCompletion, startMock, DEFAULT_OAI_TEXT } from './lib/mock-upstream.mjs';
+import { fullBacklogPort, selfSignedCert } from './lib/sockets.mjs';
 
 const PROV_KEY = 'sk-prov-SECRET-errors-1234';
 const GEM_KEY = 'g-key-SECRET-errors';
@@ -87,6 +94,10 @@ describe('HTTP errors from an OpenAI-style upstream', () => {
         assert.ok(res.json.error.message.includes(message), `upstream message kept: ${res.text}`);
       }
       if (up === 429) assert.equal(res.headers['retry-after'], '7', 'retry-after copied');
+      // the client must change a 4xx request (x-should-retry: false); 408/409/429 and 5xx are worth a retry
+      const retryable = status === 429 || status >= 500;
+      assert.equal(res.headers['x-should-retry'], retryable ? undefined : 'false',
+        `x-should-retry for ${status}: ${JSON.stringify(res.headers)}`);
       assert.equal(main.requests.length, 1, 'one upstream attempt');
       assert.equal(main.requests[0].path, '/v1/chat/completions');
     });
@@ -169,6 +180,60 @@ describe('HTTP errors from an OpenAI-style upstream', () => {
   test('daemon healthy after all that', healthy);
 });
 
+describe('retries: x-should-retry, and the SDK retrying on its own (maxRetries left at its default, 2)', () => {
+  const sdkDefault = () => new env.Anthropic({ baseURL: env.baseURL, apiKey: CLIENT_KEY, timeout: 15000 });
+  const QUOTA = { error: { message: 'You exceeded your current quota, please check your plan and billing details.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } };
+  const RATE = { error: { message: 'Rate limit reached for gpt-4o on requests per min', type: 'requests', param: null, code: 'rate_limit_exceeded' } };
+
+  test('an upstream 503 once, then an answer: the SDK retries by itself (after retry-after-ms) and gets the answer', async () => {
+    main.enqueue({ status: 503, headers: { 'retry-after-ms': '20' }, json: { error: { message: 'The engine is overloaded', type: 'server_error' } } });
+    const m = await sdkDefault().messages.create(body('gpt-4o@openai'));
+    assert.equal(m.content[0].text, DEFAULT_OAI_TEXT, ctx());
+    assert.equal(main.requests.length, 2, `one failed attempt and the SDK's retry reached the upstream${ctx()}`);
+    const statuses = env.d.jsonLines().filter((l) => l.msg === 'request' && l.path === '/v1/messages').slice(-2).map((l) => l.status);
+    assert.deepEqual(statuses, [529, 200], `the client saw 529 overloaded_error, then 200${ctx()}`);
+  });
+
+  test('a plain 429 (rate limit): no x-should-retry, so the SDK retries and gets the answer', async () => {
+    main.enqueue({ status: 429, headers: { 'retry-after-ms': '20' }, json: RATE });
+    const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+    assertError(res, 429, 'rate_limit_error', { includes: ['Rate limit reached'] });
+    assert.equal(res.headers['x-should-retry'], undefined, `a rate limit is worth a retry: ${JSON.stringify(res.headers)}`);
+    assert.equal(res.headers['retry-after-ms'], '20', 'retry-after-ms copied');
+    main.reset();
+    main.enqueue({ status: 429, headers: { 'retry-after-ms': '20' }, json: RATE });
+    const m = await sdkDefault().messages.create(body('gpt-4o@openai'));
+    assert.equal(m.content[0].text, DEFAULT_OAI_TEXT);
+    assert.equal(main.requests.length, 2, `the SDK retried the 429${ctx()}`);
+  });
+
+  test('a 429 insufficient_quota (out of credit): x-should-retry false, the SDK does not retry', async () => {
+    main.enqueue({ status: 429, headers: { 'retry-after-ms': '20' }, json: QUOTA });
+    const res = await env.post('/v1/messages', body('gpt-4o@openai'));
+    assertError(res, 429, 'rate_limit_error', { includes: ['insufficient_quota', 'retrying will not help', 'You exceeded your current quota'] });
+    assert.equal(res.headers['x-should-retry'], 'false', `retrying cannot help: ${JSON.stringify(res.headers)}`);
+    main.reset();
+    // a retry would get the default 200 answer and succeed: the rejection proves there was none
+    main.enqueue({ status: 429, headers: { 'retry-after-ms': '20' }, json: QUOTA });
+    const err = await rejectsApi(sdkDefault().messages.create(body('gpt-4o@openai')), 429, 'rate_limit_error',
+      { includes: ['retrying will not help'], excludes: KEYS });
+    assert.equal(err.constructor.name, 'RateLimitError');
+    assert.equal(err.headers.get('x-should-retry'), 'false');
+    assert.equal(main.requests.length, 1, `the SDK did not retry${ctx()}`);
+    // a streaming request is answered the same way, before any event
+    main.enqueue({ status: 429, json: QUOTA });
+    await rejectsApi(sdkDefault().messages.stream(body('gpt-4o@openai')).finalMessage(), 429, 'rate_limit_error');
+    assert.equal(main.requests.length, 2, `no retry of the stream either${ctx()}`);
+  });
+
+  test('insufficient_quota reported inside a 200 (OpenRouter style) → 429 with x-should-retry false', async () => {
+    alt.enqueue({ json: { id: 'gen-1', object: 'chat.completion', choices: [], error: { message: 'Key limit exceeded', code: 'insufficient_quota' } } });
+    const res = await env.post('/v1/messages', body('meta-llama/llama-3-8b@openrouter'));
+    assertError(res, 429, 'rate_limit_error', { includes: ['retrying will not help'] });
+    assert.equal(res.headers['x-should-retry'], 'false', JSON.stringify(res.headers));
+  });
+});
+
 describe('HTTP errors from an Anthropic-style upstream with a non-envelope body', () => {
   test('HTML 502 → 529 overloaded_error envelope naming the provider', async () => {
     main.enqueue({ status: 502, headers: { 'content-type': 'text/html' }, text: '<html>502 Bad Gateway</html>' });
@@ -229,6 +294,112 @@ describe('transport failures', () => {
   }
 
   test('daemon healthy after the transport failures', healthy);
+});
+
+describe('transport failures the network makes: TLS, DNS, connectTimeoutMs', () => {
+  let d;
+  let tlsMock;
+  let backlog;
+  let certDir;
+  let cert;
+
+  before(async () => {
+    certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccproxy-e2e-cert-'));
+    cert = selfSignedCert(certDir);
+    tlsMock = await startMock({ name: 'tls', tls: cert });
+    backlog = await fullBacklogPort();
+    const dead = `http://127.0.0.1:${backlog.port}`;
+    d = await startDaemon({
+      homeSettings: {
+        providers: {
+          tlsbad: { baseURL: `${tlsMock.url}/v1`, apiKey: PROV_KEY },
+          tlsanth: { baseURL: tlsMock.url, responseStyle: 'anthropic', apiKey: ANTH_KEY },
+          // .invalid never resolves (RFC 6761); connectTimeoutMs also bounds the name lookup
+          nodns: { baseURL: 'http://ccproxy-e2e.invalid/v1', apiKey: PROV_KEY, connectTimeoutMs: 5000 },
+          nodnsanth: { baseURL: 'https://ccproxy-e2e.invalid', responseStyle: 'anthropic', apiKey: ANTH_KEY, connectTimeoutMs: 5000 },
+          hang: { baseURL: `${dead}/v1`, apiKey: PROV_KEY, connectTimeoutMs: 700 },
+          hanganth: { baseURL: dead, responseStyle: 'anthropic', apiKey: ANTH_KEY, connectTimeoutMs: 700 },
+        },
+      },
+    });
+  });
+  after(async () => {
+    if (d) await d.stop();
+    if (tlsMock) await tlsMock.close();
+    if (backlog) await backlog.close();
+    if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
+  });
+
+  const post = (model, extra = {}) => request(d.port, {
+    method: 'POST', path: '/v1/messages', body: validBody(model, extra), headers: { 'x-api-key': CLIENT_KEY }, timeoutMs: 10000,
+  });
+  /** The log line that says why (the client learns only the kind of failure: docs/security.md). */
+  const whyLogged = (prov) => d.waitLog((j) => j && j.msg === 'upstream transfer failed' && j.provider === prov,
+    { what: `"upstream transfer failed" for ${prov}` });
+
+  test('the TLS mock itself works for a client that trusts its certificate', async () => {
+    const status = await new Promise((resolve, reject) => {
+      const req = https.request(`${tlsMock.url}/v1/chat/completions`, { method: 'POST', ca: cert.cert, headers: { 'content-type': 'application/json' } },
+        (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+      req.on('error', reject);
+      req.end(JSON.stringify({ model: 'm', messages: [] }));
+    });
+    assert.equal(status, 200);
+    tlsMock.reset();
+  });
+
+  for (const [model, prov] of [['gpt-4o@tlsbad', 'tlsbad'], ['claude-x@tlsanth', 'tlsanth']]) {
+    test(`an upstream certificate that does not verify (self-signed): ${prov} → 502 api_error "TLS failed", nothing sent`, async () => {
+      for (const stream of [false, true]) {
+        const from = d.mark();
+        const res = await post(model, stream ? { stream: true } : {});
+        assertError(res, 502, 'api_error');
+        assert.equal(res.json.error.message, `provider ${prov} unreachable (TLS failed)`, res.text);
+        assert.equal(res.headers['x-should-retry'], undefined, 'a 5xx may be retried');
+        const why = await d.waitLog((j) => j && j.msg === 'upstream transfer failed' && j.provider === prov, { from });
+        assert.equal(why.curl, 60, `curl: peer certificate verification failed: ${JSON.stringify(why)}`);
+        assert.equal(why.host, `127.0.0.1:${tlsMock.port}`, JSON.stringify(why));
+      }
+      assert.equal(tlsMock.requests.length, 0, 'no request went over the unverified connection');
+    });
+  }
+
+  for (const [model, prov] of [['gpt-4o@nodns', 'nodns'], ['claude-x@nodnsanth', 'nodnsanth']]) {
+    test(`a host name that does not resolve: ${prov} → 502 api_error "its host name does not resolve"`, async () => {
+      const res = await post(model);
+      assertError(res, 502, 'api_error');
+      assert.equal(res.json.error.message, `provider ${prov} unreachable (its host name does not resolve)`, res.text);
+      assert.ok(!res.text.includes('invalid'), `the host is not told to the client: ${res.text}`);
+      const why = await whyLogged(prov);
+      assert.equal(why.curl, 6, `curl: could not resolve host: ${JSON.stringify(why)}`);
+      assert.match(why.host, /^ccproxy-e2e\.invalid(:\d+)?$/, JSON.stringify(why));
+    });
+  }
+
+  for (const [model, prov] of [['gpt-4o@hang', 'hang'], ['claude-x@hanganth', 'hanganth']]) {
+    test(`a connect that never completes, connectTimeoutMs 700: ${prov} → 504 timeout_error after ~0.7 s`, async () => {
+      for (const stream of [false, true]) {
+        const from = d.mark();
+        const t0 = Date.now();
+        const res = await post(model, stream ? { stream: true } : {});
+        const dt = Date.now() - t0;
+        assertError(res, 504, 'timeout_error');
+        assert.equal(res.json.error.message, `provider ${prov} unreachable (timed out)`, res.text);
+        assert.ok(dt >= 600 && dt < 3000, `answered ${dt} ms after the request (connectTimeoutMs 700, firstByteTimeoutMs 600000)`);
+        const why = await d.waitLog((j) => j && j.msg === 'upstream transfer failed' && j.provider === prov, { from });
+        assert.equal(why.curl, 28, `curl: operation timed out: ${JSON.stringify(why)}`);
+      }
+    });
+  }
+
+  test('the SDK sees the same errors, and the daemon stays healthy', async () => {
+    const client = new env.Anthropic({ baseURL: `http://127.0.0.1:${d.port}`, apiKey: CLIENT_KEY, maxRetries: 0, timeout: 10000 });
+    await rejectsApi(client.messages.create(body('gpt-4o@tlsbad')), 502, 'api_error', { includes: ['TLS failed'] });
+    await rejectsApi(client.messages.create(body('gpt-4o@hang')), 504, 'timeout_error', { includes: ['timed out'] });
+    const h = await request(d.port, { path: '/health' });
+    assert.equal(h.status, 200);
+    assert.equal(h.json.active, 0);
+  });
 });
 
 describe('client disconnect', () => {

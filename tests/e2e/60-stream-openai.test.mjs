@@ -42,7 +42,7 @@ before(async () => {
   ({ main, client } = env);
 });
 after(async () => {
-  await new Promise((r) => setTimeout(r, 200)); // let the last upstream transfer finish (see 61: SIGTERM right after a stream)
+  // d.stop() is safe with an upstream transfer still finishing (61: "SIGTERM right after a stream")
   if (env) await env.close();
 });
 beforeEach(() => env.resetMocks());
@@ -201,6 +201,21 @@ describe('OpenAI-style stream translation', () => {
     assert.equal(raw.stop_reason, 'tool_use');
   });
 
+  test('finish_reason "length" after complete tool calls → the tool_use blocks kept, stop_reason max_tokens (not tool_use)', async () => {
+    const chunks = [
+      oaiChunk({ role: 'assistant', content: null, tool_calls: [tc(0, { id: 'call_len', type: 'function', function: { name: 'get_weather', arguments: '' } })] }),
+      oaiChunk({ tool_calls: [tc(0, { function: { arguments: '{"city": ' } })] }),
+      oaiChunk({ tool_calls: [tc(0, { function: { arguments: '"Paris"}' } })] }),
+      oaiChunk({}, { finish: 'length' }),
+      oaiChunk(null, { choices: [], usage: OAI_USAGE }),
+      'data: [DONE]\n\n',
+    ];
+    const { raw, sdk } = await both(chunks, basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }));
+    assert.deepEqual(raw.content.map((b) => [b.type, b.name, b.input]), [['tool_use', 'get_weather', { city: 'Paris' }]]);
+    assert.equal(raw.stop_reason, 'max_tokens', 'the output limit cut the turn: the client must know');
+    assert.equal(sdk.stop_reason, 'max_tokens');
+  });
+
   test('Gemini-style whole tool calls without index, two in one chunk, finish "stop" → two tool_use blocks, tool_use', async () => {
     const chunks = [
       oaiChunk({ role: 'assistant', content: 'Checking both.' }),
@@ -292,17 +307,21 @@ describe('OpenAI-style stream translation', () => {
     await bothError(chunks, basic('gpt-4o@openai'), 'overloaded_error');
   });
 
-  test('truncation: the upstream body ends without finish_reason and [DONE] → event: error, the SDK rejects', async () => {
-    const { err, events } = await bothError(oaiTextChunks(['cut ', 'short'], { finish: null }), basic('gpt-4o@openai'), null);
+  test('truncation: the upstream body ends without finish_reason and [DONE] → event: error api_error, the SDK rejects', async () => {
+    const { err, events, sdkError } = await bothError(oaiTextChunks(['cut ', 'short'], { finish: null }), basic('gpt-4o@openai'), 'api_error');
     assert.equal(streamedText(events), 'cut short');
-    console.log(`# truncation: ${err.type}: ${err.message}`);
+    assert.equal(err.message, 'provider openai stream ended before the answer finished');
+    assert.equal(sdkError.error?.error?.type, 'api_error', `the SDK saw the error event: ${sdkError.message}`);
   });
 
-  test('truncation inside a tool call → event: error, no tool_use handed over as complete', async () => {
+  test('truncation inside a tool call → event: error api_error, no tool_use handed over as complete', async () => {
     const chunks = [
       oaiChunk({ role: 'assistant', content: null, tool_calls: [tc(0, { id: 'call_t', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Be' } })] }),
     ];
-    await bothError(chunks, basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }), null);
+    const { err, events, sdkError } = await bothError(chunks, basic('gpt-4o@openai', { tools: [WEATHER_TOOL] }), 'api_error');
+    assert.match(err.message, /^provider openai /, err.message);
+    assert.equal(events.filter((e) => e.event === 'content_block_stop').length, 0, 'the cut tool_use block is never stopped as complete');
+    assert.equal(sdkError.error?.error?.type, 'api_error', `the SDK saw the error event: ${sdkError.message}`);
   });
 
   test('UTF-8 multibyte characters split across upstream chunks arrive intact', async () => {

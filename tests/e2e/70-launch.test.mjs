@@ -2,15 +2,19 @@
 // on PATH here) with the arguments verbatim, pointed at the proxy; `ccproxy status` and `ccproxy stop`.
 import { describe, test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { SANITIZER_RE, CONFIG_EXIT, freePort, writeFile } from './lib/daemon.mjs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, SANITIZER_RE, CONFIG_EXIT, freePort, writeFile, request, trustFile } from './lib/daemon.mjs';
 import { startMock } from './lib/mock-upstream.mjs';
 import { openStream } from './lib/stream.mjs';
 import {
   makeLaunchDirs, spawnCcproxy, ccproxy, claudeRuns, readPidFile, alive, readLog, logCount, writeSettings,
-  cleanupLaunch, waitFor, sleep,
+  cleanupLaunch, waitFor, sleep, launchEnv,
 } from './lib/launcher.mjs';
 
 const NPM_INSTALL = 'npm install -g @anthropic-ai/claude-code';
@@ -50,7 +54,12 @@ describe('launching claude', () => {
   test('no server yet: starts one in the background, runs claude with the arguments verbatim, exits with its status', async () => {
     dirs = makeLaunchDirs();
     const port = await freePort();
-    writeSettings(dirs, port, {}, { where: 'cwd' }); // ~/.ccproxy does not exist yet
+    writeSettings(dirs, port, {}, { where: 'cwd' });
+    // a project file is applied once the user trusted it; that creates ~/.ccproxy (private) and the trust
+    // store, nothing else (73-trust checks that the launcher itself creates ~/.ccproxy 0700)
+    const trusted = await ccproxy(['trust'], dirs);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.deepEqual(fs.readdirSync(dirs.stateDir), ['trusted.json']);
     const args = ['-p', 'say hi', '--output-format', 'json', '--model', 'sonnet', 'two  spaces', '', 'ünïcødé "q"', '--debug', '--', 'status'];
     const r = await ccproxy(args, dirs, { env: { FAKE_CLAUDE_EXIT: '7', ANTHROPIC_API_KEY: 'sk-ant-real-user-key' } });
     clean(r);
@@ -167,23 +176,6 @@ describe('launching claude', () => {
     const r = await ccproxy(['-p', 'x'], dirs, { env: { FAKE_CLAUDE_EXIT: '4' } });
     assert.equal(r.code, 4, r.stderr);
     assert.deepEqual(claudeRuns(dirs)[0].argv, ['-p', 'x']);
-  });
-
-  test('a ccproxy it did not start is used as it is; another version gets a note', async () => {
-    dirs = makeLaunchDirs();
-    const port = await freePort();
-    writeSettings(dirs, port);
-    await occupy(port, (req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'ok', service: 'ccproxy', version: '0.0.1', pid: 1, uptime_s: 5, active: 0, streams: 0 }));
-    });
-    const r = await ccproxy(['-p', 'x'], dirs);
-    clean(r);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /running proxy is version 0\.0\.1/);
-    assert.doesNotMatch(r.stderr, /started the proxy/);
-    assert.equal(claudeRuns(dirs)[0].health.body.version, '0.0.1', 'claude talks to that one');
-    assert.equal(readPidFile(dirs), 0, 'nothing started');
   });
 
   test('a log over 8 MiB moves to ccproxy.log.1 when a server starts', async () => {
@@ -424,6 +416,346 @@ describe('status and stop', () => {
     assert.match(r.stdout, /used by another program/);
     const stop = await ccproxy(['stop'], dirs);
     assert.equal(stop.code, 0, 'stop touches nothing that is not ccproxy');
+  });
+});
+
+// ---- identity: the launcher, status and stop trust only the user's own server (docs/cli.md) ----
+
+const NOBODY = 65534;
+const hmac = (key, ...parts) => createHmac('sha256', key).update(parts.join('')).digest('hex');
+const keyPath = (dirs) => path.join(dirs.stateDir, 'instance.key');
+const readKey = (dirs) => Buffer.from(fs.readFileSync(keyPath(dirs), 'utf8').trim(), 'hex');
+
+/** `sleep 60`: a real process whose pid an impostor names; killed after the test. */
+function spawnSleep() {
+  const p = spawn('sleep', ['60'], { stdio: 'ignore' });
+  extraPids.push(p.pid);
+  return p.pid;
+}
+
+/** An HTTP server on <port> that answers /health as ccproxy does (without the instance key). */
+async function impostor(port, { pid, proof = false, seen = [] }) {
+  await occupy(port, (req, res) => {
+    seen.push(req.headers);
+    const body = { status: 'ok', service: 'ccproxy', version: '0.1.0', pid, uptime_s: 5, active: 0, streams: 0 };
+    if (proof) Object.assign(body, { config_digest: randomBytes(32).toString('hex'), proof: randomBytes(32).toString('hex') });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  return seen;
+}
+
+/** `ccproxy server` in the foreground (no pid file), with the test's HOME; its log lines are collected. */
+async function serverDirect(dirs) {
+  const proc = spawn(BIN, ['server'], { env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.setEncoding('utf8').on('data', (d) => { log += d; });
+  proc.stderr.setEncoding('utf8').on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('close', resolve));
+  closers.push(async () => { proc.kill('SIGKILL'); await exited; });
+  await waitFor(() => /"listening"/.test(log), { timeoutMs: 10000, what: `the server listening:\n${log}` });
+  return { proc, log: () => log };
+}
+
+/** GET /health at <host>:<port>; <headers> as an object or a flat [name, value, ...] array. */
+function getHealth(host, port, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port, path: '/health', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(text) }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function lanAddress() {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list || []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return null;
+}
+
+const canBeNobody = process.getuid?.() === 0 && spawnSync('id', ['nobody']).status === 0;
+const hasPython = spawnSync('python3', ['-c', 'import fcntl']).status === 0;
+
+/** Runs `ccproxy <args>` as uid/gid <id> (root only). */
+function ccproxyAs(id, args, dirs, { timeoutMs = 20000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, args, { uid: id, gid: id, env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    proc.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ccproxy ${args.join(' ')} hung\n${stderr}`)); }, timeoutMs);
+    proc.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+describe('identity: only your own proxy gets claude, and only its pid is signalled', () => {
+  for (const kind of ['no proof', 'a made-up proof']) {
+    test(`an impostor answering /health as ccproxy (${kind}, naming a real pid): launch refuses, status says so, stop signals nothing`, async () => {
+      dirs = makeLaunchDirs();
+      const port = await freePort();
+      writeSettings(dirs, port);
+      const victim = spawnSleep();
+      const seen = await impostor(port, { pid: victim, proof: kind !== 'no proof' });
+      const r = await ccproxy(['-p', 'x'], dirs);
+      clean(r);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.stderr.includes(`something at http://127.0.0.1:${port} answers as ccproxy but cannot prove it is yours`), r.stderr);
+      assert.match(r.stderr, /CCPROXY_PORT/);
+      assert.match(r.stderr, kind === 'no proof' ? /gives no proof/ : /proof of identity is wrong/);
+      assert.equal(claudeRuns(dirs).length, 0, 'claude did not run');
+      assert.equal(readPidFile(dirs), 0, 'nothing started');
+      // the probe carried a fresh nonce and a credential, never the key itself
+      const key = fs.readFileSync(keyPath(dirs), 'utf8').trim();
+      assert.equal(fs.statSync(keyPath(dirs)).mode & 0o777, 0o600);
+      assert.ok(seen.length >= 1);
+      for (const h of seen) {
+        assert.match(h['x-ccproxy-nonce'], /^[0-9a-f]{64}$/);
+        assert.match(h['x-ccproxy-auth'], /^[0-9a-f]{64}$/);
+        assert.ok(!JSON.stringify(h).includes(key), 'the instance key never leaves the machine\'s files');
+      }
+      assert.equal(new Set(seen.map((h) => h['x-ccproxy-nonce'])).size, seen.length, 'a new nonce each time');
+
+      const st = await ccproxy(['status'], dirs);
+      assert.equal(st.code, 1, st.stdout);
+      assert.match(st.stdout, /answers as ccproxy but cannot prove it is yours/);
+      assert.doesNotMatch(st.stdout, new RegExp(`\\b${victim}\\b`), 'the pid it claims is not repeated');
+      const sj = JSON.parse((await ccproxy(['status', '--json'], dirs)).stdout);
+      assert.equal(sj.running, false);
+      assert.equal(sj.identity, 'unproven');
+      assert.equal(sj.pid, undefined);
+
+      const stop = await ccproxy(['stop'], dirs);
+      clean(stop);
+      assert.equal(stop.code, 1, stop.stderr);
+      assert.match(stop.stderr, /cannot prove it is yours.*signals only the server named in/s);
+      assert.ok(alive(victim), 'the process the impostor named was not signalled');
+      // its pid in our pid file too (no lock: a stale file): still not signalled
+      fs.mkdirSync(dirs.stateDir, { recursive: true });
+      fs.writeFileSync(dirs.pidPath, `${victim}\n`);
+      const stop2 = await ccproxy(['stop'], dirs);
+      assert.equal(stop2.code, 1, stop2.stderr);
+      assert.ok(alive(victim), 'still alive');
+      assert.equal(fs.existsSync(dirs.pidPath), false, 'the stale pid file was removed');
+    });
+  }
+
+  test('a relay that hands your nonce to your real proxy and passes its proof back gets no traffic', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    assert.equal((await ccproxy(['-p', 'one'], dirs)).code, 0);
+    const relayPort = await freePort();
+    await occupy(relayPort, (req, res) => {
+      const up = http.request({ host: '127.0.0.1', port, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${port}` }, agent: false }, (ur) => {
+        res.writeHead(ur.statusCode, ur.headers);
+        ur.pipe(res);
+      });
+      up.end();
+    });
+    const r = await ccproxy(['-p', 'two'], dirs, { env: { CCPROXY_PORT: String(relayPort) } });
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /runs with other settings/, 'the proof holds, but the digest covers the address: not ours to use');
+    assert.equal(claudeRuns(dirs).length, 1, 'claude ran only the first time');
+  });
+
+  test('a pid file naming another program: a stale one is removed, one held by `sleep` is refused; the process lives', { skip: !hasPython && 'python3 is needed to hold a POSIX lock' }, async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    fs.mkdirSync(dirs.stateDir, { recursive: true, mode: 0o700 });
+    const victim = spawnSleep();
+    fs.writeFileSync(dirs.pidPath, `${victim}\n`); // nothing holds it
+    const a = await ccproxy(['stop'], dirs);
+    clean(a);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /not running/);
+    assert.ok(alive(victim));
+    assert.equal(fs.existsSync(dirs.pidPath), false);
+    // `sleep` that holds the pid file's lock, as a server would: its executable gives it away
+    const code = 'import fcntl,os,sys\nfd=os.open(sys.argv[1],os.O_RDWR|os.O_CREAT,0o600)\nos.write(fd,b"%d\\n"%os.getpid())\n' +
+      'fcntl.lockf(fd,fcntl.LOCK_EX|fcntl.LOCK_NB)\nos.set_inheritable(fd,True)\nos.execv("/bin/sleep",["sleep","60"])\n';
+    const holder = spawn('python3', ['-c', code, dirs.pidPath], { stdio: 'ignore' });
+    extraPids.push(holder.pid);
+    await waitFor(() => { try { return fs.readlinkSync(`/proc/${holder.pid}/exe`).endsWith('/sleep'); } catch { return false; } }, { what: 'sleep holding the pid file' });
+    const b = await ccproxy(['stop'], dirs);
+    clean(b);
+    assert.equal(b.code, 1, b.stderr);
+    assert.match(b.stderr, new RegExp(`not stopping anything: pid ${holder.pid} runs /.*sleep, not this ccproxy`));
+    assert.ok(alive(holder.pid), 'sleep was not signalled');
+    assert.ok(fs.existsSync(dirs.pidPath), 'a held pid file is left alone');
+  });
+
+  test('a proxy with other settings is not reused (changed settings, another directory, another key); after `ccproxy stop` the next launch starts one with them', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port, { models: { bigModel: 'gpt-5@openai' } });
+    assert.equal((await ccproxy(['-p', 'one'], dirs, { env: { OPENAI_API_KEY: 'sk-one' } })).code, 0);
+    const pid = readPidFile(dirs);
+    // the same settings from another directory: reused
+    const cwd2 = path.join(dirs.root, 'cwd2');
+    fs.mkdirSync(cwd2);
+    const same = await ccproxy(['-p', 'two'], { ...dirs, cwd: cwd2 }, { env: { OPENAI_API_KEY: 'sk-one' } });
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(claudeRuns(dirs).length, 2);
+    // another key in the environment: the proxy would use the old one
+    const key = await ccproxy(['-p', 'three'], dirs, { env: { OPENAI_API_KEY: 'sk-two' } });
+    assert.equal(key.code, 1, key.stderr);
+    assert.ok(!key.stderr.includes('sk-one') && !key.stderr.includes('sk-two'), key.stderr);
+    // a directory whose project settings (trusted) name another model
+    const cwd3 = path.join(dirs.root, 'cwd3');
+    writeFile(path.join(cwd3, '.ccproxy', 'settings.json'), { models: { bigModel: 'gpt-5-mini@openai' } });
+    trustFile(dirs, path.join(cwd3, '.ccproxy', 'settings.json'));
+    const other = await ccproxy(['-p', 'four'], { ...dirs, cwd: cwd3 }, { env: { OPENAI_API_KEY: 'sk-one' } });
+    assert.equal(other.code, 1, other.stderr);
+    // changed user settings
+    writeSettings(dirs, port, { models: { bigModel: 'gpt-5-codex@openai' } });
+    const r = await ccproxy(['-p', 'five'], dirs, { env: { OPENAI_API_KEY: 'sk-one' } });
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    for (const x of [key, other, r]) {
+      assert.ok(x.stderr.includes(`the proxy at http://127.0.0.1:${port} (pid ${pid}) runs with other settings than the ones here`), x.stderr);
+      assert.match(x.stderr, /Run `ccproxy stop`, then `ccproxy` again/);
+    }
+    assert.equal(claudeRuns(dirs).length, 2, 'claude ran only with the proxy of its settings');
+    const st = await ccproxy(['status'], dirs, { env: { OPENAI_API_KEY: 'sk-one' } });
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(st.stdout, /running \(yours\)/);
+    assert.match(st.stdout, /settings\s+not the ones here/);
+    assert.equal(JSON.parse((await ccproxy(['status', '--json'], dirs, { env: { OPENAI_API_KEY: 'sk-one' } })).stdout).same_settings, false);
+    assert.equal((await ccproxy(['stop'], dirs)).code, 0);
+    const again = await ccproxy(['-p', 'six'], dirs, { env: { OPENAI_API_KEY: 'sk-one' } });
+    assert.equal(again.code, 0, again.stderr);
+    assert.notEqual(readPidFile(dirs), pid, 'a new proxy, with these settings');
+    assert.equal(claudeRuns(dirs).length, 3);
+  });
+
+  test('a reload (SIGHUP) publishes the new settings: the next launch reuses the proxy', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port, { models: { bigModel: 'gpt-5@openai' } });
+    assert.equal((await ccproxy(['-p', 'one'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    writeSettings(dirs, port, { models: { bigModel: 'gpt-5-mini@openai' } });
+    process.kill(pid, 'SIGHUP');
+    await waitFor(() => logCount(dirs, 'config reloaded') === 1, { what: 'the reload' });
+    const r = await ccproxy(['-p', 'two'], dirs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(claudeRuns(dirs).at(-1).health.body.pid, pid, 'the same proxy');
+  });
+
+  test('an instance key open to other users is refused: the launcher says why and what to do, the server offers no proof', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    assert.equal((await ccproxy(['-p', 'one'], dirs)).code, 0);
+    fs.chmodSync(keyPath(dirs), 0o644);
+    const r = await ccproxy(['-p', 'two'], dirs);
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /instance\.key is open to other users \(mode 0644\)/);
+    assert.match(r.stderr, /chmod 600/);
+    assert.equal(claudeRuns(dirs).length, 1);
+    const st = await ccproxy(['status'], dirs);
+    assert.equal(st.code, 1);
+    assert.match(st.stdout, /cannot prove it is yours \(.*open to other users/);
+    const stop = await ccproxy(['stop'], dirs); // the pid file, not the key, says what to stop
+    assert.equal(stop.code, 0, stop.stderr);
+    const srv = await serverDirect(dirs);
+    assert.match(srv.log(), /instance key refused: .*open to other users/);
+    const h = await request(port, { path: '/health', headers: { 'x-ccproxy-nonce': randomBytes(32).toString('hex') } });
+    assert.equal(h.status, 200);
+    assert.equal(h.json.proof, undefined, 'no key, no proof');
+    assert.ok(!srv.log().includes(fs.readFileSync(keyPath(dirs), 'utf8').trim()), 'the key is never logged');
+  });
+
+  test('a proxy of yours running without a pid file: stop says it cannot stop it, exit 1, and it keeps running', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const srv = await serverDirect(dirs);
+    const st = await ccproxy(['status'], dirs);
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(st.stdout, new RegExp(`running \\(yours\\)[\\s\\S]*pid\\s+${srv.proc.pid}\\b`));
+    const stop = await ccproxy(['stop'], dirs);
+    clean(stop);
+    assert.equal(stop.code, 1, stop.stderr);
+    assert.match(stop.stderr, /is yours but has no pid file/);
+    assert.ok(alive(srv.proc.pid));
+  });
+
+  test('/health: status only for strangers; version, pid and load on loopback or with the key; hostile nonces refused', { skip: !lanAddress() && 'no non-loopback IPv4 address' }, async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port, { server: { host: '0.0.0.0' } });
+    assert.equal((await ccproxy(['-p', 'x'], dirs)).code, 0);
+    const pid = readPidFile(dirs);
+    const lan = lanAddress();
+    const key = readKey(dirs);
+    const nonce = randomBytes(32).toString('hex');
+    const local = await getHealth('127.0.0.1', port);
+    assert.deepEqual(Object.keys(local.json).sort(), ['active', 'pid', 'service', 'status', 'streams', 'uptime_s', 'version']);
+    assert.equal(local.json.pid, pid);
+    const stranger = await getHealth(lan, port);
+    assert.deepEqual(stranger.json, { status: 'ok', service: 'ccproxy' }, 'no pid, load or version');
+    const withNonce = await getHealth(lan, port, { 'x-ccproxy-nonce': nonce });
+    assert.deepEqual(Object.keys(withNonce.json).sort(), ['config_digest', 'proof', 'service', 'status']);
+    const wrongAuth = await getHealth(lan, port, { 'x-ccproxy-nonce': nonce, 'x-ccproxy-auth': hmac(randomBytes(32), 'ccproxy-health-client-v1\n', nonce) });
+    assert.equal(wrongAuth.json.pid, undefined);
+    const authed = await getHealth(lan, port, { 'x-ccproxy-nonce': nonce, 'x-ccproxy-auth': hmac(key, 'ccproxy-health-client-v1\n', nonce) });
+    assert.equal(authed.json.pid, pid);
+    assert.equal(typeof authed.json.active, 'number');
+    const { config_digest: digest, proof } = authed.json;
+    assert.equal(proof, hmac(key, 'ccproxy-health-v1\n', nonce, '\n', String(pid), '\n', digest), 'the documented proof');
+    // hostile nonces and credentials: 400, and the proxy stays healthy
+    const bad = [
+      { 'x-ccproxy-nonce': nonce.slice(0, 31) },
+      { 'x-ccproxy-nonce': nonce + nonce + '0' },
+      { 'x-ccproxy-nonce': 'a'.repeat(8000) },
+      { 'x-ccproxy-nonce': 'g'.repeat(32) },
+      { 'x-ccproxy-nonce': `${nonce.slice(0, 32)} ${nonce.slice(32)}` },
+      { 'x-ccproxy-nonce': '' },
+      { 'x-ccproxy-auth': hmac(key, 'ccproxy-health-client-v1\n', nonce) },
+      ['x-ccproxy-nonce', nonce, 'x-ccproxy-nonce', nonce],
+      ['x-ccproxy-nonce', nonce, 'x-ccproxy-auth', 'a', 'x-ccproxy-auth', 'b'],
+    ];
+    for (const headers of bad) {
+      const res = await getHealth('127.0.0.1', port, headers);
+      assert.equal(res.status, 400, JSON.stringify(headers).slice(0, 200));
+      assert.equal(res.json.error.type, 'invalid_request_error');
+      assert.match(res.json.error.message, /x-ccproxy-(nonce|auth)/);
+    }
+    assert.equal((await getHealth('127.0.0.1', port)).status, 200);
+  });
+
+  test('as an ordinary user: the proxy hides its executable (non-dumpable), the pid file\'s lock proves it; status and stop work', { skip: !canBeNobody && 'needs root to run as nobody' }, async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    assert.equal(spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dirs.root]).status, 0);
+    const r = await ccproxyAs(NOBODY, ['-p', 'x'], dirs);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = readPidFile(dirs);
+    assert.equal(fs.statSync(`/proc/${pid}`).uid, NOBODY);
+    const peek = spawnSync('readlink', [`/proc/${pid}/exe`], { uid: NOBODY, gid: NOBODY });
+    assert.notEqual(peek.status, 0, 'its own user cannot see which program it runs');
+    const st = await ccproxyAs(NOBODY, ['status'], dirs);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    assert.match(st.stdout, /running \(yours\)/);
+    const asRoot = await ccproxy(['stop'], dirs); // root, with nobody's pid file: not root's server
+    assert.equal(asRoot.code, 1, asRoot.stderr);
+    assert.match(asRoot.stderr, new RegExp(`pid ${pid} belongs to uid ${NOBODY}, not to you`));
+    assert.ok(alive(pid));
+    const stop = await ccproxyAs(NOBODY, ['stop'], dirs);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, new RegExp(`stopped \\(pid ${pid}\\)`));
+    assert.equal(alive(pid), false);
   });
 });
 

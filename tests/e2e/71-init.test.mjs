@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, SANITIZER_RE, USAGE_EXIT, writeFile } from './lib/daemon.mjs';
-import { makeLaunchDirs, launchEnv, ccproxy, cleanupLaunch } from './lib/launcher.mjs';
+import { makeLaunchDirs, launchEnv, ccproxy, spawnCcproxy, cleanupLaunch } from './lib/launcher.mjs';
 
 let dirs;
 afterEach(async () => {
@@ -16,6 +16,16 @@ afterEach(async () => {
 
 const mode = (p) => fs.statSync(p).mode & 0o777;
 const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
+
+/** `ccproxy init <args>` with <input> on stdin (a pipe; null: /dev/null). */
+function initWithStdin(args, input) {
+  const h = spawnCcproxy(['init', ...args], dirs, { stdin: input === null ? 'ignore' : 'pipe' });
+  if (input !== null) {
+    h.proc.stdin.on('error', () => { /* init stops reading a huge key: EPIPE */ });
+    h.proc.stdin.end(input);
+  }
+  return h.done;
+}
 
 function clean(r) {
   assert.doesNotMatch(r.stderr + r.stdout, SANITIZER_RE, `sanitizer report\n${r.stderr}`);
@@ -133,6 +143,48 @@ describe('init without a terminal (flags)', () => {
     assert.deepEqual(fs.readdirSync(path.dirname(dirs.homeSettingsPath)).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
   });
 
+  test('--api-key -: the key comes from stdin (a pipe), one trailing newline stripped, never printed', async () => {
+    dirs = makeLaunchDirs();
+    const cases = [
+      ['sk-pipe-SECRET-1\n', 'sk-pipe-SECRET-1'],
+      ['sk-crlf-SECRET-2\r\n', 'sk-crlf-SECRET-2'],
+      ['sk-bare-SECRET-3', 'sk-bare-SECRET-3'],
+      ['k'.repeat(4096), 'k'.repeat(4096)], // the longest accepted
+    ];
+    for (const [input, key] of cases) {
+      const r = await initWithStdin(['--provider', 'openai', '--api-key', '-', '--force'], input);
+      clean(r);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readJson(dirs.homeSettingsPath).providers.openai.apiKey, key);
+      assert.ok(!r.stdout.includes(key) && !r.stderr.includes(key), 'the key is not printed');
+      assert.equal(mode(dirs.homeSettingsPath), 0o600);
+    }
+  });
+
+  test('--api-key -: hostile stdin is refused (empty, closed, huge, NUL, control characters, two lines), nothing written', async () => {
+    dirs = makeLaunchDirs();
+    const cases = [
+      ['', /is empty/],
+      ['\n', /is empty/],
+      [null, /is empty/], // stdin is /dev/null
+      ['k'.repeat(4097), /longer than 4096 bytes/],
+      ['k'.repeat(1 << 20), /longer than 4096 bytes/],
+      ['sk-nul\0key\n', /NUL byte or a control character \(byte 7\)/],
+      ['sk-esc\x1b[31mkey', /control character/],
+      ['sk-tab\tkey', /control character/],
+      ['sk-del\x7fkey', /control character/],
+      ['sk-one\nsk-two\n', /control character/],
+      ['sk-with space', /invalid API key/],
+    ];
+    for (const [input, re] of cases) {
+      const r = await initWithStdin(['--provider', 'openai', '--api-key', '-'], input);
+      clean(r);
+      assert.equal(r.code, USAGE_EXIT, `${JSON.stringify(String(input).slice(0, 40))}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(fs.existsSync(dirs.homeSettingsPath), false, 'nothing written');
+    }
+  });
+
   test('a broken existing config does not stop init from replacing it', async () => {
     dirs = makeLaunchDirs();
     writeFile(dirs.homeSettingsPath, '{"server": {');
@@ -248,6 +300,20 @@ describe('init on a terminal (questions)', () => {
     assert.doesNotMatch(yes.out, /Port for the proxy/, 'flags given are not asked again');
     assert.equal(readJson(dirs.homeSettingsPath).server.port, 9556);
     assert.equal(fs.readFileSync(`${dirs.homeSettingsPath}.bak`, 'utf8'), old);
+  });
+
+  test('--api-key - on a terminal: the key is asked for without echo', async () => {
+    dirs = makeLaunchDirs();
+    const KEY = 'sk-tty-SECRET-9c1e';
+    const { code, out } = await initOnPty(['--scope', 'user', '--provider', 'openai', '--api-key', '-', '--port', '9557'], [
+      [/API key \(input is hidden\): /, KEY],
+      [/Base URL \[https:\/\/api\.openai\.com\/v1\]: /, ''],
+      [/Big model .*\[gpt-5\]: /, ''],
+      [/Small model .*\[gpt-5-mini\]: /, ''],
+    ]);
+    assert.equal(code, 0, out);
+    assert.ok(!out.includes(KEY), `the key is not echoed or printed:\n${out}`);
+    assert.equal(readJson(dirs.homeSettingsPath).providers.openai.apiKey, KEY);
   });
 
   test('Ctrl-C at the hidden key question leaves the terminal echoing', async () => {

@@ -3,6 +3,7 @@
 
 #include "cp_config.h"
 #include "cp_prov.h"
+#include "cp_trust.h"
 
 typedef struct fx {
     char *home, *cwd, *etc;
@@ -67,6 +68,21 @@ static const char *src(const cp_config_t *c, const char *path)
     return json_string_value(json_object_get(c->sources, path));
 }
 
+/* Writes ./.ccproxy/settings.json and trusts these bytes as `ccproxy trust` would: the tests here are
+ * about what the project layer says; whether it is applied at all is tests/unit/test_trust.c's. */
+static void write_trusted_cwd(fx_t *f, const char *text)
+{
+    char path[1200];
+    cp_trust_file_t tf;
+    cp_err_t e = {0};
+
+    unit_write(f->cwd, ".ccproxy/settings.json", text);
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->cwd);
+    assert_int_equal(cp_trust_read(path, 1, &tf, &e), CP_OK);
+    assert_int_equal(cp_trust_add(f->home, tf.real, tf.sha256, &e), CP_OK);
+    cp_trust_file_free(&tf);
+}
+
 static void test_defaults(void **state)
 {
     fx_t *f = *state;
@@ -78,7 +94,14 @@ static void test_defaults(void **state)
     assert_string_equal(c->big_model, "gpt-4@openai");
     assert_string_equal(c->small_model, "gpt-4-mini@openai");
     assert_string_equal(c->preferred_provider, "openai");
-    assert_int_equal(c->max_body_bytes, 32u << 20);
+    assert_int_equal(c->max_body_bytes, 16u << 20);
+    assert_int_equal(c->head_timeout_s, 30);
+    assert_int_equal(c->body_timeout_s, 300);
+    assert_int_equal(c->keepalive_s, 30);
+    assert_int_equal(c->max_connections, 0); /* from the open-file limit, at start */
+    assert_int_equal(c->max_per_peer, 256);
+    assert_int_equal(c->upload_budget, 128u << 20);
+    assert_int_equal(c->max_json_values, 200000);
     assert_int_equal(c->max_answer_bytes, 32u << 20); /* whole upstream answers: 32 MiB by default */
     assert_int_equal(c->log_level, CP_LOG_INFO);
     assert_int_equal(c->log_format, CP_LOG_JSON);
@@ -135,8 +158,7 @@ static void test_layer_order(void **state)
     unit_write(f->home, ".ccproxy/settings.json",
                "{\"server\":{\"port\":1001,\"host\":\"10.0.0.1\",\"drainTimeoutSeconds\":5},"
                "\"models\":{\"smallModel\":\"h@openai\"},\"logging\":{\"level\":\"warn\"}}");
-    unit_write(f->cwd, ".ccproxy/settings.json",
-               "{\"server\":{\"port\":1002},\"logging\":{\"format\":\"text\"}}");
+    write_trusted_cwd(f, "{\"server\":{\"port\":1002},\"logging\":{\"format\":\"text\"}}");
     c = load(f);
     assert_non_null(c);
     assert_int_equal(c->port, 1002);          /* cwd beats home */
@@ -291,7 +313,7 @@ static void test_type_errors_name_path_and_expectation(void **state)
 
     snprintf(file, sizeof(file), "%s/.ccproxy/settings.json: ", f->cwd);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        unit_write(f->cwd, ".ccproxy/settings.json", cases[i].json);
+        write_trusted_cwd(f, cases[i].json);
         if (load(f) != NULL)
             fail_msg("case %zu (%s) loaded", i, cases[i].json);
         if (strstr(f->e.msg, file) == NULL || strstr(f->e.msg, cases[i].want1) == NULL ||
@@ -466,8 +488,7 @@ static void test_flavor_valid(void **state)
 
     /* a later layer may set it on a built-in provider; responseStyle may come from another layer */
     unit_write(f->home, ".ccproxy/settings.json", "{\"providers\":{\"openai\":{\"flavor\":\"generic\"}}}");
-    unit_write(f->cwd, ".ccproxy/settings.json",
-               "{\"providers\":{\"openai\":{\"baseURL\":\"http://127.0.0.1:8000/v1\"}}}");
+    write_trusted_cwd(f, "{\"providers\":{\"openai\":{\"baseURL\":\"http://127.0.0.1:8000/v1\"}}}");
     c = load(f);
     assert_non_null(c);
     assert_string_equal(cp_config_provider(c, "openai", 6)->flavor, "generic");
@@ -511,7 +532,7 @@ static void test_flavor_errors(void **state)
 
     snprintf(file, sizeof(file), "%s/.ccproxy/settings.json: ", f->cwd);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        unit_write(f->cwd, ".ccproxy/settings.json", cases[i].json);
+        write_trusted_cwd(f, cases[i].json);
         if (load(f) != NULL)
             fail_msg("case %zu (%s) loaded", i, cases[i].json);
         if (strstr(f->e.msg, file) == NULL || strstr(f->e.msg, cases[i].want1) == NULL ||
@@ -531,7 +552,7 @@ static void test_flavor_huge(void **state)
     p = text + sprintf(text, "{\"providers\":{\"x\":{\"baseURL\":\"http://h\",\"flavor\":\"");
     memset(p, 'o', n);
     strcpy(p + n, "\"}}}");
-    unit_write(f->cwd, ".ccproxy/settings.json", text);
+    write_trusted_cwd(f, text);
     assert_null(load(f));
     assert_non_null(strstr(f->e.msg, "providers.x.flavor: expected one of"));
     assert_non_null(strstr(f->e.msg, "got \"oooo"));
@@ -565,6 +586,181 @@ static void test_base_url_trailing_slash_trimmed(void **state)
     cp_config_unref(c);
 }
 
+/* The shell's rules (the hardening issue, item 11): ${VAR:-fallback} takes the fallback when VAR is
+ * set but empty, not only when unset; two references in one string are both expanded. */
+static void test_var_expansion_edges(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    const cp_provider_t *p;
+
+    setenv("CP_TEST_VAR", "", 1);
+    setenv("MY_LOCAL_API_KEY", "sk-a", 1);
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"local\":{\"baseURL\":\"${CP_TEST_VAR:-http://127.0.0.1:9}/v1\","
+               "\"headers\":{\"X-Two\":\"${MY_LOCAL_API_KEY}-${CP_UNSET_VAR:-b}-${MY_LOCAL_API_KEY}\","
+               "\"X-Empty\":\"[${CP_TEST_VAR}]\"}}}}");
+    c = load(f);
+    assert_non_null(c);
+    p = cp_config_provider(c, "local", 5);
+    assert_string_equal(p->base_url, "http://127.0.0.1:9/v1"); /* set but empty: the fallback */
+    assert_string_equal(json_string_value(json_object_get(p->headers, "X-Two")), "sk-a-b-sk-a");
+    assert_string_equal(json_string_value(json_object_get(p->headers, "X-Empty")), "[]");
+    assert_non_null(strstr(f->warnings, "CP_TEST_VAR is not set")); /* empty without a fallback: warned */
+    cp_config_unref(c);
+}
+
+/* In $HOME, ./.ccproxy/settings.json is the user's own file: read once, as layer 2, with no warning
+ * about trust (the hardening issue, item 11). */
+static void test_cwd_is_home(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    char path[1200];
+
+    unit_write(f->home, ".ccproxy/settings.json", "{\"server\":{\"port\":1201}}");
+    f->o.cwd = f->home;
+    c = load(f);
+    assert_non_null(c);
+    assert_int_equal(c->port, 1201);
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->home);
+    assert_string_equal(src(c, "server.port"), path);
+    assert_string_equal(json_string_value(json_object_get(c->layers, path)), "user");
+    assert_int_equal(c->project_state, CP_PROJECT_NONE);
+    assert_string_equal(f->warnings, "");
+    cp_config_unref(c);
+}
+
+/* providers.<name>.proxy: a URL, "" (no proxy), or absent (libcurl's default); hostile values are
+ * refused without quoting them (a proxy URL may carry a password); `ccproxy config` hides the password. */
+static void test_proxy_key(void **state)
+{
+    fx_t *f = *state;
+    static const char *const bad[] = {
+        "{\"providers\":{\"openai\":{\"proxy\":5}}}",
+        "{\"providers\":{\"openai\":{\"proxy\":\"ftp://u:pw-SECRET@h:21\"}}}",
+        "{\"providers\":{\"openai\":{\"proxy\":\"http://u:pw-SECRET@\"}}}",
+        "{\"providers\":{\"openai\":{\"proxy\":\"http://u:pw-SECRET@h x\"}}}",
+        "{\"providers\":{\"openai\":{\"proxy\":\"h:3128\"}}}",
+        "{\"providers\":{\"openai\":{\"proxy\":null}}}",
+    };
+    cp_config_t *c;
+    json_t *dump;
+    char *text;
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"proxy\":\"http://user:pw-SECRET@127.0.0.1:3128\"},"
+               "\"gemini\":{\"proxy\":\"\"},\"openrouter\":{\"proxy\":\"socks5h://[::1]:1080\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->proxy, "http://user:pw-SECRET@127.0.0.1:3128");
+    assert_string_equal(cp_config_provider(c, "gemini", 6)->proxy, "");
+    assert_string_equal(cp_config_provider(c, "openrouter", 10)->proxy, "socks5h://[::1]:1080");
+    assert_null(cp_config_provider(c, "anthropic", 9)->proxy);
+    dump = cp_config_dump(c);
+    text = json_dumps(dump, JSON_COMPACT);
+    assert_null(strstr(text, "pw-SECRET"));
+    assert_non_null(strstr(text, "\"proxy\":\"http://<redacted>@127.0.0.1:3128\""));
+    free(text);
+    json_decref(dump);
+    cp_config_unref(c);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unit_write(f->home, ".ccproxy/settings.json", bad[i]);
+        if (load(f) != NULL)
+            fail_msg("case %zu (%s) loaded", i, bad[i]);
+        if (strstr(f->e.msg, "providers.openai.proxy: expected \"\" (no proxy) or a proxy URL") == NULL ||
+            strstr(f->e.msg, "pw-SECRET") != NULL)
+            fail_msg("case %zu: message \"%s\"", i, f->e.msg);
+    }
+}
+
+/* A key sent over http:// to another machine: one warning naming the provider, never the key. */
+static void test_plain_http_key_warning(void **state)
+{
+    fx_t *f = *state;
+    static const struct {
+        const char *url;
+        int warns;
+    } cases[] = {
+        {"http://10.1.2.3:8000/v1", 1},          {"http://llm.corp.example/v1", 1},
+        {"http://127.0.0.1:8000/v1", 0},         {"http://127.9.9.9/v1", 0},
+        {"http://localhost:11434/v1", 0},        {"http://[::1]:8000/v1", 0},
+        {"http://u:p@localhost/v1", 0},          {"https://10.1.2.3/v1", 0},
+        {"http://localhost.evil.example/v1", 1}, {"http://127.0.0.1.nip.io/v1", 1},
+    };
+    char text[512];
+    cp_config_t *c;
+
+    setenv("MY_LOCAL_API_KEY", "sk-plain-SECRET", 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), "{\"providers\":{\"my-local\":{\"baseURL\":\"%s\"}}}", cases[i].url);
+        unit_write(f->home, ".ccproxy/settings.json", text);
+        c = load(f);
+        assert_non_null(c);
+        if ((strstr(f->warnings, "providers.my-local: its API key would cross the network unencrypted") !=
+             NULL) != cases[i].warns)
+            fail_msg("case %zu (%s): warnings \"%s\"", i, cases[i].url, f->warnings);
+        assert_null(strstr(f->warnings, "sk-plain-SECRET"));
+        cp_config_unref(c);
+    }
+    unsetenv("MY_LOCAL_API_KEY"); /* no key: nothing to protect, no warning */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"my-local\":{\"baseURL\":\"http://10.1.2.3\"}}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_string_equal(f->warnings, "");
+    cp_config_unref(c);
+}
+
+/* A file holding a key in clear that group or others may read: a warning naming it and chmod 600. A
+ * file that only names a variable holds no secret and gets none. */
+static void test_readable_key_file_warning(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    char path[1200];
+
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->home);
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"apiKey\":\"sk-file-SECRET\"}}}");
+    assert_int_equal(chmod(path, 0644), 0);
+    c = load(f);
+    assert_non_null(c);
+    assert_non_null(strstr(f->warnings, path));
+    assert_non_null(
+        strstr(f->warnings, "holds an API key (providers.openai.apiKey) and other users can read it"));
+    assert_non_null(strstr(f->warnings, "(mode 0644); run: chmod 600"));
+    assert_null(strstr(f->warnings, "sk-file-SECRET"));
+    cp_config_unref(c);
+
+    assert_int_equal(chmod(path, 0640), 0); /* group only: still readable by others than you */
+    c = load(f);
+    assert_non_null(strstr(f->warnings, "(mode 0640)"));
+    cp_config_unref(c);
+
+    assert_int_equal(chmod(path, 0600), 0);
+    c = load(f);
+    assert_string_equal(f->warnings, "");
+    cp_config_unref(c);
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"apiKey\":\"${CP_TEST_VAR}\"}}}");
+    setenv("CP_TEST_VAR", "sk-env", 1);
+    assert_int_equal(chmod(path, 0644), 0);
+    c = load(f);
+    assert_string_equal(f->warnings, "");
+    cp_config_unref(c);
+
+    /* a fallback written in the file is a key in the file */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"apiKey\":\"${CP_UNSET_VAR:-sk-fallback}\"}}}");
+    assert_int_equal(chmod(path, 0604), 0);
+    c = load(f);
+    assert_non_null(strstr(f->warnings, "(mode 0604)"));
+    cp_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +780,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flavor_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavor_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavor_huge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_var_expansion_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cwd_is_home, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_http_key_warning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readable_key_file_warning, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

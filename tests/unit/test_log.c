@@ -1,6 +1,8 @@
 /* Unit tests for lib/base/cp_log.c: formats, levels, secret scrubbing. */
 #include "cp_unit.h"
 
+#include <ctype.h>
+
 #include "cp_common.h"
 #include "cp_log.h"
 
@@ -55,6 +57,15 @@ static void test_text_and_levels(void **s)
     assert_non_null(strstr(buf, " WARN  drain signal=SIGTERM active=2\n"));
     assert_non_null(strstr(buf, " DEBUG dbg x\n"));
     assert_int_not_equal(buf[0], '{');
+    /* every line: an ISO 8601 UTC timestamp with milliseconds, one space, the level padded to 5 */
+    for (const char *l = buf; *l != '\0'; l = strchr(l, '\n') + 1) {
+        static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+        for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+            if (shape[i] == 'd' ? !isdigit((unsigned char)l[i]) : l[i] != shape[i])
+                fail_msg("text line does not start with a timestamp: %.60s", l);
+        }
+        assert_true(strncmp(l + 25, "WARN  ", 6) == 0 || strncmp(l + 25, "DEBUG ", 6) == 0);
+    }
     done(f);
 
     /* a value from a client cannot forge a line of its own (issue: safe to share, item 8) */

@@ -1124,6 +1124,11 @@ static void test_finish_mapping(void **st)
          "tool_use"},
         {"{'tool_calls':[{'index':0,'id':'x','function':{'name':'R','arguments':'{}'}}]}", "'tool_calls'",
          "tool_use"},
+        /* cut by the output limit after complete tool calls: the limit is what the client must learn */
+        {"{'tool_calls':[{'index':0,'id':'x','function':{'name':'R','arguments':'{}'}}]}", "'length'",
+         "max_tokens"},
+        {"{'content':'a','tool_calls':[{'index':0,'id':'x','function':{'name':'R','arguments':'{}'}}]}",
+         "'max_tokens'", "max_tokens"},
         {"{'refusal':'I cannot help with that.'}", "'stop'", "refusal"},
         {"{'function_call':{'name':'R','arguments':'{\\'a\\':1}'}}", "'function_call'", "tool_use"},
     };
@@ -1937,7 +1942,7 @@ static void test_fail_api(void **st)
     cp_oai_opts_t o = opts("p", CP_OAI_GENERIC);
     out_t out = {0};
     ts_t *s;
-    cp_err_t e = {504, "timeout_error", "provider p timed out"};
+    cp_err_t e = {.http_status = 504, .type = "timeout_error", .msg = "provider p timed out"};
     chk_t c;
     char *ev;
 

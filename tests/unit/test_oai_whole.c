@@ -137,6 +137,11 @@ static const struct {
      AMSG("[{'type':'text','text':'done'}]", "end_turn") AUSAGE(1, 1, 0, 0)},
     {"length -> max_tokens", CHOICE("{'role':'assistant','content':'Once upon'}", "'length'") OUSAGE(5, 2),
      AMSG("[{'type':'text','text':'Once upon'}]", "max_tokens") AUSAGE(5, 2, 0, 0)},
+    {"length WITH complete tool calls -> max_tokens, the calls kept",
+     CHOICE("{'role':'assistant','content':null,'tool_calls':[" TC("call_9", "ls", "'{\\'a\\':1}'") "]}",
+            "'length'") OUSAGE(7, 64),
+     AMSG("[{'type':'tool_use','id':'call_9','name':'ls','input':{'a':1}}]", "max_tokens")
+         AUSAGE(7, 64, 0, 0)},
     {"content_filter -> refusal",
      CHOICE("{'role':'assistant','content':null}", "'content_filter'") OUSAGE(5, 0),
      AMSG("[]", "refusal") AUSAGE(5, 0, 0, 0)},

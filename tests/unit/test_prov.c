@@ -321,7 +321,9 @@ static void test_scrub(void **s)
 {
     cp_provider_t p = prov("relay", "http://h/v1", CP_STYLE_OPENAI, "sk-relay-KEY1");
     cp_buf_t b = CP_BUF_INIT;
-    cp_err_t e = {401, "authentication_error", "bad key sk-relay-KEY1; token abc-XYZ-9 and Bearer abc-XYZ-9"};
+    cp_err_t e = {.http_status = 401,
+                  .type = "authentication_error",
+                  .msg = "bad key sk-relay-KEY1; token abc-XYZ-9 and Bearer abc-XYZ-9"};
 
     (void)s;
     json_object_set_new(p.headers, "Authorization", json_string("Bearer abc-XYZ-9"));

@@ -232,12 +232,46 @@ static void test_error_bounds(void **s)
     cp_prov_error(500, "x", 1, "prov", NULL); /* no error record: nothing to fill, no crash */
 }
 
+/* An exhausted quota is a 429 the client must not retry (x-should-retry: false); every other error
+ * leaves that to the status. The flag is cleared when the record is reused. */
+static void test_error_no_retry(void **s)
+{
+    static const char quota[] = "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":"
+                                "\"insufficient_quota\",\"code\":\"insufficient_quota\"}}";
+    static const char rate[] = "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\","
+                               "\"code\":\"rate_limit_exceeded\"}}";
+    json_t *inband = unit_jq("{'message':'quota','code':'insufficient_quota'}");
+    json_t *limited = unit_jq("{'message':'slow down','code':'rate_limit_exceeded'}");
+    cp_err_t e = {0};
+
+    (void)s;
+    cp_prov_error(429, quota, sizeof(quota) - 1, "openai", &e);
+    assert_int_equal(e.http_status, 429);
+    assert_string_equal(e.type, "rate_limit_error");
+    assert_true(e.no_retry);
+    cp_prov_error(429, rate, sizeof(rate) - 1, "openai", &e); /* the same record, reused */
+    assert_int_equal(e.http_status, 429);
+    assert_false(e.no_retry);
+    cp_prov_error_value(inband, "openai", &e); /* inside a 200 or a stream */
+    assert_int_equal(e.http_status, 429);
+    assert_true(e.no_retry);
+    cp_prov_error_value(limited, "openai", &e);
+    assert_int_equal(e.http_status, 429);
+    assert_false(e.no_retry);
+    cp_prov_error(400, quota, sizeof(quota) - 1, "openai", &e); /* not a 429: the status decides */
+    assert_int_equal(e.http_status, 400);
+    assert_false(e.no_retry);
+    json_decref(inband);
+    json_decref(limited);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_status_map),
         cmocka_unit_test(test_error_messages),
         cmocka_unit_test(test_error_bounds),
+        cmocka_unit_test(test_error_no_retry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

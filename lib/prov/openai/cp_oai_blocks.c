@@ -73,7 +73,7 @@ int cp_oair_fail(cp_oai_resp_t *s, int status, const char *type, const char *fmt
 
 int cp_oair_fail(cp_oai_resp_t *s, int status, const char *type, const char *fmt, ...)
 {
-    cp_err_t e;
+    cp_err_t e = {0};
     va_list ap;
 
     e.http_status = status;

@@ -2,11 +2,13 @@
 // Built-ins only. Every wait is bounded; every spawned process is tracked and killed.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
@@ -55,9 +57,43 @@ export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 50, what = 'c
   }
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, close, reuse). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/** The kernel's ephemeral port range: where listen(0) and every outgoing connect() take their ports. */
+function ephemeralRange() {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch { /* not Linux */ }
+  return [32768, 60999];
+}
+
+/** Resolves true when <port> can be listened on at 127.0.0.1 right now (the test socket is closed again). */
+function canListen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.unref();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+const PICK_MIN = 10000;
+
+/**
+ * A TCP port on 127.0.0.1 that nobody listens on, for a process that binds it later. It is drawn at random
+ * below the kernel's ephemeral range, where neither listen(0) nor an outgoing connection of any process on
+ * the machine can take it in the meantime (a port from listen(0) is closed and reused: any connect() may
+ * grab it before the daemon binds it). Only another explicit pick of the same number can collide, which
+ * startDaemon() detects ("cannot listen") and retries.
+ */
+export async function freePort() {
+  const [lo] = ephemeralRange();
+  if (lo - PICK_MIN >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = PICK_MIN + crypto.randomInt(lo - PICK_MIN);
+      if (await canListen(port)) return port;
+    }
+  }
+  return new Promise((resolve, reject) => { // no room below the ephemeral range: the kernel's choice
     const s = net.createServer();
     s.unref();
     s.on('error', reject);
@@ -66,6 +102,15 @@ export function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A port on 127.0.0.1 where a connection is refused (nobody listens; see freePort()). */
+export async function closedPort() {
+  for (let i = 0; i < 10; i++) {
+    const port = await freePort();
+    if (await connectRefused(port, 1000)) return port;
+  }
+  throw new Error('no closed port found on 127.0.0.1');
 }
 
 /**
@@ -104,9 +149,31 @@ export function writeFile(absPath, content) {
   fs.writeFileSync(absPath, data);
 }
 
+/**
+ * Trusts <file> (by default the working directory's settings) as `ccproxy trust` records it: its real
+ * path and the SHA-256 of its bytes in ~/.ccproxy/trusted.json (directory 0700, file 0600; the format is
+ * in lib/base/cp_trust.h). For tests about what a project file says, including files that do not load,
+ * which the real command refuses to trust; tests/e2e/73-trust.test.mjs runs the real command.
+ */
+export function trustFile(dirs, file = dirs.cwdSettingsPath) {
+  const dir = path.join(dirs.home, '.ccproxy');
+  const store = path.join(dir, 'trusted.json');
+  const real = fs.realpathSync(file);
+  const sha256 = createHash('sha256').update(fs.readFileSync(real)).digest('hex');
+  let trusted = [];
+  try { trusted = JSON.parse(fs.readFileSync(store, 'utf8')).trusted.filter((e) => e.path !== real); } catch { /* none yet */ }
+  trusted.push({ path: real, sha256, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(store, JSON.stringify({ version: 1, trusted }, null, 2) + '\n', { mode: 0o600 });
+}
+
+/** cwdSettings are written and trusted (trustFile): these tests are about what the layer says. */
 function writeAll(dirs, { files, homeSettings, cwdSettings, managedSettings } = {}) {
   if (homeSettings !== undefined) writeFile(dirs.homeSettingsPath, homeSettings);
-  if (cwdSettings !== undefined) writeFile(dirs.cwdSettingsPath, cwdSettings);
+  if (cwdSettings !== undefined) {
+    writeFile(dirs.cwdSettingsPath, cwdSettings);
+    trustFile(dirs);
+  }
   if (managedSettings !== undefined) writeFile(dirs.managedPath, managedSettings);
   for (const [rel, content] of Object.entries(files || {})) {
     writeFile(path.isAbsolute(rel) ? rel : path.join(dirs.root, rel), content);
@@ -184,55 +251,91 @@ export function parseConfigOutput(res) {
   return out;
 }
 
+/** Does log line <line> (its text, and its JSON when it is one) match <pred> (string, RegExp or (json, line) => bool)? */
+function logMatch(pred, line) {
+  if (typeof pred === 'string') return line.includes(pred);
+  if (pred instanceof RegExp) return pred.test(line);
+  let json = null;
+  try { json = JSON.parse(line); } catch { /* a text-format line */ }
+  return !!pred(json, line);
+}
+
+/** An "Address already in use" failure to listen, which a port picked by freePort() may meet (see there). */
+const LISTEN_IN_USE_RE = /cannot listen on [^\n]*(Address already in use|address in use)/i;
+
 /**
- * Start `ccproxy server --host 127.0.0.1 --port <free>` and wait for GET /health == 200.
+ * Start `ccproxy server --host 127.0.0.1 --port <free>` and wait for GET /health == 200 from this very process
+ * (its pid: another server that took the port is never mistaken for ours). When the port was picked here and
+ * turns out to be taken ("cannot listen"), another one is picked (5 tries).
  * opts: {args (extra args appended; if they contain --port/--host those are not added),
  *        globalArgs (before "server"), env, dirs, files, homeSettings, cwdSettings,
- *        managedSettings, timeoutMs}
- * → {proc, port, dirs, stderrText(), waitExit(ms), stop(), alive()}
+ *        managedSettings, portInHomeSettings, timeoutMs}
+ * → {proc, port, dirs, stderrText(), waitExit(ms), stop(), alive(), mark(), waitLog(pred, opts), ...}
  */
 export async function startDaemon(opts = {}) {
   checkBin();
   const dirs = opts.dirs || makeDirs();
   const ownDirs = !opts.dirs;
-  let settingsPort = null;
-  if (opts.portInHomeSettings) { // the port comes from ~/.ccproxy/settings.json, not from --port
-    settingsPort = await freePort();
-    const hs = { ...(opts.homeSettings || {}) };
-    hs.server = { ...(hs.server || {}), port: settingsPort };
-    opts = { ...opts, homeSettings: hs };
-  }
-  writeAll(dirs, opts);
-  const env = baseEnv(dirs, opts.env);
   const extra = opts.args || [];
-  let port;
-  const args = [...(opts.globalArgs || []), 'server'];
-  if (!extra.includes('--host')) args.push('--host', '127.0.0.1');
-  if (settingsPort !== null) {
-    port = settingsPort;
-  } else if (extra.includes('--port')) {
-    port = Number(extra[extra.indexOf('--port') + 1]);
-  } else {
-    port = await freePort();
-    args.push('--port', String(port));
+  for (let attempt = 1; ; attempt++) {
+    let o = opts;
+    let settingsPort = null;
+    if (opts.portInHomeSettings) { // the port comes from ~/.ccproxy/settings.json, not from --port
+      settingsPort = await freePort();
+      const hs = { ...(opts.homeSettings || {}) };
+      hs.server = { ...(hs.server || {}), port: settingsPort };
+      o = { ...opts, homeSettings: hs };
+    }
+    writeAll(dirs, o);
+    const env = baseEnv(dirs, opts.env);
+    let port;
+    const picked = settingsPort !== null || !extra.includes('--port');
+    const args = [...(opts.globalArgs || []), 'server'];
+    if (!extra.includes('--host')) args.push('--host', '127.0.0.1');
+    if (settingsPort !== null) {
+      port = settingsPort;
+    } else if (extra.includes('--port')) {
+      port = Number(extra[extra.indexOf('--port') + 1]);
+    } else {
+      port = await freePort();
+      args.push('--port', String(port));
+    }
+    args.push(...extra);
+    const d = spawnDaemon(args, env, dirs, ownDirs, port);
+    const up = await d.waitHealthy(opts.timeoutMs ?? 5000);
+    if (up === 'ok') return d;
+    if (up === 'exited' && picked && attempt < 5 && LISTEN_IN_USE_RE.test(d.stderrText())) continue;
+    if (up === 'exited') {
+      const ex = d.exitInfo();
+      if (ownDirs) removeDirs(dirs);
+      throw new Error(`ccproxy exited before becoming healthy (code ${ex.code}, ` +
+        `signal ${ex.signal})\nargs: ${args.join(' ')}\nstderr:\n${d.stderrText()}`);
+    }
+    await d.stop().catch(() => {});
+    throw new Error(`ccproxy did not answer GET /health with 200 within ${opts.timeoutMs ?? 5000} ms\nstderr:\n${d.stderrText()}`);
   }
-  args.push(...extra);
+}
 
+/** Spawn the server and build its handle (see startDaemon). */
+function spawnDaemon(args, env, dirs, ownDirs, port) {
   const proc = spawn(BIN, args, { env, cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let stderr = '';
   let stdout = '';
   let exitInfo = null;
+  const waiters = new Set(); // called on every stderr chunk and at exit
+  const notify = () => { for (const w of [...waiters]) w(); };
   const exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
       exitInfo = { code, signal };
       live.delete(proc);
+      notify();
       resolve(exitInfo);
     });
   });
   proc.on('error', (e) => { stderr += `\n[spawn error] ${e.message}`; });
-  proc.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
-  proc.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+  proc.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; notify(); });
+  proc.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
 
   const d = {
     proc,
@@ -257,6 +360,55 @@ export async function startDaemon(opts = {}) {
       }
     },
     signal(sig) { proc.kill(sig); },
+    /** Where the log is now: pass it as waitLog's `from` to see only lines written after this point. */
+    mark: () => stderr.length,
+    /**
+     * Wait (bounded, event-driven) for a complete stderr line written after offset <from> that matches
+     * <pred>: a string (contained), a RegExp, or (json, line) => bool (json null for a non-JSON line).
+     * Resolves with the line's JSON, or its text when it is not JSON. Rejects on timeout or exit, with the log.
+     */
+    waitLog(pred, { from = 0, timeoutMs = 5000, what = String(pred) } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const text = stderr.slice(from);
+          const lines = text.split('\n');
+          lines.pop(); // an unfinished line
+          for (const line of lines) {
+            if (line.trim() !== '' && logMatch(pred, line)) {
+              let json = null;
+              try { json = JSON.parse(line); } catch { /* text */ }
+              done();
+              resolve(json ?? line);
+              return;
+            }
+          }
+          if (exitInfo) {
+            done();
+            reject(new Error(`daemon exited (${JSON.stringify(exitInfo)}) before logging ${what}\nstderr:\n${stderr}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for the log line ${what}\nstderr:\n${stderr}`));
+        }, timeoutMs);
+        const done = () => { clearTimeout(timer); waiters.delete(check); };
+        waiters.add(check);
+        check();
+      });
+    },
+    /** 'ok' once GET /health answers 200 from this process, 'exited', or 'timeout'. */
+    async waitHealthy(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (exitInfo) return 'exited';
+        try {
+          const r = await request(port, { path: '/health', timeoutMs: 1000 });
+          if (r.status === 200 && r.json && r.json.pid === proc.pid) return 'ok';
+        } catch { /* not up yet */ }
+        if (Date.now() >= deadline) return exitInfo ? 'exited' : 'timeout';
+        await settleWithin(exited, 50);
+      }
+    },
     /**
      * Graceful stop: SIGTERM, then the daemon must exit 0 within 10 s. Under ASan/UBSan this is also
      * where leaks and runtime errors surface, so any sanitizer report in stderr fails the caller.
@@ -281,24 +433,6 @@ export async function startDaemon(opts = {}) {
     /** JSON log lines (lines that do not parse are skipped). */
     jsonLines() { return parseJsonLines(stderr).filter((x) => x.json).map((x) => x.json); },
   };
-
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
-  for (;;) {
-    if (exitInfo) {
-      if (ownDirs) removeDirs(dirs);
-      throw new Error(`ccproxy exited before becoming healthy (code ${exitInfo.code}, ` +
-        `signal ${exitInfo.signal})\nargs: ${args.join(' ')}\nstderr:\n${stderr}`);
-    }
-    try {
-      const r = await request(port, { path: '/health', timeoutMs: 1000 });
-      if (r.status === 200) break;
-    } catch { /* not up yet */ }
-    if (Date.now() >= deadline) {
-      await d.stop();
-      throw new Error(`ccproxy did not answer GET /health with 200 within 5 s\nstderr:\n${stderr}`);
-    }
-    await sleep(50);
-  }
   return d;
 }
 

@@ -173,7 +173,9 @@ export async function cleanupLaunch(dirs, pids = []) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* ignore */ }
     }
   }
-  await sleep(20);
+  // the state, not a delay: every server gone (and done writing its log) before the log is read
+  await waitFor(() => [...all].every((pid) => !alive(pid)), { timeoutMs: 3000, intervalMs: 10, what: 'the background server to exit' })
+    .catch(() => { /* reported below if it matters: the log is read anyway */ });
   const log = readLog(dirs);
   removeDirs(dirs);
   if (SANITIZER_RE.test(log)) {

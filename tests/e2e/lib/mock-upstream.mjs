@@ -1,5 +1,5 @@
 // A scripted mock upstream (an OpenAI-style and Anthropic-style provider) for the proxy tests.
-// Node built-ins only; listens on 127.0.0.1:<free port>.
+// Node built-ins only; listens on 127.0.0.1 on a port the kernel picks (listen(0), read back: no race).
 //
 //   const m = await startMock({ name: 'main' });
 //   m.enqueue({ status: 429, headers: { 'retry-after': '7' }, json: { error: { message: 'slow down' } } });
@@ -19,6 +19,8 @@
 //                                     is written as "event: E\ndata: JSON\n\n" (no event line if no event);
 //                                     gapMs between chunks
 //   delayMs                           wait before answering
+//   gate: Promise                     wait until it settles before answering (after delayMs): the test decides
+//                                     when the upstream answers
 //   hang: true                        never answer (with chunks: send them, then never end)
 //   reset: true                       destroy the connection (TCP RST where supported) without answering
 //   destroyAfter: true                with chunks: send them, then close the connection without ending the body
@@ -41,6 +43,7 @@
 //   anything else                 404 JSON
 
 import http from 'node:http';
+import https from 'node:https';
 import { EventEmitter } from 'node:events';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -208,17 +211,17 @@ export function defaultEntry(rec) {
 }
 
 /**
- * Start a mock upstream. → {name, port, url, requests, enqueue, reset, pending, waitForRequests,
- *                           waitFor, lastRequest, close}
+ * Start a mock upstream. tls: {key, cert} (PEM) serves HTTPS instead of HTTP (url starts with https://).
+ * → {name, port, url, requests, enqueue, reset, pending, waitForRequests, waitFor, lastRequest, close}
  */
-export async function startMock({ name = 'mock' } = {}) {
+export async function startMock({ name = 'mock', tls = null } = {}) {
   const requests = [];
   let queue = [];
   const sockets = new Set();
   const events = new EventEmitter();
   events.setMaxListeners(100);
 
-  const server = http.createServer((req, res) => {
+  const server = (tls ? https.createServer.bind(https, { key: tls.key, cert: tls.cert }) : http.createServer)((req, res) => {
     const chunks = [];
     const url = new URL(req.url, 'http://mock.invalid');
     const rec = {
@@ -240,7 +243,7 @@ export async function startMock({ name = 'mock' } = {}) {
     };
     let done = false;
     let answering = false;
-    res.on('finish', () => { rec.answered = true; rec.answeredAt = Date.now(); });
+    res.on('finish', () => { rec.answered = true; rec.answeredAt = Date.now(); events.emit('change'); });
     res.on('close', () => {
       if (!rec.answered && !rec.resetByMock) {
         rec.clientClosed = true;
@@ -293,6 +296,7 @@ export async function startMock({ name = 'mock' } = {}) {
     rec.entry = entry;
     const gone = () => res.destroyed || rec.clientClosed;
     if (entry.delayMs) await sleep(entry.delayMs);
+    if (entry.gate) await Promise.resolve(entry.gate).catch(() => {});
     if (gone()) return;
     if (entry.reset) {
       rec.resetByMock = true;
@@ -424,7 +428,7 @@ export async function startMock({ name = 'mock' } = {}) {
   const m = {
     name,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     /** Queue script entries (objects or functions). An entry's `times`/`match` apply to it. */
     enqueue(...entries) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, freePort, request, REQUEST_ID_RE } from './daemon.mjs';
+import { startDaemon, closedPort, request, REQUEST_ID_RE } from './daemon.mjs';
 import { startMock } from './mock-upstream.mjs';
 
 export const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,7 +28,7 @@ export async function loadSdk() {
 }
 
 /**
- * Start two mock upstreams (main, alt), a closed port (downPort) and ccproxy with
+ * Start two mock upstreams (main, alt), a closed port (downPort: nobody listens there, see closedPort()) and ccproxy with
  * homeSettings = settings({main, alt, downPort}).
  * → {d, main, alt, downPort, Anthropic, client, sdk(opts), post(path, body, headers, opts), stderrTail(), close()}
  */
@@ -39,7 +39,7 @@ export async function setupProxy({ settings, daemonOpts = {} }) {
     env.main = await startMock({ name: 'main' });
     env.alt = await startMock({ name: 'alt' });
     env.mocks.push(env.main, env.alt);
-    env.downPort = await freePort();
+    env.downPort = await closedPort();
     env.d = await startDaemon({ ...daemonOpts, homeSettings: settings(env) });
   } catch (e) {
     for (const m of env.mocks) await m.close().catch(() => {});

@@ -12,7 +12,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * POST a request and record the reply as it arrives (node:http, so chunked encoding is decoded).
  * opts: {path, headers, agent (default false: own connection), timeoutMs (whole exchange), pauseReading
- *        (true: never read until resumeReading() is called)}
+ *        (true: never read until resumeReading() is called, which may come before the response head)}
  * → handle {req, t0, head (promise of {status, headers, t}), done (promise of result), chunks [{t, n}],
  *           bytes(), text(), events(), received(), waitFor(pred(text, events), ms, what), destroy(),
  *           resumeReading(), pauseReading()}
@@ -39,6 +39,7 @@ export function openStream(port, body, opts = {}) {
   const notify = () => { for (const w of [...waiters]) w(); };
   let res = null;
   let settled = false;
+  let paused = pauseReading; // what the caller wants, also before the response head arrived
   let headResolve;
   let headReject;
   const head = new Promise((resolve, reject) => { headResolve = resolve; headReject = reject; });
@@ -51,8 +52,8 @@ export function openStream(port, body, opts = {}) {
     events: () => parseSSE(Buffer.concat(parts).toString('utf8')),
     received: () => size,
     destroy: () => { req.destroy(); if (res) res.destroy(); },
-    resumeReading: () => { if (res) res.resume(); },
-    pauseReading: () => { if (res) res.pause(); },
+    resumeReading: () => { paused = false; if (res) res.resume(); },
+    pauseReading: () => { paused = true; if (res) res.pause(); },
     /** Wait (bounded) until at least n body bytes arrived in all (cheap: no parsing). */
     waitBytes(n, ms = 5000) {
       return new Promise((resolve, reject) => {
@@ -118,7 +119,7 @@ export function openStream(port, body, opts = {}) {
       res = r;
       tHead = Date.now();
       headResolve({ status: r.statusCode, headers: r.headers, t: tHead });
-      if (pauseReading) r.pause();
+      if (paused) r.pause(); // resumeReading() may have come before the head: it is not lost
       r.on('data', (c) => { parts.push(c); size += c.length; chunks.push({ t: Date.now(), n: c.length }); notify(); });
       r.on('aborted', () => { error = error || new Error('response aborted'); });
       r.on('error', (e) => { error = error || e; finish(false); });

@@ -1,0 +1,257 @@
+/* tests/fuzz/fuzz_config.c: libFuzzer target for the configuration loader (lib/base/cp_config.c) and
+ * what reads a loaded configuration first (lib/base/cp_route.c).
+ *
+ * The input is up to four files separated by NUL bytes: the user's settings
+ * (HOME/.ccproxy/settings.json), the project's (CWD/.ccproxy/settings.json), the managed file and the
+ * file named by $CCPROXY_CONFIG; a part that is absent is a file that does not exist. They are written
+ * in a private temporary directory made once per process (removed at exit) and loaded with
+ * cp_config_load(), every other layer fixed: the CCPROXY_* variables unset, a few variables set for
+ * `${VAR}` expansion (FZ_VAR, FZ_URL, FZ_SECRET, FZ_EMPTY, CORP_LLM_TOKEN) and OPENAI_API_KEY for a
+ * provider without apiKey.
+ *
+ * Checks, besides no crash, no leak and no ASan/UBSan report on any input:
+ * - a refusal has a message, and a bad header value is never quoted in it
+ *   (docs/security.md: "described by its length, never its text");
+ * - a loaded config holds what the loader promises: ranges of server values, providers sorted by
+ *   unique name with an http(s) baseURL without a trailing '/', a known flavor only on OpenAI-style
+ *   providers, bigModel/smallModel/models.map targets and preferredProvider naming configured
+ *   providers, so that routing any model name without '@' succeeds (docs/configuration.md,
+ *   "`models`"; see the one exception in route_ok below);
+ * - cp_config_dump() shows every apiKey and secret-looking header value as "<redacted>".
+ *
+ * Run: `make fuzz` (all targets), or after it:
+ *   build-fuzz/fuzz_config -max_len=4096 build-fuzz/corpus/fuzz_config */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cp_config.h"
+#include "cp_oai_flavor.h"
+#include "cp_prov.h"
+#include "cp_route.h"
+
+#define FZ_SECRET "s3cr3t-FUZZ-9f8e7d6c5b4a"
+#define FZ_PARTS  4
+
+static char fz_root[256];
+static char fz_dir[4][300];         /* home, home/.ccproxy, proj, proj/.ccproxy */
+static char fz_file[FZ_PARTS][400]; /* home settings, project settings, managed, $CCPROXY_CONFIG */
+
+static void fz_cleanup(void)
+{
+    for (int i = 0; i < FZ_PARTS; i++)
+        unlink(fz_file[i]);
+    for (int i = 3; i >= 0; i--)
+        rmdir(fz_dir[i]);
+    rmdir(fz_root);
+}
+
+static void fz_init(void)
+{
+    static const char *const unset[] = {
+        "CCPROXY_CONFIG",     "CCPROXY_PORT",         "CCPROXY_HOST",   "CCPROXY_LOG_LEVEL",
+        "CCPROXY_LOG_FORMAT", "CCPROXY_MANAGED_PATH", "GEMINI_API_KEY", "OPENROUTER_API_KEY",
+        "ANTHROPIC_API_KEY",  "LOCAL_LLM_URL",        "FZ_UNSET"};
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(fz_root, sizeof(fz_root), "%s/ccproxy-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(fz_root) == NULL) {
+        perror("fuzz_config: mkdtemp");
+        abort();
+    }
+    snprintf(fz_dir[0], sizeof(fz_dir[0]), "%s/home", fz_root);
+    snprintf(fz_dir[1], sizeof(fz_dir[1]), "%s/home/.ccproxy", fz_root);
+    snprintf(fz_dir[2], sizeof(fz_dir[2]), "%s/proj", fz_root);
+    snprintf(fz_dir[3], sizeof(fz_dir[3]), "%s/proj/.ccproxy", fz_root);
+    for (int i = 0; i < 4; i++)
+        if (mkdir(fz_dir[i], 0700) != 0)
+            abort();
+    snprintf(fz_file[0], sizeof(fz_file[0]), "%s/settings.json", fz_dir[1]);
+    snprintf(fz_file[1], sizeof(fz_file[1]), "%s/settings.json", fz_dir[3]);
+    snprintf(fz_file[2], sizeof(fz_file[2]), "%s/managed-settings.json", fz_root);
+    snprintf(fz_file[3], sizeof(fz_file[3]), "%s/env-config.json", fz_root);
+    atexit(fz_cleanup);
+    for (size_t i = 0; i < sizeof(unset) / sizeof(unset[0]); i++)
+        unsetenv(unset[i]);
+    setenv("FZ_VAR", "value", 1);
+    setenv("FZ_URL", "https://llm.example.test/v1", 1);
+    setenv("FZ_SECRET", FZ_SECRET, 1);
+    setenv("FZ_EMPTY", "", 1);
+    setenv("CORP_LLM_TOKEN", "corp-token-0123456789", 1);
+    setenv("OPENAI_API_KEY", "sk-env-0123456789abcdef", 1);
+}
+
+/* Writes the parts of <d>/<n> to the files (absent parts: no file). */
+static void fz_write(const uint8_t *d, size_t n)
+{
+    size_t at = 0;
+    int more = 1;
+
+    for (int i = 0; i < FZ_PARTS; i++) {
+        const uint8_t *end = more && at < n ? memchr(d + at, '\0', n - at) : NULL;
+        size_t len = end != NULL ? (size_t)(end - (d + at)) : n - at;
+        FILE *f;
+
+        unlink(fz_file[i]);
+        if (!more)
+            continue;
+        if ((f = fopen(fz_file[i], "wb")) == NULL || fwrite(d + at, 1, len, f) != len || fclose(f) != 0)
+            abort();
+        more = end != NULL;
+        at += len + 1;
+    }
+    if (access(fz_file[3], F_OK) == 0)
+        setenv("CCPROXY_CONFIG", fz_file[3], 1);
+    else
+        unsetenv("CCPROXY_CONFIG");
+}
+
+/* The length of the model part of a "model@provider" target. */
+static size_t fz_name_len(const char *t)
+{
+    const char *at = strrchr(t, '@');
+    return at != NULL ? (size_t)(at - t) : strlen(t);
+}
+
+/* A configured target must route, unless its model part is too long for cp_route_t (the loader does
+ * not bound it; reported in docs/security.md, "Fuzzing"). */
+static void route_ok(const cp_config_t *c, const char *target)
+{
+    cp_route_t rt;
+    cp_err_t e = {0};
+
+    if (cp_route_target(c, target, &rt, &e) != CP_OK && fz_name_len(target) < CP_ROUTE_MODEL_MAX)
+        abort();
+}
+
+/* Routing any name: CP_OK, or a 400 with a message (for names with '@' or too long). */
+static void route_any(const cp_config_t *c, const char *model)
+{
+    cp_route_t rt;
+    cp_err_t e = {0};
+
+    if (cp_route_resolve(c, model, &rt, &e) == CP_OK) {
+        if (rt.provider == NULL || rt.model[0] == '\0')
+            abort();
+    } else if (e.http_status != 400 || e.msg[0] == '\0') {
+        abort();
+    }
+}
+
+static void fz_check_providers(const cp_config_t *c)
+{
+    for (size_t i = 0; i < c->nproviders; i++) {
+        const cp_provider_t *p = &c->providers[i];
+        size_t ul = strlen(p->base_url);
+
+        if (i > 0 && strcmp(c->providers[i - 1].name, p->name) >= 0)
+            abort();
+        if (!cp_config_url_ok(p->base_url) || p->base_url[ul - 1] == '/' || !json_is_object(p->headers) ||
+            !json_is_array(p->reasoning_models) || (p->api_key != NULL && p->api_key[0] == '\0') ||
+            (unsigned)p->style >= CP_STYLE_COUNT || p->api_key_env == NULL)
+            abort();
+        if (p->flavor != NULL && (p->style != CP_STYLE_OPENAI || cp_oai_flavor_find(p->flavor) == NULL))
+            abort();
+        if (cp_config_provider(c, p->name, strlen(p->name)) != p)
+            abort();
+    }
+}
+
+static void fz_check_loaded(const cp_config_t *c)
+{
+    const char *pat;
+    json_t *target; /* borrowed from the config */
+    static const char *const names[] = {"claude-3-5-haiku-20241022",
+                                        "claude-sonnet-4-5[1m]",
+                                        "claude-opus-4-1",
+                                        "gpt-4o",
+                                        "o3@openai",
+                                        "x@nowhere",
+                                        ""};
+
+    if (c->refs != 1 || c->port < 1 || c->port > 65535 || c->host[0] == '\0' || c->max_body_bytes < 1 ||
+        c->max_header_bytes < 1024 || c->client_timeout_s < 1 || c->ping_interval_s < 1 ||
+        c->stream_buffer_bytes < 4096 || c->max_answer_bytes < 65536 || !json_is_array(c->allowed_hosts) ||
+        !json_is_array(c->allowed_origins) || !json_is_object(c->model_map) || c->nproviders < 1)
+        abort();
+    fz_check_providers(c);
+    if (!cp_config_model_ok(c->big_model) || !cp_config_model_ok(c->small_model) ||
+        cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL)
+        abort();
+    route_ok(c, c->big_model);
+    route_ok(c, c->small_model);
+    json_object_foreach(c->model_map, pat, target) route_ok(c, json_string_value(target));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        route_any(c, names[i]);
+}
+
+/* cp_config_dump(): every apiKey and secret-looking header value is redacted. */
+static void fz_check_dump(const cp_config_t *c)
+{
+    json_t *dump = cp_config_dump(c);
+    json_t *prov = json_object_get(json_object_get(dump, "config"), "providers");
+    const char *name, *hk;
+    json_t *pv, *hv; /* borrowed */
+    char *text;
+
+    if (!json_is_object(dump) || !json_is_object(json_object_get(dump, "sources")))
+        abort();
+    json_object_foreach(prov, name, pv)
+    {
+        const char *k = json_string_value(json_object_get(pv, "apiKey"));
+
+        if (k != NULL && k[0] != '\0' && strcmp(k, "<redacted>") != 0)
+            abort();
+        json_object_foreach(json_object_get(pv, "headers"), hk, hv)
+        {
+            if (json_is_string(hv) && json_string_length(hv) > 0 && cp_prov_header_secret(hk) &&
+                strcmp(json_string_value(hv), "<redacted>") != 0)
+                abort();
+        }
+    }
+    text = json_dumps(dump, JSON_COMPACT);
+    free(text);
+    json_decref(dump);
+}
+
+static void fz_warn(const char *line, void *ud)
+{
+    (void)ud;
+    if (line == NULL || line[0] == '\0')
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+{
+    cp_config_opts_t o;
+    cp_config_t *c;
+    cp_err_t e;
+
+    if (fz_root[0] == '\0')
+        fz_init();
+    fz_write(d, n);
+    memset(&o, 0, sizeof(o));
+    o.home = fz_dir[0];
+    o.cwd = fz_dir[2];
+    o.managed_path = fz_file[2];
+    memset(&e, 0, sizeof(e));
+    c = cp_config_load(&o, fz_warn, NULL, &e);
+    if (c == NULL) {
+        if (e.msg[0] == '\0')
+            abort();
+        if (strstr(e.msg, "expected a header value") != NULL && strstr(e.msg, FZ_SECRET) != NULL)
+            abort();
+        return 0;
+    }
+    fz_check_loaded(c);
+    fz_check_dump(c);
+    cp_config_unref(cp_config_ref(c));
+    cp_config_unref(c);
+    return 0;
+}
