@@ -226,8 +226,8 @@ static int conn_reserve(cp_conn_t *c)
     uint64_t want = cp_frame_body_declared(&c->frame);
     cp_conns_t *s = c->set;
 
-    if (want <= c->reserved)
-        return 1;
+    if (want <= c->reserved || want > s->cfg->max_body_bytes)
+        return 1; /* over maxBodyBytes: evhttp answers 413 and reads no more of it */
     if (s->uploading - c->reserved + want > s->cfg->upload_budget)
         return 0;
     s->uploading += want - c->reserved;

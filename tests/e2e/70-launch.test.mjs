@@ -249,6 +249,30 @@ describe('launching claude', () => {
     fs.rmdirSync(dirs.pidPath);
   });
 
+  test('a server that never answers: the launcher gives up after its 10 s start timeout, kills it, shows its log, exit 1', { timeout: 40000 }, async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    // CCPROXY_CONFIG names a FIFO: the launcher reads the one "{}" the test writes, the server it starts
+    // then blocks opening the FIFO (no writer any more), so it never listens and never answers /health
+    const fifo = path.join(dirs.root || os.tmpdir(), `start-timeout-${process.pid}.fifo`);
+    assert.equal(spawnSync('mkfifo', ['-m', '600', fifo]).status, 0, 'mkfifo');
+    closers.push(async () => fs.rmSync(fifo, { force: true }));
+    const h = spawnCcproxy(['-p', 'x'], dirs, { env: { CCPROXY_CONFIG: fifo }, timeoutMs: 30000 });
+    fs.writeFileSync(fifo, '{}'); // blocks until the launcher opens it for reading
+    const r = await h.done;
+    clean(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`did not answer at http://127\\.0\\.0\\.1:${port} within 10 s; stopping it`));
+    assert.ok(r.stderr.includes(dirs.logPath), `the log is named:\n${r.stderr}`);
+    assert.ok(r.ms >= 9500 && r.ms < 25000, `gave up after ${r.ms} ms`);
+    assert.equal(claudeRuns(dirs).length, 0, 'claude not run');
+    // the server it started is gone (killed), not left blocked in the background
+    const left = spawnSync('pgrep', ['-f', `${BIN} server`]).stdout.toString().split('\n').filter(Boolean)
+      .filter((pid) => { try { return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').includes(fifo); } catch { return false; } });
+    assert.deepEqual(left, [], 'the started server was stopped');
+  });
+
   test('a broken config: exit 78 with the error, nothing started', async () => {
     dirs = makeLaunchDirs();
     writeFile(dirs.homeSettingsPath, '{"server": {"port": "eighty"}}');
@@ -446,8 +470,8 @@ async function impostor(port, { pid, proof = false, seen = [] }) {
 }
 
 /** `ccproxy server` in the foreground (no pid file), with the test's HOME; its log lines are collected. */
-async function serverDirect(dirs) {
-  const proc = spawn(BIN, ['server'], { env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+async function serverDirect(dirs, args = []) {
+  const proc = spawn(BIN, ['server', ...args], { env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.setEncoding('utf8').on('data', (d) => { log += d; });
   proc.stderr.setEncoding('utf8').on('data', (d) => { log += d; });
@@ -481,10 +505,11 @@ function lanAddress() {
 const canBeNobody = process.getuid?.() === 0 && spawnSync('id', ['nobody']).status === 0;
 const hasPython = spawnSync('python3', ['-c', 'import fcntl']).status === 0;
 
-/** Runs `ccproxy <args>` as uid/gid <id> (root only). */
-function ccproxyAs(id, args, dirs, { timeoutMs = 20000 } = {}) {
+/** Runs `<bin> <args>` (ccproxy, or a copy of it) as uid/gid <id> (another than ours: root only). */
+function ccproxyAs(id, args, dirs, { timeoutMs = 20000, bin = BIN } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, args, { uid: id, gid: id, env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ids = id === null ? {} : { uid: id, gid: id };
+    const proc = spawn(bin, args, { ...ids, env: launchEnv(dirs), cwd: dirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
@@ -545,6 +570,19 @@ describe('identity: only your own proxy gets claude, and only its pid is signall
     });
   }
 
+  test('stop never signals a pid learned over HTTP, even one of a real ccproxy', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const real = await serverDirect(dirs, ['--port', String(await freePort())]); // a ccproxy, elsewhere
+    await impostor(port, { pid: real.proc.pid });
+    const stop = await ccproxy(['stop'], dirs);
+    clean(stop);
+    assert.equal(stop.code, 1, stop.stderr);
+    assert.ok(alive(real.proc.pid), 'the ccproxy whose pid the impostor gave was not signalled');
+    assert.doesNotMatch(real.log(), /"draining"/);
+  });
+
   test('a relay that hands your nonce to your real proxy and passes its proof back gets no traffic', async () => {
     dirs = makeLaunchDirs();
     const port = await freePort();
@@ -565,7 +603,8 @@ describe('identity: only your own proxy gets claude, and only its pid is signall
     assert.equal(claudeRuns(dirs).length, 1, 'claude ran only the first time');
   });
 
-  test('a pid file naming another program: a stale one is removed, one held by `sleep` is refused; the process lives', { skip: !hasPython && 'python3 is needed to hold a POSIX lock' }, async () => {
+  test('a pid file naming another program: a stale one is removed, one held by `sleep` is refused; the process lives', async () => {
+    assert.ok(hasPython, 'python3 (installed by scripts/install-deps.sh --test) holds the POSIX lock');
     dirs = makeLaunchDirs();
     const port = await freePort();
     writeSettings(dirs, port);
@@ -732,6 +771,31 @@ describe('identity: only your own proxy gets claude, and only its pid is signall
       assert.match(res.json.error.message, /x-ccproxy-(nonce|auth)/);
     }
     assert.equal((await getHealth('127.0.0.1', port)).status, 200);
+  });
+
+  test('after an upgrade replaced the executable under a running proxy, stop still stops it (same path, " (deleted)")', async () => {
+    dirs = makeLaunchDirs();
+    const port = await freePort();
+    writeSettings(dirs, port);
+    const bin = path.join(dirs.root, 'bin', 'ccproxy');
+    fs.copyFileSync(BIN, bin);
+    fs.chmodSync(bin, 0o755);
+    const r = await ccproxyAs(null, ['-p', 'x'], dirs, { bin });
+    assert.equal(r.code, 0, r.stderr);
+    const pid = readPidFile(dirs);
+    fs.copyFileSync(BIN, `${bin}.new`); // what a package manager does: a new file renamed over the old one
+    fs.chmodSync(`${bin}.new`, 0o755);
+    fs.renameSync(`${bin}.new`, bin);
+    assert.equal(fs.readlinkSync(`/proc/${pid}/exe`), `${bin} (deleted)`);
+    const other = path.join(dirs.root, 'elsewhere-ccproxy'); // the same program at another path: not it
+    fs.copyFileSync(BIN, other);
+    fs.chmodSync(other, 0o755);
+    const refused = await ccproxyAs(null, ['stop'], dirs, { bin: other });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /runs .*ccproxy \(deleted\), not this ccproxy/);
+    const stop = await ccproxyAs(null, ['stop'], dirs, { bin });
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(alive(pid), false);
   });
 
   test('as an ordinary user: the proxy hides its executable (non-dumpable), the pid file\'s lock proves it; status and stop work', { skip: !canBeNobody && 'needs root to run as nobody' }, async () => {

@@ -181,6 +181,12 @@ describe('memory stays bounded', () => {
     // the budget was given back: the next upload passes
     const r = await request(d.port, { method: 'POST', path: '/v1/messages/count_tokens', body });
     assert.equal(r.status, 200, r.text);
+    // a body over maxBodyBytes is refused as too large (413), not counted against the budget (503)
+    const big = await client(d.port);
+    await big.write(`${head('/v1/messages', 'Content-Length: 999999999999\r\n')}\r\n{`);
+    await big.until(() => /^HTTP\/1\.1 \d{3}/.test(big.text), 5000, 'an answer to the huge upload');
+    assert.equal(statusOf(big.text), 413, big.text);
+    big.s.destroy();
   });
 });
 
