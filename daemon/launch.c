@@ -80,26 +80,6 @@ static void launch_sleep_ms(long ms)
     }
 }
 
-/* 1 when <pid> exists and is not a zombie waiting for its parent. */
-static int launch_alive(pid_t pid)
-{
-    char path[64], buf[256];
-    const char *rp;
-    FILE *f;
-    size_t n;
-
-    if (pid <= 0 || (kill(pid, 0) == -1 && errno != EPERM))
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    if ((f = fopen(path, "re")) == NULL)
-        return 1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
-    return !(rp != NULL && rp[1] == ' ' && rp[2] == 'Z');
-}
-
 /* The instance key in ~/.ccproxy, created first when <create>. Returns <k>, or NULL with <why> saying
  * why there is none (for the messages). */
 static const cp_ident_key_t *launch_key(const launch_paths_t *p, int create, cp_ident_key_t *k, char *why,
@@ -353,7 +333,7 @@ static int launch_start(const cp_cli_t *cli, const cp_config_t *cfg, const launc
         }
         if (rc == CP_ERR)
             break;
-        if (!launch_alive(server)) {
+        if (!cp_ctl_alive((long)server)) {
             fprintf(stderr, "ccproxy: the proxy exited while starting\n");
             break;
         }

@@ -59,6 +59,7 @@ static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_
     memset(opts, 0, sizeof(*opts));
     opts->flag_config = cli->config;
     opts->flag_port = cli->port;
+    opts->flag_port_set = cli->port_set;
     opts->flag_host = cli->host;
     opts->flag_debug = cli->debug;
     cfg = cp_config_load(opts, warnings ? main_warn_later : quiet ? main_warn_none : main_warn, warnings, &e);
@@ -135,6 +136,12 @@ int main(int argc, char **argv)
     default:
         if ((cfg = main_load(&cli, &opts, NULL, cli.cmd != CP_CMD_LAUNCH)) == NULL)
             return CP_EXIT_CONFIG;
+        if (cfg->port == 0) { /* a server on any free port cannot be found again at a known address */
+            fprintf(stderr, "ccproxy: config error: server.port 0 (any free port) is for `ccproxy server` "
+                            "only; the launcher, status and stop need a fixed port\n");
+            cp_config_unref(cfg);
+            return CP_EXIT_CONFIG;
+        }
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "ccproxy: cannot initialise libcurl\n");
             cp_config_unref(cfg);

@@ -96,7 +96,7 @@ typedef struct cfg_field {
 
 static const cfg_field_t cfg_schema[] = {
     {"server", K_OBJECT, 0, 0},
-    {"server.port", K_PORT, 1, 65535},
+    {"server.port", K_PORT, 0, 65535},
     {"server.host", K_NONEMPTY, 0, 0},
     {"server.maxBodyBytes", K_UINT, 1, 1LL << 31},
     {"server.maxHeaderBytes", K_UINT, 1024, 1LL << 22},
@@ -1007,8 +1007,9 @@ static int cfg_layers_flags(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_
 {
     if (o->flag_config != NULL && cfg_layer_file(cx, c, o->flag_config, 0, "--config") != CP_OK)
         return CP_ERR;
-    if (o->flag_port != 0 && cfg_apply_scalar(cx, c->merged, c->sources, "flag --port", "server", "port",
-                                              json_integer(o->flag_port)) != CP_OK)
+    if ((o->flag_port_set || o->flag_port != 0) &&
+        cfg_apply_scalar(cx, c->merged, c->sources, "flag --port", "server", "port",
+                         json_integer(o->flag_port)) != CP_OK)
         return CP_ERR;
     if (o->flag_host != NULL && cfg_apply_scalar(cx, c->merged, c->sources, "flag --host", "server", "host",
                                                  json_string(o->flag_host)) != CP_OK)

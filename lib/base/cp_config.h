@@ -82,7 +82,8 @@ typedef struct cp_config_opts {
     const char *cwd;          /* NULL: the process's working directory */
     const char *managed_path; /* NULL: $CCPROXY_MANAGED_PATH, else /etc/ccproxy/managed-settings.json */
     const char *flag_config;  /* --config FILE */
-    int flag_port;            /* --port; 0 = not given */
+    int flag_port;            /* --port (0: any free port) */
+    int flag_port_set;        /* --port was given (else flag_port 0 = not given) */
     const char *flag_host;    /* --host */
     int flag_debug;           /* --debug: logging.level = debug */
     int trust_project;        /* `ccproxy trust` only: apply ./.ccproxy/settings.json whatever the trust store

@@ -31,7 +31,7 @@ const char cp_cli_usage[] =
     "  stop [--port N] [--host H] [--config FILE]\n"
     "                   stop the background proxy gracefully (exit 0 also when none runs)\n"
     "  server [--port N] [--host H] [--config FILE] [--pid-file FILE]\n"
-    "                   run the proxy in the foreground\n"
+    "                   run the proxy in the foreground (--port 0: any free port, printed)\n"
     "  config [--port N] [--host H] [--config FILE]\n"
     "                   print the effective configuration as JSON, with where each value came from\n"
     "  version          print versions of ccproxy and its libraries (also --version)\n"
@@ -103,8 +103,8 @@ static int cli_port(const char *v, int *out, cp_err_t *e)
 
     errno = 0;
     n = strtol(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || n < 1 || n > 65535)
-        return cp_err_set(e, 0, NULL, "invalid --port value '%s': expected an integer from 1 to 65535", v);
+    if (errno != 0 || end == v || *end != '\0' || n < 0 || n > 65535)
+        return cp_err_set(e, 0, NULL, "invalid --port value '%s': expected an integer from 0 to 65535", v);
     *out = (int)n;
     return CP_OK;
 }
@@ -152,8 +152,10 @@ static int cli_option(int argc, char **argv, int *i, cp_cli_t *out, cp_err_t *e)
         v = argv[++*i];
     if (v == NULL || *v == '\0')
         return cp_err_set(e, 0, NULL, "option %s needs a value", cli_opts[k].name);
-    if (cli_opts[k].kind == CLI_PORT)
+    if (cli_opts[k].kind == CLI_PORT) {
+        out->port_set = 1; /* the only CLI_PORT option is --port */
         return cli_port(v, (int *)(void *)field, e);
+    }
     *(const char **)(void *)field = v;
     return CP_OK;
 }
@@ -163,6 +165,8 @@ static int cli_check(const cp_cli_t *c, cp_err_t *e)
 {
     enum cp_style st;
 
+    if (c->port_set && c->port == 0 && c->cmd != CP_CMD_SERVER && c->cmd != CP_CMD_CONFIG)
+        return cp_err_set(e, 0, NULL, "--port 0 (any free port) is for `ccproxy server` only");
     if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "project") != 0)
         return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or project", c->scope);
     if (c->style != NULL && cp_prov_style_parse(c->style, &st) != CP_OK) {

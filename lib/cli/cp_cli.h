@@ -24,7 +24,8 @@ enum cp_cmd {
 typedef struct cp_cli {
     enum cp_cmd cmd;
     int debug;            /* --debug: before a launch's arguments, anywhere for the other commands */
-    int port;             /* --port N; 0 = not given */
+    int port;             /* --port N (0: any free port, `server` and `config` only) */
+    int port_set;         /* --port was given */
     const char *host;     /* --host H */
     const char *config;   /* --config FILE */
     const char *pid_file; /* server --pid-file FILE */

@@ -386,15 +386,14 @@ int cp_ctl_pidfile_signal(const cp_ctl_pidfile_t *p, int sig)
     return kill((pid_t)p->pid, sig);
 }
 
-/* 1 when <pid> exists and is not a zombie waiting for its parent. */
-static int ctl_alive(long pid)
+int cp_ctl_alive(long pid)
 {
     char path[64], buf[256];
     const char *rp;
     FILE *f;
     size_t n;
 
-    if (kill((pid_t)pid, 0) == -1 && errno != EPERM)
+    if (pid <= 0 || (kill((pid_t)pid, 0) == -1 && errno != EPERM))
         return 0;
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
     if ((f = fopen(path, "re")) == NULL)
@@ -420,10 +419,10 @@ int cp_ctl_pidfile_wait(const cp_ctl_pidfile_t *p, long ms)
             if (r > 0)
                 return 1;
             if (r == 0 || errno != EINTR)
-                return r == 0 ? 0 : !ctl_alive(p->pid);
+                return r == 0 ? 0 : !cp_ctl_alive(p->pid);
             continue;
         }
-        if (!ctl_alive(p->pid)) /* no pidfd (old kernel): look every 50 ms */
+        if (!cp_ctl_alive(p->pid)) /* no pidfd (old kernel): look every 50 ms */
             return 1;
         if (left == 0)
             return 0;

@@ -96,4 +96,7 @@ int cp_ctl_pidfile_wait(const cp_ctl_pidfile_t *p, long ms);
 /* Closes the pidfd, if any. */
 void cp_ctl_pidfile_close(cp_ctl_pidfile_t *p);
 
+/* 1 when <pid> exists and is not a zombie waiting for its parent (0 for pid <= 0). */
+int cp_ctl_alive(long pid);
+
 #endif

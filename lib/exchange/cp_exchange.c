@@ -402,14 +402,6 @@ static void ex_finish(exchange_t *x, cp_xfer_t *xf)
     int rc = x->ops->finish(x->st, x->status, cp_buf_str(&x->body), x->body.len, &reply, &req, &e);
 
     ex_retry_headers(xf, hdr, 8);
-    if (rc == CP_ERR && e.no_retry) { /* the front says so only for 4xx other than 408/409/429 */
-        size_t n = 0;
-        while (hdr[n] != NULL)
-            n++;
-        hdr[n++] = "x-should-retry";
-        hdr[n++] = "false";
-        hdr[n] = NULL;
-    }
     if (rc == CP_AGAIN) {
         cp_log_j(CP_LOG_INFO, "retrying upstream",
                  json_pack("{s:s,s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "model",

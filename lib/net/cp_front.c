@@ -19,7 +19,9 @@
  * reply is handed to evhttp. */
 #include "cp_front.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,8 @@ struct cp_front {
     struct evhttp_bound_socket *sock;
     cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
     char *host;
-    int port;
+    int port;          /* as configured (0: any free port) */
+    int bound_port;    /* the port listened on */
     cp_config_t *cfg;  /* current snapshot; owned reference */
     unsigned active;   /* requests between handler and completion */
     unsigned streams;  /* of those, replies being streamed (started) */
@@ -651,8 +654,9 @@ void cp_front_req_error(cp_front_req_t *r, const cp_err_t *e, const char *const 
     size_t n = 0;
     int status = e->http_status ? e->http_status : 500;
 
-    /* 4xx answers are the client's to fix: tell the SDKs not to retry them (408/409/429 are retryable) */
-    if (status >= 400 && status < 500 && status != 408 && status != 409 && status != 429) {
+    /* 4xx answers are the client's to fix: tell the SDKs not to retry them (408/409/429 are retryable,
+     * unless the error says retrying cannot help, as an exhausted quota does) */
+    if (e->no_retry || (status >= 400 && status < 500 && status != 408 && status != 409 && status != 429)) {
         hdr[n++] = "x-should-retry";
         hdr[n++] = "false";
     }
@@ -707,6 +711,14 @@ static int front_bind(cp_front_t *f, const char *host, int port, cp_err_t *e)
     free(f->host);
     f->host = cp_xstrdup(host);
     f->port = port;
+    f->bound_port = port;
+    {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (port == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0) /* any free port: which one */
+            f->bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    }
     return CP_OK;
 }
 
@@ -800,6 +812,11 @@ static void front_abort_one(void *pending, void *ud)
 void cp_front_abort(cp_front_t *f, const char *msg)
 {
     cp_conns_each_pending(f->conns, front_abort_one, (void *)msg);
+}
+
+int cp_front_port(const cp_front_t *f)
+{
+    return f->bound_port;
 }
 
 unsigned cp_front_active(const cp_front_t *f)

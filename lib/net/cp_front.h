@@ -50,6 +50,9 @@ void cp_front_drain(cp_front_t *f, cp_front_idle_cb cb, void *ud);
  * transfers are cancelled through the owners' gone callbacks. */
 void cp_front_abort(cp_front_t *f, const char *msg);
 
+/* The port listened on (the one the kernel chose when the configured port is 0). */
+int cp_front_port(const cp_front_t *f);
+
 /* Requests being handled right now, and open client connections. */
 unsigned cp_front_active(const cp_front_t *f);
 unsigned cp_front_connections(const cp_front_t *f);

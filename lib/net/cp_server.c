@@ -202,7 +202,7 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
     s->cfg = next;
     cp_server_apply_logging(next);
     cp_log_j(CP_LOG_INFO, "config reloaded",
-             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", next->port, "bigModel",
+             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", cp_front_port(s->front), "bigModel",
                        next->big_model, "smallModel", next->small_model));
     server_sd_notify("READY=1");
 }
@@ -302,9 +302,13 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
         pid_written = 1;
     }
     cp_log_j(CP_LOG_INFO, "listening",
-             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cfg->port, "version",
-                       CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
+             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cp_front_port(s.front),
+                       "version", CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
                        cfg->small_model));
+    if (cfg->port == 0) { /* any free port: say which on stdout too, whatever the log level */
+        printf("ccproxy listening on %s port %d\n", cfg->host, cp_front_port(s.front));
+        fflush(stdout);
+    }
     server_sd_notify("READY=1");
     event_base_dispatch(s.base);
     rc = s.exit_code;

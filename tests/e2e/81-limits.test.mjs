@@ -32,6 +32,15 @@ function client(port) {
   });
 }
 
+/** A daemon whose models all go to the mock "main" as an OpenAI-style provider, with <server> settings. */
+const relayProxy = (server = {}) => setupProxy({
+  settings: ({ main: m }) => ({
+    server,
+    providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1', flavor: 'generic' } },
+    models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
+  }),
+});
+
 const statusOf = (text) => Number((/^HTTP\/1\.1 (\d{3})/.exec(text) || [])[1]);
 const bodyOf = (text) => { try { return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)); } catch { return null; } };
 const head = (path, extra = '') => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}`;
@@ -80,12 +89,7 @@ describe('framing evhttp would misread is refused first', () => {
 
 describe('memory stays bounded', () => {
   test('bytes pipelined behind a request in flight: capped at server.maxHeaderBytes, then the connection closes', async (t) => {
-    const env = await setupProxy({
-      settings: ({ main: m }) => ({
-        providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1', flavor: 'generic' } },
-        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
-      }),
-    });
+    const env = await relayProxy();
     t.after(() => env.close());
     env.main.enqueue({ hang: true });
     const pid = env.d.proc.pid;
@@ -110,12 +114,7 @@ describe('memory stays bounded', () => {
   });
 
   test('a client that leaves while its pipelined bytes wait is noticed: the upstream transfer is cancelled', async (t) => {
-    const env = await setupProxy({
-      settings: ({ main: m }) => ({
-        providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1', flavor: 'generic' } },
-        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
-      }),
-    });
+    const env = await relayProxy();
     t.after(() => env.close());
     env.main.enqueue({ hang: true });
     const c = await client(env.d.port);
@@ -277,13 +276,7 @@ describe('slow and many connections', () => {
 
 describe('stream ends', () => {
   test('at the drain timeout an open stream gets event: error (overloaded_error) before the connection closes', async (t) => {
-    const env = await setupProxy({
-      settings: ({ main: m }) => ({
-        server: { drainTimeoutSeconds: 1 },
-        providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1', flavor: 'generic' } },
-        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
-      }),
-    });
+    const env = await relayProxy({ drainTimeoutSeconds: 1 });
     t.after(() => env.close());
     const chunks = oaiChunks(oaiCompletion({ content: 'partial answer' }));
     env.main.enqueue({ chunks: chunks.slice(0, 2), hang: true });
@@ -305,12 +298,7 @@ describe('stream ends', () => {
   });
 
   test('a client that half-closes its sending side after the request is taken as gone (documented), and the upstream call is cancelled', async (t) => {
-    const env = await setupProxy({
-      settings: ({ main: m }) => ({
-        providers: { relay: { baseURL: `${m.url}/v1`, apiKey: 'sk-relay-1', flavor: 'generic' } },
-        models: { bigModel: 'm@relay', smallModel: 'm@relay', preferredProvider: 'relay' },
-      }),
-    });
+    const env = await relayProxy();
     t.after(() => env.close());
     env.main.enqueue({ hang: true });
     const c = await client(env.d.port);

@@ -47,6 +47,7 @@ function rssWatch(pid) {
   let peak = base;
   const sample = () => { try { peak = Math.max(peak, rssBytes(pid)); } catch { /* exited: alive() fails later */ } };
   const timer = setInterval(sample, 20);
+  timer.unref(); // a failed test must not keep the process alive
   return {
     base,
     stop() { clearInterval(timer); sample(); return { base, peak, grown: peak - base }; },
@@ -461,15 +462,22 @@ describe('upstream faults', () => {
     let settled = false;
     h.done.then(() => { settled = true; });
     let rec = null;
-    if (entry) {
-      rec = await env.main.waitFor((rs) => rs.find(byTag(tag)), { timeoutMs: 5000, what: `the fault request ${tag}` });
+    let pending;
+    let r;
+    let rss;
+    try {
+      if (entry) {
+        rec = await env.main.waitFor((rs) => rs.find(byTag(tag)), { timeoutMs: 5000, what: `the fault request ${tag}` });
+      }
+      if (rawEntry) await waitFor(() => raw.requests.length > 0, { timeoutMs: 5000, what: 'the raw upstream to get the request' });
+      if (inProgress) await inProgress(h, rec);
+      pending = !settled;
+      await bystanders(env, what);
+      r = await h.done;
+    } finally {
+      rss = w.stop();
+      h.destroy();
     }
-    if (rawEntry) await waitFor(() => raw.requests.length > 0, { timeoutMs: 5000, what: 'the raw upstream to get the request' });
-    if (inProgress) await inProgress(h, rec);
-    const pending = !settled;
-    await bystanders(env, what);
-    const r = await h.done;
-    const rss = w.stop();
     const ctx = `\nfault: ${what}${tail(env)}`;
     if (overlap) assert.ok(pending, `the fault was still in progress when the bystanders started${ctx}`);
     const got = assertWhole(r, { ctx, ...wholeOpts });
@@ -479,7 +487,7 @@ describe('upstream faults', () => {
     const limit = rssLimit(pid, ...rssMiB);
     assert.ok(rss.grown < limit, `daemon RSS grew by ${(rss.grown / MiB).toFixed(1)} MiB during the fault (limit ${limit / MiB} MiB)${ctx}`);
     t.diagnostic(`rss +${(rss.grown / MiB).toFixed(1)} MiB (peak ${(rss.peak / MiB).toFixed(1)} MiB)`);
-    return { r, got, rec, rss };
+    return { r, got, rec, rss, tag };
   }
 
   for (const [style, S] of Object.entries(STYLES)) {
@@ -490,11 +498,18 @@ describe('upstream faults', () => {
         expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov}down unreachable \\(connection refused\\)$`) },
       }));
 
-      test('resets the connection before its status → 502 api_error "unreachable (the transfer failed)"', (t) => runFault(t, {
+      test('resets the connection before its status → 502 api_error "unreachable (the transfer failed)"', async (t) => {
+        const { tag } = await runFault(t, {
         model: S.model,
-        entry: { delayMs: 300, reset: true },
+        // times 2: on a kept-alive upstream connection libcurl takes a reset before any answer for a stale
+        // connection and sends the POST once more on a fresh one (the upstream sees it twice; see the report)
+        entry: { delayMs: 300, reset: true, times: 2 },
         expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\(the transfer failed\\)$`) },
-      }));
+        });
+        const copies = env.main.requests.filter(byTag(tag)).length;
+        t.diagnostic(`the upstream received the request ${copies} time(s)`);
+        assert.ok(copies <= 2, `sent ${copies} times: at most one resend`);
+      });
 
       test(`stalls before its status → 504 timeout_error after firstByteTimeoutMs (${TIMEOUT_MS} ms), no byte sent before`, async (t) => {
         const { r } = await runFault(t, {
@@ -598,7 +613,7 @@ describe('upstream faults', () => {
             const r = await h.done;
             const ctx = `\n${status}, ${i === 0 ? 'streaming' : 'non-streaming'} client${tail(env)}`;
             const got = assertWhole(r, { ctx });
-            assertExpected(got, { kind: 'error', status: mapped, type, msg: /upstream says/ }, ctx);
+            assertExpected(got, { kind: 'error', status: mapped, type, msg: html ? /^anth: 500 Internal Server Error$/ : /upstream says/ }, ctx);
             if (status === 429) assert.equal(r.headers['retry-after'], '7', `retry-after copied${ctx}`);
           }
           await assertHealthy(env);
@@ -643,7 +658,7 @@ describe('upstream faults', () => {
       rssMiB: [24, 128],
       expect: { kind: 'stream' },
     });
-    assert.equal(streamedText(r.events).length, TEN + 1, 'the 10 MB text (and the closing "x") arrived');
+    assert.equal(streamedText(r.events), bigText(TEN), 'the 10 MB text arrived intact');
     assert.equal(r.buf.length, rec.bytesSent, 'every upstream byte arrived, nothing else');
   });
 

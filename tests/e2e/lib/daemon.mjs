@@ -297,8 +297,8 @@ export async function startDaemon(opts = {}) {
     } else if (extra.includes('--port')) {
       port = Number(extra[extra.indexOf('--port') + 1]);
     } else {
-      port = await freePort();
-      args.push('--port', String(port));
+      port = null; // --port 0: the kernel picks a free port and the daemon logs it (no race)
+      args.push('--port', '0');
     }
     args.push(...extra);
     const d = spawnDaemon(args, env, dirs, ownDirs, port);
@@ -401,6 +401,15 @@ function spawnDaemon(args, env, dirs, ownDirs, port) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         if (exitInfo) return 'exited';
+        if (d.port === null) { // listening on port 0: its stdout says where
+          const m = /^ccproxy listening on \S+ port (\d+)$/m.exec(stdout);
+          if (m) port = d.port = Number(m[1]);
+        }
+        if (d.port === null) {
+          if (Date.now() >= deadline) return 'timeout';
+          await settleWithin(exited, 20);
+          continue;
+        }
         try {
           const r = await request(port, { path: '/health', timeoutMs: 1000 });
           if (r.status === 200 && r.json && r.json.pid === proc.pid) return 'ok';
