@@ -131,8 +131,14 @@ static void test_server_options(void **s)
     assert_string_equal(c.config, "/x.json");
     assert_int_equal(parse(&c, &e, ARGV("server", "--port=9001", "--debug", "--host=::1")), CP_OK);
     assert_int_equal(c.port, 9001);
+    assert_int_equal(c.port_set, 1);
     assert_int_equal(c.debug, 1);
     assert_string_equal(c.host, "::1");
+    assert_int_equal(parse(&c, &e, ARGV("server", "--port", "0")), CP_OK); /* any free port */
+    assert_int_equal(c.port, 0);
+    assert_int_equal(c.port_set, 1);
+    assert_int_equal(parse(&c, &e, ARGV("server")), CP_OK);
+    assert_int_equal(c.port_set, 0);
     assert_int_equal(parse(&c, &e, ARGV("config", "--config=/y.json")), CP_OK);
     assert_string_equal(c.config, "/y.json");
 }
@@ -147,7 +153,10 @@ static void test_errors_name_the_word(void **s)
         {{"ccproxy", "server", "extra", NULL}, "unexpected argument 'extra' for 'server'"},
         {{"ccproxy", "server", "--port", NULL}, "--port needs a value"},
         {{"ccproxy", "server", "--port", "abc", NULL}, "invalid --port value 'abc'"},
-        {{"ccproxy", "server", "--port", "0", NULL}, "invalid --port value '0'"},
+        {{"ccproxy", "server", "--port", "-1", NULL}, "invalid --port value '-1'"},
+        {{"ccproxy", "status", "--port", "0", NULL}, "--port 0 (any free port) is for `ccproxy server` only"},
+        {{"ccproxy", "stop", "--port=0", NULL}, "--port 0 (any free port) is for `ccproxy server` only"},
+        {{"ccproxy", "init", "--port", "0", "--yes", NULL}, "--port 0 (any free port) is for `ccproxy server` only"},
         {{"ccproxy", "server", "--port", "65536", NULL}, "invalid --port value '65536'"},
         {{"ccproxy", "server", "--port=12x", NULL}, "invalid --port value '12x'"},
         {{"ccproxy", "server", "--host", NULL}, "--host needs a value"},

@@ -207,6 +207,14 @@ static void test_layer_order(void **state)
     assert_string_equal(src(c, "server.port"), "flag --port");
     assert_string_equal(src(c, "server.host"), "flag --host");
     cp_config_unref(c);
+    /* --port 0 (any free port) given is a value, not "not given" */
+    f->o.flag_port = 0;
+    f->o.flag_port_set = 1;
+    c = load(f);
+    assert_int_equal(c->port, 0);
+    assert_string_equal(src(c, "server.port"), "flag --port");
+    cp_config_unref(c);
+    f->o.flag_port_set = 0;
 }
 
 static void test_flag_config_and_debug(void **state)
@@ -263,9 +271,10 @@ static void test_type_errors_name_path_and_expectation(void **state)
         const char *json;
         const char *want1, *want2;
     } cases[] = {
-        {"{\"server\":{\"port\":\"abc\"}}", "server.port: expected an integer from 1 to 65535",
+        {"{\"server\":{\"port\":\"abc\"}}", "server.port: expected an integer from 0 to 65535",
          "got \"abc\""},
-        {"{\"server\":{\"port\":70000}}", "server.port: expected an integer from 1 to 65535", "got 70000"},
+        {"{\"server\":{\"port\":70000}}", "server.port: expected an integer from 0 to 65535", "got 70000"},
+        {"{\"server\":{\"port\":-1}}", "server.port: expected an integer from 0 to 65535", "got -1"},
         {"{\"server\":{\"port\":80.5}}", "server.port", "got 80.5"},
         {"{\"server\":[]}", "server: expected an object", "got an array"},
         {"{\"server\":{\"maxBodyBytes\":0}}", "server.maxBodyBytes: expected an integer from 1 ", "got 0"},
@@ -329,9 +338,9 @@ static void test_env_errors_name_the_variable(void **state)
 
     setenv("CCPROXY_PORT", "abc", 1);
     assert_null(load(f));
-    assert_non_null(strstr(f->e.msg, "env CCPROXY_PORT: server.port: expected an integer from 1 to 65535"));
+    assert_non_null(strstr(f->e.msg, "env CCPROXY_PORT: server.port: expected an integer from 0 to 65535"));
     assert_non_null(strstr(f->e.msg, "got \"abc\""));
-    setenv("CCPROXY_PORT", "0", 1);
+    setenv("CCPROXY_PORT", "65536", 1);
     assert_null(load(f));
     unsetenv("CCPROXY_PORT");
     setenv("CCPROXY_LOG_LEVEL", "chatty", 1);
