@@ -49,6 +49,7 @@ struct cp_xfer {
     unsigned failed : 1;    /* err holds the reason */
     unsigned timed_out : 1; /* our timer fired */
     unsigned paused : 1;
+    unsigned sends; /* times curl was about to send the request (see xfer_prereq_cb) */
 };
 
 typedef struct up_sock {
@@ -300,6 +301,28 @@ static int xfer_seek_cb(void *ud, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* curl is about to send the request on a connection. When a reused keep-alive connection dies before
+ * any answer, curl resends on another one, and again on each further dead one (up to five times with
+ * 7.88): each copy of a POST may start a billed generation upstream. One resend covers the ordinary
+ * stale-connection race; a third attempt is refused. */
+#define UP_MAX_SENDS 2
+static int xfer_prereq_cb(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    cp_xfer_t *x = ud;
+
+    (void)ip;
+    (void)local_ip;
+    (void)port;
+    (void)local_port;
+    if (++x->sends <= UP_MAX_SENDS)
+        return CURL_PREREQFUNC_OK;
+    cp_err_set(&x->err, 502, "api_error",
+               "provider %s unreachable (its connections closed before an answer, %u times)", x->provider,
+               x->sends - 1);
+    x->failed = 1;
+    return CURL_PREREQFUNC_ABORT;
+}
+
 static size_t xfer_write_cb(char *p, size_t sz, size_t n, void *ud)
 {
     cp_xfer_t *x = ud;
@@ -453,6 +476,8 @@ cp_xfer_t *cp_up_start(cp_up_t *up, cp_up_req_t *req, const cp_xfer_cbs_t *cbs, 
         curl_easy_setopt(x->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* its minimum; default 64 KiB */
     }
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, xfer_prereq_cb);
+    curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, xfer_write_cb);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, xfer_header_cb);

@@ -509,14 +509,12 @@ describe('upstream faults', () => {
           // times 8: on a kept-alive upstream connection libcurl takes a reset before any answer for a stale
           // connection and sends the POST again (see the test below): every copy is reset
           entry: { delayMs: 300, reset: true, times: 8 },
-          expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\(the transfer failed\\)$`) },
+          expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\((the transfer failed|its connections closed before an answer, \\d+ times)\\)$`) },
         });
         t.diagnostic(`the upstream received the request ${env.main.requests.filter(byTag(tag)).length} time(s)`);
       });
 
-      test('resets kept-alive connections before its status → the POST is sent at most twice (one resend for a stale connection)', {
-        todo: 'BUG: libcurl resends the whole POST on each reused connection that dies before the status, up to 6 copies (lib/net/cp_up.c cp_up_start)',
-      }, async (t) => {
+      test('resets kept-alive connections before its status → the POST is sent at most twice (one resend for a stale connection)', async (t) => {
         const warm = 4;
         const warmTag = newTag('warm');
         env.main.enqueue({ match: byTag(warmTag), times: warm, delayMs: 100, json: S.prov === 'oai'
@@ -529,7 +527,7 @@ describe('upstream faults', () => {
           stream: false,
           entry: { reset: true, times: 10 },
           overlap: false,
-          expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\(the transfer failed\\)$`) },
+          expect: { kind: 'error', status: 502, type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\((the transfer failed|its connections closed before an answer, \\d+ times)\\)$`) },
         });
         const copies = env.main.requests.filter(byTag(tag)).length;
         t.diagnostic(`the upstream received the request ${copies} times`);
@@ -561,7 +559,7 @@ describe('upstream faults', () => {
           // the pause lets ccproxy read everything before the RST (an RST discards unread data in the kernel)
           entry: { chunks: [...S.opened(['before ', 'the reset']), { pauseMs: 300 }], gapMs: 5, resetAfter: true },
           inProgress: (h) => h.waitFor((txt, evs) => streamedText(evs) === 'before the reset', 5000, 'the text before the reset'),
-          expect: { kind: 'stream-error', type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\(the transfer failed\\)$`) },
+          expect: { kind: 'stream-error', type: 'api_error', msg: new RegExp(`^provider ${S.prov} unreachable \\((the transfer failed|its connections closed before an answer, \\d+ times)\\)$`) },
         });
         assert.equal(streamedText(r.events), 'before the reset');
       });
@@ -601,18 +599,14 @@ describe('upstream faults', () => {
         assert.equal(streamedText(r.events), 'fine ');
       });
 
-      test('answers 200 with a body that is not JSON (non-streaming client) → a clean 502 api_error, never the garbage', {
-        todo: style === 'anthropic' ? 'BUG: ant_finish relays any 2xx body (lib/prov/anthropic/cp_prov_anthropic.c)' : undefined,
-      }, (t) => runFault(t, {
+      test('answers 200 with a body that is not JSON (non-streaming client) → a clean 502 api_error, never the garbage', (t) => runFault(t, {
         model: S.model,
         stream: false,
         entry: { delayMs: 300, headers: { 'content-type': 'application/json' }, rawBody: '{"id":"msg_cut","type":"message","content":[{"type":"te' },
         expect: { kind: 'error', status: 502, type: 'api_error' },
       }));
 
-      test('answers 200 text/html to a streaming client → a clean 502 api_error, never HTML', {
-        todo: style === 'anthropic' ? 'BUG: ant_finish relays any 2xx body, HTML included (lib/prov/anthropic/cp_prov_anthropic.c)' : undefined,
-      }, (t) => runFault(t, {
+      test('answers 200 text/html to a streaming client → a clean 502 api_error, never HTML', (t) => runFault(t, {
         model: S.model,
         entry: { delayMs: 300, headers: { 'content-type': 'text/html' }, rawBody: '<html><head><title>Gateway says hi</title></head><body>hello</body></html>' },
         expect: { kind: 'error', status: 502, type: 'api_error' },

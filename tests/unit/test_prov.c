@@ -303,14 +303,35 @@ static void test_anthropic_adapter(void **s)
                      CP_ERR);
     assert_int_equal(e.http_status, 529);
     assert_non_null(strstr(e.msg, "Bad gateway"));
+    /* a 2xx that is no Message (HTML, a cut body, other JSON) is a 502, never relayed; invalid UTF-8
+     * inside a whole Message is relayed as it is (docs/protocol-notes.md) */
+    {
+        static const char *const bad[] = {"<html>hi</html>",
+                                          "{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[{\"ty",
+                                          "{\"foo\":1}", "[]"};
+        static const char raw[] =
+            "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"a\xff\"}]}";
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_int_equal(ops->finish(st, 200, bad[i], strlen(bad[i]), &reply, &req, &e), CP_ERR);
+            assert_int_equal(e.http_status, 502);
+            assert_non_null(strstr(e.msg, "not an Anthropic Message"));
+        }
+        assert_int_equal(ops->finish(st, 200, raw, sizeof(raw) - 1, &reply, &req, &e), CP_OK);
+        assert_memory_equal(reply.body.p, raw, sizeof(raw) - 1);
+        cp_buf_free(&reply.body);
+    }
     ops->free(st);
     st = NULL;
 
-    /* count_tokens goes upstream */
+    /* count_tokens goes upstream; its answer must be a token count */
     a.kind = CP_ANTH_COUNT_TOKENS;
     assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
     assert_string_equal(req.url, "http://127.0.0.1:9/v1/messages/count_tokens");
     cp_upreq_free(&req);
+    assert_int_equal(ops->finish(st, 200, "{\"input_tokens\":12}", 19, &reply, &req, &e), CP_OK);
+    cp_buf_free(&reply.body);
+    assert_int_equal(ops->finish(st, 200, "{\"input_tokens\":\"12\"}", 21, &reply, &req, &e), CP_ERR);
+    assert_non_null(strstr(e.msg, "not a token count"));
     ops->free(st);
     json_decref(anth);
     prov_done(&p);

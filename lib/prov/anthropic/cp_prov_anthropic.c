@@ -172,12 +172,27 @@ static int ant_stream_idle(const void *stp)
     return st->clean; /* never inside a relayed event that is still arriving */
 }
 
+/* A 2xx body the client may get as it is: a whole Message (or, for count_tokens, {"input_tokens": N}). */
+static int ant_answer_ok(const ant_state_t *st, const json_t *j)
+{
+    if (!json_is_object(j))
+        return 0;
+    if (st->a.kind == CP_ANTH_COUNT_TOKENS)
+        return json_is_integer(json_object_get(j, "input_tokens"));
+    return cp_json_streq(json_object_get(j, "type"), "message") &&
+           json_is_array(json_object_get(j, "content"));
+}
+
 static int ant_finish(void *stp, long status, const char *body, size_t len, cp_prov_reply_t *reply,
                       cp_upreq_t *req, cp_err_t *e)
 {
     ant_state_t *st = stp;
-    json_t *j = len > 0 ? cp_json_loadb(body, len, CP_JSON_PARSE, NULL) : NULL; /* owned */
+    json_error_t jerr;
+    json_t *j = len > 0 ? cp_json_loadb(body, len, CP_JSON_PARSE, &jerr) : NULL; /* owned */
     int ok = status >= 200 && status < 300;
+    /* invalid UTF-8 inside an otherwise whole answer is relayed as it is, like a stream's bytes
+     * (docs/protocol-notes.md); a cut body, HTML or JSON that is no answer is not */
+    int raw_utf8 = j == NULL && len > 0 && json_error_code(&jerr) == json_error_invalid_utf8;
 
     (void)req;
     cp_buf_init(&reply->body, 0);
@@ -193,6 +208,16 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
         reply->status = 200;
         reply->ctype = "text/event-stream";
         return CP_OK;
+    }
+    if (ok && !raw_utf8 && !ant_answer_ok(st, j)) { /* HTML, a cut body, or JSON that is not an answer */
+        json_decref(j);
+        cp_buf_free(&reply->body);
+        cp_err_set(e, 502, "api_error", "provider %s returned a 200 answer that is not %s: \"%.*s\"",
+                   st->a.prov->name,
+                   st->a.kind == CP_ANTH_COUNT_TOKENS ? "a token count" : "an Anthropic Message",
+                   (int)(len < 120 ? len : 120), body);
+        cp_prov_scrub_err(st->a.prov, e);
+        return CP_ERR;
     }
     if (ok || (json_is_object(j) && json_is_object(json_object_get(j, "error")))) {
         json_decref(j);
