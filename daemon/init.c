@@ -66,11 +66,8 @@ static int init_ask(const char *question, const char *dflt, int secret, char *bu
     char *ok;
 
     for (;;) {
-        if (dflt != NULL && *dflt != '\0')
-            printf("%s [%s]: ", question, dflt);
-        else
-            printf("%s: ", question);
-        fflush(stdout);
+        /* echo goes off before the prompt shows: a key typed or pasted the moment it appears is
+         * never echoed */
         if (secret && tcgetattr(STDIN_FILENO, &init_saved_tty) == 0) {
             quiet = init_saved_tty;
             quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -78,6 +75,11 @@ static int init_ask(const char *question, const char *dflt, int secret, char *bu
             init_echo_off = 1;
             tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
         }
+        if (dflt != NULL && *dflt != '\0')
+            printf("%s [%s]: ", question, dflt);
+        else
+            printf("%s: ", question);
+        fflush(stdout);
         ok = fgets(buf, (int)n, stdin);
         if (init_echo_off) {
             tcsetattr(STDIN_FILENO, TCSANOW, &init_saved_tty);
