@@ -35,7 +35,7 @@ reload-in-place|lib/net/cp_server.c|s/^    cp_config_unref(s->cfg);$/    s->cfg-
 body-limit|lib/net/cp_front.c|s/(ev_ssize_t)cfg->max_body_bytes)/(ev_ssize_t)33554432)/|e2e:20#maxBodyBytes|maxBodyBytes fixed at its default
 header-limit|lib/net/cp_front.c|s/(ev_ssize_t)cfg->max_header_bytes)/(ev_ssize_t)65536)/|e2e:20#maxHeaderBytes|maxHeaderBytes fixed at its default
 client-timeout|lib/net/cp_front.c|s/evhttp_set_timeout(f->http, (int)cfg->client_timeout_s);/(void)0;/|e2e:20#clientTimeoutSeconds|clientTimeoutSeconds never applied
-retry-429|lib/net/cp_front.c|s/ \&\& status != 429) {/) {/|e2e:52#upstream 429 e2e:52#plain 429|a 429 marked x-should-retry: false (the SDKs would not retry a rate limit)
+retry-429|lib/net/cp_front.c|s/ \&\& status != 429)) {/)) {/|e2e:52#upstream 429 e2e:52#plain 429|a 429 marked x-should-retry: false (the SDKs would not retry a rate limit)
 quota-retry|lib/prov/cp_prov_err.c|s/e->no_retry = 1;/e->no_retry = 0;/|unit:prov_err e2e:52#insufficient_quota|a 429 insufficient_quota without x-should-retry: false (the SDKs retry in vain)
 retry-after-ms|lib/exchange/cp_exchange.c|s/{"retry-after", "retry-after-ms"}/{"retry-after", "x-retry-after-ms"}/|e2e:52#plain 429|the upstream's retry-after-ms not passed on
 stream-buffer|lib/exchange/cp_exchange.c|s/>= x->cfg->stream_buffer_bytes/>= 262144u/|e2e:61#streamBufferBytes|streamBufferBytes fixed at its default
@@ -50,6 +50,15 @@ anth-version|lib/prov/anthropic/cp_prov_anthropic.c|s/: "2023-06-01");/: "2023-0
 text-log|lib/base/cp_log.c|s/"%s %-5s ", ts, lvl/"%s %s ", ts, lvl/|unit:log e2e:30#text|the text log format loses its aligned level column
 notify-ready|lib/net/cp_server.c|/^int cp_server_run/,/^}/s/server_sd_notify("READY=1");/(void)0;/|e2e:40#READY=1|Type=notify: READY=1 never sent at start
 notify-reload|lib/net/cp_server.c|s/server_sd_notify("RELOADING=1");/(void)0;/|e2e:40#READY=1|Type=notify: RELOADING=1 never sent on SIGHUP
+frame-chunk-ext|lib/net/cp_frame.c|s/return frame_bad(s, "Chunk extensions are not supported");/return CP_FRAME_MORE;/|unit:frame e2e:81#a chunk extension|a chunk extension is not refused (evhttp answers it 413)
+pipeline-cap|lib/net/cp_conn.c|s/evbuffer_get_length(buf) > cfg->max_header_bytes) {/evbuffer_get_length(buf) > (size_t)-1) {/|e2e:81#pipelined behind|bytes pipelined behind a request in flight are not capped
+head-deadline|lib/net/cp_conn.c|s/want = DL_HEAD;/want = DL_NONE;/|e2e:81#head has a total deadline|the request head has no total deadline (slowloris)
+upload-budget|lib/net/cp_conn.c|s/if (s->uploading - c->reserved + want > s->cfg->upload_budget)/if (0)/|e2e:81#uploadBudgetBytes|the upload budget is never enforced
+per-peer|lib/net/cp_conn.c|s/\&\& from_peer > s->cfg->max_per_peer) {/\&\& from_peer > 0xffffffffu) {/|e2e:81#maxConnectionsPerPeer|maxConnectionsPerPeer never applied
+json-values|lib/net/cp_front.c|s/> r->cfg->max_json_values) {/> (size_t)-1) {/|e2e:81#JSON values|a body of millions of JSON values is parsed
+drain-error-event|lib/net/cp_server.c|s/cp_front_abort(s->front, "ccproxy is shutting down");/(void)0;/|e2e:81#drain timeout|streams are cut at the drain timeout without event: error
+anth-2xx-garbage|lib/prov/anthropic/cp_prov_anthropic.c|s/if (ok \&\& !raw_utf8 \&\& !ant_answer_ok(st, j)) {/if (ok \&\& raw_utf8 \&\& !raw_utf8 \&\& !ant_answer_ok(st, j)) {/|unit:prov e2e:82#not JSON|an Anthropic-style 200 that is no Message (HTML, a cut body) is relayed
+resend-cap|lib/net/cp_up.c|s/if (++x->sends <= UP_MAX_SENDS)/if (++x->sends > 0)/|e2e:82#kept-alive|a POST resent on every dead reused upstream connection
 EOF
 )
 

@@ -324,20 +324,15 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
     conn_arm(c);
 }
 
-/* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the
- * Anthropic error envelope (see the top of the file). */
-static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Rewrites the HTML error page <buf> holds (<len> bytes, start unfrozen), if it is one. */
+static void conn_rewrite_html(cp_conn_t *c, struct evbuffer *buf, size_t len)
 {
-    cp_conn_t *c = arg;
-    size_t len = evbuffer_get_length(buf);
     char head[13], tail[CONN_HTML_TAIL_LEN];
     struct evbuffer_ptr pos;
     char msgbuf[300];
     const char *msg;
     int status;
 
-    if (info->n_added == 0 || c->in_request || c->taken || len < 64 || len > 2048)
-        return; /* our own replies are never evhttp's HTML pages */
     if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
         memcmp(head, "HTTP/1.", 7) != 0)
         return;
@@ -363,6 +358,23 @@ static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
     }
     evbuffer_drain(buf, len);
     conn_write_error(c, buf, head, status, NULL, msg, 0);
+}
+
+/* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the
+ * Anthropic error envelope (see the top of the file). */
+static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    cp_conn_t *c = arg;
+    size_t len = evbuffer_get_length(buf);
+
+    if (info->n_added == 0 || c->in_request || c->taken || len < 64 || len > 2048)
+        return; /* our own replies are never evhttp's HTML pages */
+    /* the socket bufferevent freezes the start of its output between its own writes, and a frozen
+     * start refuses copyout and drain: after the first reply on a connection, evhttp's pages went out
+     * as HTML. Its write callback unfreezes the start before each write, so freezing it again is safe. */
+    evbuffer_unfreeze(buf, 1);
+    conn_rewrite_html(c, buf, len);
+    evbuffer_freeze(buf, 1);
 }
 
 /* ---- deadlines -------------------------------------------------------------------------------- */

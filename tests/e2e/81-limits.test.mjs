@@ -70,6 +70,33 @@ describe('framing evhttp would misread is refused first', () => {
     });
   }
 
+  for (const [what, second, status] of [
+    ['an unknown method', 'FOO / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 501],
+    ['a malformed request line', 'GET\r\nHost: 127.0.0.1\r\n\r\n', 400],
+  ]) {
+    test(`evhttp's own error for ${what} is JSON also after a reply on the same connection (pipelined or later)`, async (t) => {
+      const d = await startDaemon();
+      t.after(() => d.stop());
+      for (const pipelined of [true, false]) {
+        const c = await client(d.port);
+        const first = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+        if (pipelined) {
+          await c.write(first + second);
+        } else {
+          await c.write(first);
+          await c.until(() => /"status":"ok"/.test(c.text), 3000, 'the first answer');
+          await c.write(second);
+        }
+        await c.until(() => c.closed, 5000, 'the connection closed after the error');
+        const answers = c.text.split(/(?=HTTP\/1\.1 \d{3} )/);
+        assert.equal(answers.length, 2, c.text);
+        assert.equal(statusOf(answers[1]), status, answers[1]);
+        assert.match(answers[1], /\r\nContent-Type: application\/json\r\n/, `JSON, not evhttp's HTML:\n${answers[1]}`);
+        assert.equal(bodyOf(answers[1])?.type, 'error', answers[1]);
+      }
+    });
+  }
+
   test('a well-formed chunked body is still accepted, and keep-alive goes on after it', async (t) => {
     const d = await startDaemon({ homeSettings: { providers: { openai: { apiKey: 'sk-test-1' } } } });
     t.after(() => d.stop());
