@@ -245,7 +245,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     if (c == NULL) {
         if (e.msg[0] == '\0')
             abort();
-        if (strstr(e.msg, "expected a header value") != NULL && strstr(e.msg, FZ_SECRET) != NULL)
+        /* a header value is never quoted in an error: the secret may appear only when the input itself
+         * spells it (in a provider name, say), never from ${FZ_SECRET} */
+        if (strstr(e.msg, "expected a header value") != NULL && strstr(e.msg, FZ_SECRET) != NULL &&
+            memmem(d, n, FZ_SECRET, sizeof(FZ_SECRET) - 1) == NULL)
             abort();
         return 0;
     }
