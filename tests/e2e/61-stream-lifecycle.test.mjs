@@ -13,7 +13,7 @@ import { setupProxy } from './lib/proxy.mjs';
 import { anthMessage, oaiCompletion } from './lib/mock-upstream.mjs';
 import {
   openStream, assertCompleteStream, assertErrorStream, streamedText, realEvents, anthTextEvents, anthStart,
-  oaiTextChunks, oaiChunk, piece, rssBytes, isAsan, logLines, sleep,
+  oaiTextChunks, oaiChunk, piece, rssBytes, isAsan, logLines, sleep, bigSource,
 } from './lib/stream.mjs';
 
 const ANTH_KEY = 'sk-ant-prov-SECRET-lifecycle';
@@ -69,29 +69,6 @@ const STYLES = {
     errorBody: (type, message) => ({ error: { message, type: type === 'rate_limit_error' ? 'requests' : 'server_error', code: null } }),
   },
 };
-
-/** A big upstream stream of <n> text pieces of <len> characters, produced on demand. */
-function bigSource(style, n, len) {
-  if (style === 'anthropic') {
-    return function* gen() {
-      yield anthStart();
-      yield { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } };
-      for (let i = 0; i < n; i++) {
-        yield { event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece(i, len) } } };
-      }
-      yield { event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } };
-      yield { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: n } } };
-      yield { event: 'message_stop', data: { type: 'message_stop' } };
-    };
-  }
-  return function* gen() {
-    yield oaiChunk({ role: 'assistant', content: '' });
-    for (let i = 0; i < n; i++) yield oaiChunk({ content: piece(i, len) });
-    yield oaiChunk({}, { finish: 'stop' });
-    yield oaiChunk(null, { choices: [], usage: { prompt_tokens: 10, completion_tokens: n, total_tokens: 10 + n } });
-    yield 'data: [DONE]\n\n';
-  };
-}
 
 function expectedBigTextHash(n, len) {
   const h = crypto.createHash('sha256');

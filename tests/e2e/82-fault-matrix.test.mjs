@@ -22,7 +22,7 @@ import { setupProxy, parseSSE } from './lib/proxy.mjs';
 import { DEFAULT_ANTH_TEXT, DEFAULT_OAI_TEXT } from './lib/mock-upstream.mjs';
 import {
   openStream, assertCompleteStream, assertErrorStream, streamedText, anthTextEvents, anthStart, oaiTextChunks,
-  oaiChunk, piece, rssBytes, isAsan, sleep,
+  oaiChunk, piece, rssBytes, isAsan, sleep, bigSource,
 } from './lib/stream.mjs';
 
 const KEY = 'sk-prov-SECRET-faultmatrix';
@@ -362,29 +362,6 @@ const STYLES = {
     errorBody: (status, type) => ({ type: 'error', error: { type, message: `upstream says ${status}` } }),
   },
 };
-
-/** An upstream stream of <n> pieces of <len> characters, made on demand (mock `source`). */
-function bigSource(style, n, len) {
-  if (style === 'anthropic') {
-    return function* gen() {
-      yield anthStart();
-      yield { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } };
-      for (let i = 0; i < n; i++) {
-        yield { event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece(i, len) } } };
-      }
-      yield { event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } };
-      yield { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: n } } };
-      yield { event: 'message_stop', data: { type: 'message_stop' } };
-    };
-  }
-  return function* gen() {
-    yield oaiChunk({ role: 'assistant', content: '' });
-    for (let i = 0; i < n; i++) yield oaiChunk({ content: piece(i, len) });
-    yield oaiChunk({}, { finish: 'stop' });
-    yield oaiChunk(null, { choices: [], usage: { prompt_tokens: 10, completion_tokens: n, total_tokens: 10 + n } });
-    yield 'data: [DONE]\n\n';
-  };
-}
 
 const bigHash = (n, len) => {
   const h = crypto.createHash('sha256');

@@ -10,8 +10,9 @@
  * provider without apiKey.
  *
  * Checks, besides no crash, no leak and no ASan/UBSan report on any input:
- * - a refusal has a message, and a bad header value is never quoted in it
- *   (docs/security.md: "described by its length, never its text");
+ * - a refusal has a message. (That a bad header value is never quoted in it is checked by
+ *   tests/unit/test_config.c, not here: messages quote key names from the input, and a key can spell
+ *   anything, JSON escapes included, so a text search here flags keys that merely look like a value.)
  * - a loaded config holds what the loader promises: ranges of server values, providers sorted by
  *   unique name with an http(s) baseURL without a trailing '/', a known flavor only on OpenAI-style
  *   providers, bigModel/smallModel/models.map targets and preferredProvider naming configured
@@ -244,11 +245,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     c = cp_config_load(&o, fz_warn, NULL, &e);
     if (c == NULL) {
         if (e.msg[0] == '\0')
-            abort();
-        /* a header value is never quoted in an error: the secret may appear only when the input itself
-         * spells it (in a provider name, say), never from ${FZ_SECRET} */
-        if (strstr(e.msg, "expected a header value") != NULL && strstr(e.msg, FZ_SECRET) != NULL &&
-            memmem(d, n, FZ_SECRET, sizeof(FZ_SECRET) - 1) == NULL)
             abort();
         return 0;
     }

@@ -319,6 +319,30 @@ export function piece(i, len = 1000) {
   return s;
 }
 
+/** A big upstream stream (mock `source`) of <n> text pieces of <len> characters, in the style of
+ * <style> ('anthropic' events or OpenAI chunks), produced on demand. */
+export function bigSource(style, n, len) {
+  if (style === 'anthropic') {
+    return function* gen() {
+      yield anthStart();
+      yield { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } };
+      for (let i = 0; i < n; i++) {
+        yield { event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece(i, len) } } };
+      }
+      yield { event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } };
+      yield { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: n } } };
+      yield { event: 'message_stop', data: { type: 'message_stop' } };
+    };
+  }
+  return function* gen() {
+    yield oaiChunk({ role: 'assistant', content: '' });
+    for (let i = 0; i < n; i++) yield oaiChunk({ content: piece(i, len) });
+    yield oaiChunk({}, { finish: 'stop' });
+    yield oaiChunk(null, { choices: [], usage: { prompt_tokens: 10, completion_tokens: n, total_tokens: 10 + n } });
+    yield 'data: [DONE]\n\n';
+  };
+}
+
 /** VmRSS of a process in bytes (Linux /proc). */
 export function rssBytes(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
