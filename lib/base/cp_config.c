@@ -12,6 +12,7 @@
  * place, so a reader finds any configuration rule without chasing modules; so does the order of the
  * layers (whether a file may be trusted, and what it says about keys, is lib/base/cp_trust.c's). */
 #include "cp_config.h"
+#include "cp_route.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -232,6 +233,8 @@ int cp_config_model_ok(const char *s)
 
     if (*s == '\0' || *s == '@')
         return 0;
+    if ((at != NULL ? (size_t)(at - s) : strlen(s)) >= CP_ROUTE_MODEL_MAX)
+        return 0; /* a model name a route cannot hold: every request to it would fail */
     return at == NULL || at[1] != '\0';
 }
 
@@ -305,7 +308,7 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
     case K_MODEL:
         return json_is_string(v) && cp_config_model_ok(json_string_value(v))
                    ? NULL
-                   : "a model name, \"model\" or \"model@provider\"";
+                   : "a model name, \"model\" or \"model@provider\" (the model under 256 bytes)";
     case K_STRLIST:
         if (!json_is_array(v))
             return "an array of strings";

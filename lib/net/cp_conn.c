@@ -138,6 +138,8 @@ static const char *conn_phrase(int status)
         return "Too Many Requests";
     case 501:
         return "Not Implemented";
+    case 505:
+        return "HTTP Version Not Supported";
     case 503:
         return "Service Unavailable";
     default:
@@ -155,7 +157,7 @@ static void conn_write_error(cp_conn_t *c, struct evbuffer *out, const char *ver
     cp_req_id(rid);
     json = cp_anth_error_json(status, type, msg, rid);
     evbuffer_add_printf(out,
-                        "%.8s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\n"
+                        "%s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\n"
                         "Connection: close\r\n",
                         version, status, conn_phrase(status), rid);
     if (retry_after > 0)
@@ -327,20 +329,25 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 /* Rewrites the HTML error page <buf> holds (<len> bytes, start unfrozen), if it is one. */
 static void conn_rewrite_html(cp_conn_t *c, struct evbuffer *buf, size_t len)
 {
-    char head[13], tail[CONN_HTML_TAIL_LEN];
+    char head[32], tail[CONN_HTML_TAIL_LEN];
     struct evbuffer_ptr pos;
     char msgbuf[300];
-    const char *msg;
+    const char *msg, *sp;
+    ev_ssize_t hn = evbuffer_copyout(buf, head, sizeof(head) - 1);
     int status;
 
-    if (evbuffer_copyout(buf, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
-        memcmp(head, "HTTP/1.", 7) != 0)
+    /* evhttp echoes whatever version the client wrote ("HTTP/-1.2", "HTTP/1.10"): the status is what
+     * follows the first space, and our answer says HTTP/1.1 (or 1.0) */
+    head[hn > 0 ? hn : 0] = '\0';
+    if (hn < 12 || memcmp(head, "HTTP/", 5) != 0 || (sp = strchr(head, ' ')) == NULL)
         return;
     if (evbuffer_ptr_set(buf, &pos, len - CONN_HTML_TAIL_LEN, EVBUFFER_PTR_SET) != 0 ||
         evbuffer_copyout_from(buf, &pos, tail, CONN_HTML_TAIL_LEN) != (ev_ssize_t)CONN_HTML_TAIL_LEN ||
         memcmp(tail, CONN_HTML_TAIL, CONN_HTML_TAIL_LEN) != 0)
         return;
-    status = atoi(head + 9);
+    status = atoi(sp + 1);
+    if (status < 400 || status > 599)
+        status = 400;
     if (status == 413) {
         snprintf(
             msgbuf, sizeof(msgbuf),
@@ -357,7 +364,8 @@ static void conn_rewrite_html(cp_conn_t *c, struct evbuffer *buf, size_t len)
         msg = "The request could not be processed";
     }
     evbuffer_drain(buf, len);
-    conn_write_error(c, buf, head, status, NULL, msg, 0);
+    conn_write_error(c, buf, memcmp(head, "HTTP/1.0 ", 9) == 0 ? "HTTP/1.0" : "HTTP/1.1", status, NULL, msg,
+                     0);
 }
 
 /* Rewrites an evhttp-generated HTML error page, once complete in the output buffer, into the

@@ -33,6 +33,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
 #include "cp_accept.h"
@@ -140,6 +141,8 @@ static const char *front_phrase(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     case 529:
         return "Overloaded";
     default:
@@ -504,6 +507,14 @@ static void front_on_request(struct evhttp_request *req, void *arg)
     }
     /* from here on <r> may be freed by any reply: never touch it after dispatching */
 
+    if (req->major != 1 || (req->minor != 0 && req->minor != 1)) {
+        /* evhttp takes any "HTTP/%d.%d" with a major of at most 1, and would echo it back */
+        const char *const close[] = {"Connection", "close", NULL};
+        req->major = 1;
+        req->minor = 1;
+        front_error_x(r, 505, "invalid_request_error", "HTTP version not supported: use HTTP/1.1", close);
+        return;
+    }
     {
         char why[320];
         const char *bad = front_guard(r, why, sizeof(why));

@@ -97,6 +97,23 @@ describe('framing evhttp would misread is refused first', () => {
     });
   }
 
+  test('an HTTP version other than 1.0 and 1.1 gets 505 as HTTP/1.1 JSON; evhttp\'s own errors never echo a bogus version', async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.stop());
+    for (const [raw, status] of [
+      ['GET /health HTTP/-1.2\r\nHost: 127.0.0.1\r\n\r\n', 505],
+      ['GET /health HTTP/1.10\r\nHost: 127.0.0.1\r\n\r\n', 505],
+      [`GET / HTTP/1.1000\r\nX-Big: ${'a'.repeat(70000)}\r\n\r\n`, 400], // over maxHeaderBytes: evhttp's page
+    ]) {
+      const c = await client(d.port);
+      await c.write(raw);
+      await c.until(() => c.closed, 5000, 'closed after the error');
+      assert.match(c.text, /^HTTP\/1\.1 \d{3} /, c.text.slice(0, 200));
+      assert.equal(statusOf(c.text), status, c.text.slice(0, 300));
+      assert.equal(bodyOf(c.text)?.type, 'error', c.text.slice(0, 300));
+    }
+  });
+
   test('a well-formed chunked body is still accepted, and keep-alive goes on after it', async (t) => {
     const d = await startDaemon({ homeSettings: { providers: { openai: { apiKey: 'sk-test-1' } } } });
     t.after(() => d.stop());

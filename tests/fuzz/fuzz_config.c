@@ -112,21 +112,13 @@ static void fz_write(const uint8_t *d, size_t n)
         unsetenv("CCPROXY_CONFIG");
 }
 
-/* The length of the model part of a "model@provider" target. */
-static size_t fz_name_len(const char *t)
-{
-    const char *at = strrchr(t, '@');
-    return at != NULL ? (size_t)(at - t) : strlen(t);
-}
-
-/* A configured target must route, unless its model part is too long for cp_route_t (the loader does
- * not bound it; reported in docs/security.md, "Fuzzing"). */
+/* A configured target must route (the loader refuses model parts too long for cp_route_t). */
 static void route_ok(const cp_config_t *c, const char *target)
 {
     cp_route_t rt;
     cp_err_t e = {0};
 
-    if (cp_route_target(c, target, &rt, &e) != CP_OK && fz_name_len(target) < CP_ROUTE_MODEL_MAX)
+    if (cp_route_target(c, target, &rt, &e) != CP_OK)
         abort();
 }
 

@@ -263,6 +263,32 @@ static void test_invalid_json_names_line_and_column(void **state)
     assert_non_null(strstr(f->e.msg, "duplicate"));
 }
 
+/* A model name no route can hold (256 bytes or more) is refused when loading, not on every request. */
+static void test_long_model_names_refused(void **state)
+{
+    fx_t *f = *state;
+    char json[1200], m[300];
+    cp_config_t *c;
+
+    memset(m, 'm', 255);
+    m[255] = '\0';
+    snprintf(json, sizeof(json), "{\"models\":{\"bigModel\":\"%s@openai\"}}", m);
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    c = load(f);
+    assert_non_null(c); /* 255 bytes: fits */
+    cp_config_unref(c);
+    strcat(m, "m");
+    snprintf(json, sizeof(json), "{\"models\":{\"map\":{\"x*\":\"%s@openai\"}}}", m);
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "models.map"));
+    assert_non_null(strstr(f->e.msg, "model name"));
+    snprintf(json, sizeof(json), "{\"models\":{\"smallModel\":\"%s\"}}", m);
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "models.smallModel"));
+}
+
 /* Each case: file text, expected substrings of the error. */
 static void test_type_errors_name_path_and_expectation(void **state)
 {
@@ -779,6 +805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flag_config_and_debug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_json_names_line_and_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_errors_name_path_and_expectation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_model_names_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_errors_name_the_variable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_keys_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_var_expansion, setup, teardown),
