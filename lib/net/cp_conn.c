@@ -80,6 +80,8 @@ struct cp_conns {
     size_t nby_fd;
     cp_peers_t *peers;
     uint64_t uploading; /* sum of every connection's <reserved> */
+    uint64_t warned_us; /* when the last "connections refused" warning was logged */
+    unsigned refused;   /* connections refused at accept since then */
     unsigned draining : 1;
 };
 
@@ -163,7 +165,8 @@ static void conn_write_error(cp_conn_t *c, struct evbuffer *out, const char *ver
     if (retry_after > 0)
         evbuffer_add_printf(out, "retry-after: %d\r\n", retry_after);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n%s", strlen(json), json);
-    conn_access(c, rid, status, strlen(json));
+    if (c->line[0] != '\0') /* a request was seen; refusals at accept are counted, not logged one by one */
+        conn_access(c, rid, status, strlen(json));
     free(json);
 }
 
@@ -508,6 +511,22 @@ static const char *conn_over_limits(cp_conn_t *c, char *msg, size_t n, int *stat
     return NULL;
 }
 
+/* One warning per CONN_WARN_US at most, with how many connections were refused since the last one:
+ * a flood of connections must not become a flood of log lines. */
+#define CONN_WARN_US 5000000u
+static void conn_warn_refused(cp_conns_t *s, const char *why)
+{
+    uint64_t now = cp_mono_us();
+
+    s->refused++;
+    if (s->warned_us != 0 && now - s->warned_us < CONN_WARN_US)
+        return;
+    cp_log_j(CP_LOG_WARN, "connections refused",
+             json_pack("{s:s,s:I}", "why", why, "refused", (json_int_t)s->refused));
+    s->warned_us = now;
+    s->refused = 0;
+}
+
 static void conn_associate(cp_conn_t *c)
 {
     cp_conns_t *s = c->set;
@@ -537,7 +556,7 @@ static void conn_associate(cp_conn_t *c)
         return;
     }
     if ((why = conn_over_limits(c, msg, sizeof(msg), &status, &type)) != NULL) {
-        cp_log(CP_LOG_WARN, "%s", why);
+        conn_warn_refused(s, why);
         conn_refuse(c, status, type, why, 1);
         return;
     }

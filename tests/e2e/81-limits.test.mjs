@@ -305,6 +305,13 @@ describe('slow and many connections', () => {
     assert.equal(statusOf(y.text), 429, y.text);
     assert.equal(bodyOf(y.text)?.error?.type, 'rate_limit_error');
     assert.match(bodyOf(y.text).error.message, /127\.0\.0\.1.*maxConnectionsPerPeer = 2/);
+    // a burst of refused connections is one warning with a count, not a log line each
+    const mark = p.mark();
+    const burst = await Promise.all(Array.from({ length: 40 }, () => client(p.port)));
+    await Promise.all(burst.map((b) => b.until(() => b.closed, 5000, 'refused')));
+    assert.ok(burst.every((b) => statusOf(b.text) === 429), 'every one refused with 429');
+    const lines = p.stderrText().slice(mark).split('\n').filter((l) => l.includes('connections refused') || l.includes('"status":429'));
+    assert.ok(lines.length <= 2, `${lines.length} log lines for 40 refused connections:\n${lines.join('\n')}`);
   });
 
   test('new limits: wrong types and out-of-range values are configuration errors', async () => {
