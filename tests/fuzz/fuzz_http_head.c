@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -411,6 +412,22 @@ static void fz_guard_cb(evutil_socket_t fd, short what, void *arg)
     ((fz_conn_t *)arg)->hung = 1;
 }
 
+/* Waits until the non-blocking connect of <fd> is done (poll retried on EINTR): 0, or -1 with errno. */
+static int fz_wait_connected(int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    while (poll(&p, 1, 5000) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return -1;
+    errno = err;
+    return err == 0 ? 0 : -1;
+}
+
 static int fz_connect(void)
 {
     struct sockaddr_in a;
@@ -421,10 +438,11 @@ static int fz_connect(void)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)fz.port);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    /* non-blocking first: libFuzzer's timeout alarm (SIGALRM) would interrupt a blocking connect */
+    if (fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+        (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS && errno != EINTR) ||
+        fz_wait_connected(fd) != 0 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
         perror("fuzz_http_head: connect");
         abort();
     }
