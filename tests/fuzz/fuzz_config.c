@@ -167,7 +167,7 @@ static void fz_check_loaded(const cp_config_t *c)
                                         "x@nowhere",
                                         ""};
 
-    if (c->refs != 1 || c->port < 1 || c->port > 65535 || c->host[0] == '\0' || c->max_body_bytes < 1 ||
+    if (c->refs != 1 || c->port < 0 || c->port > 65535 || c->host[0] == '\0' || c->max_body_bytes < 1 ||
         c->max_header_bytes < 1024 || c->client_timeout_s < 1 || c->ping_interval_s < 1 ||
         c->stream_buffer_bytes < 4096 || c->max_answer_bytes < 65536 || !json_is_array(c->allowed_hosts) ||
         !json_is_array(c->allowed_origins) || !json_is_object(c->model_map) || c->nproviders < 1)
