@@ -22,4 +22,12 @@ int cp_cmd_init(const cp_cli_t *cli);
  * or it cannot be recorded, 78 it (or another layer) does not load. */
 int cp_cmd_trust(const cp_cli_t *cli);
 
+/* `ccproxy keys add|list|revoke|rotate` (keys.c): 0 done, 1 refused (no such key, file not writable),
+ * 2 bad values, 78 the settings do not load. <opts> says where the layers are (for the file to edit
+ * and for `list`'s view of the merged keys). */
+int cp_cmd_keys(const cp_cli_t *cli, const cp_config_opts_t *opts);
+
+/* `ccproxy usage` (usage.c): 0 report printed, 1 no ledger or it cannot be read, 2 bad values. */
+int cp_cmd_usage(const cp_cli_t *cli, const cp_config_t *cfg);
+
 #endif

@@ -19,17 +19,17 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "cp_ctl.h"
 #include "cp_ident.h"
 #include "cp_init.h"
+#include "cp_keys.h"
 #include "cp_trust.h"
 
 #define INIT_ANSWER_MAX 1024
 #define INIT_KEY_MAX    4096 /* `--api-key -`: the longest key read from standard input */
 #define INIT_NOWHERE    "/nonexistent/ccproxy-init" /* a layer that is never there */
-#define INIT_XSTR(x)    #x
-#define INIT_STR(x)     INIT_XSTR(x)
 
 /* The answers' storage: cp_init_answers_t borrows from here. */
 typedef struct init_text {
@@ -148,12 +148,12 @@ static int init_yes_no(const char *question, int dflt)
     }
 }
 
-/* `--api-key -`: the key from standard input, so that it is in neither argv (`ps`) nor the shell's
- * history. From a terminal it is asked for without echo; from a pipe or a file it is everything up to
- * the end of input, at most INIT_KEY_MAX bytes, less one trailing newline (LF or CRLF). Refused: empty,
- * longer, or holding a NUL byte or another control character. Returns CP_OK, or CP_ERR after saying
- * why. */
-static int init_key_stdin(char *buf, size_t n)
+/* `--api-key -` and `--key -`: the key from standard input, so that it is in neither argv (`ps`) nor the
+ * shell's history. From a terminal it is asked for (<prompt>) without echo; from a pipe or a file it is
+ * everything up to the end of input, at most <max> bytes (<max> < <n> - 1), less one trailing newline
+ * (LF or CRLF). Refused: empty, longer, or holding a NUL byte or another control character. <flag>
+ * names the option in messages. Returns CP_OK, or CP_ERR after saying why. */
+static int init_key_stdin(const char *flag, const char *prompt, char *buf, size_t n, size_t max)
 {
     size_t len = 0;
     ssize_t r;
@@ -162,8 +162,8 @@ static int init_key_stdin(char *buf, size_t n)
         signal(SIGINT, init_on_signal); /* the terminal gets its echo back whatever happens */
         signal(SIGTERM, init_on_signal);
         signal(SIGHUP, init_on_signal);
-        if (init_ask("API key (input is hidden)", NULL, 1, buf, n) != CP_OK) {
-            fprintf(stderr, "ccproxy init: --api-key -: no key was typed\n");
+        if (init_ask(prompt, NULL, 1, buf, n) != CP_OK) {
+            fprintf(stderr, "ccproxy init: %s: no key was typed\n", flag);
             return CP_ERR;
         }
         len = strlen(buf);
@@ -172,8 +172,7 @@ static int init_key_stdin(char *buf, size_t n)
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0) {
-                fprintf(stderr, "ccproxy init: --api-key -: cannot read standard input: %s\n",
-                        strerror(errno));
+                fprintf(stderr, "ccproxy init: %s: cannot read standard input: %s\n", flag, strerror(errno));
                 return CP_ERR;
             }
             len += (size_t)r;
@@ -183,17 +182,19 @@ static int init_key_stdin(char *buf, size_t n)
         if (len > 0 && buf[len - 1] == '\r')
             len--;
     }
-    if (len == 0 || len > INIT_KEY_MAX) {
-        fprintf(stderr, "ccproxy init: --api-key -: the key on standard input is %s\n",
-                len == 0 ? "empty" : "longer than " INIT_STR(INIT_KEY_MAX) " bytes");
+    if (len == 0 || len > max) {
+        if (len == 0)
+            fprintf(stderr, "ccproxy init: %s: the key on standard input is empty\n", flag);
+        else
+            fprintf(stderr, "ccproxy init: %s: the key on standard input is longer than %zu bytes\n", flag, max);
         return CP_ERR;
     }
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
             fprintf(stderr,
-                    "ccproxy init: --api-key -: the key on standard input holds a NUL byte or a control "
-                    "character (byte %zu)\n",
-                    i + 1);
+                    "ccproxy init: %s: the key on standard input holds a NUL byte or a control character (byte "
+                    "%zu)\n",
+                    flag, i + 1);
             return CP_ERR;
         }
     buf[len] = '\0';
@@ -460,6 +461,151 @@ static void init_next_steps(const cp_init_answers_t *a, int project)
     cp_config_unref(c);
 }
 
+/* The directory and file of the scope: ~/.ccproxy or ./.ccproxy. Returns CP_OK or CP_ERR (said). */
+static int init_paths(int project, char *dir, size_t dn, char *path, size_t pn)
+{
+    const char *home = getenv("HOME");
+    char cwd[PATH_MAX];
+
+    if (project) {
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            fprintf(stderr, "ccproxy init: cannot read the current directory: %s\n", strerror(errno));
+            return CP_ERR;
+        }
+        snprintf(dir, dn, "%s/.ccproxy", cwd);
+    } else if (home == NULL || *home == '\0') {
+        fprintf(stderr, "ccproxy init: HOME is not set\n");
+        return CP_ERR;
+    } else {
+        snprintf(dir, dn, "%s/.ccproxy", home);
+    }
+    snprintf(path, pn, "%s/settings.json", dir);
+    return CP_OK;
+}
+
+/* ---- init --remote URL / init --key: the launcher as a client ------------------------------------ */
+
+static int init_check_tmp(const char *tmp, void *ud, cp_err_t *e)
+{
+    (void)ud;
+    return init_validate(tmp, e);
+}
+
+/* The developer key: --key KEY, --key - (standard input), or asked without echo on a terminal when
+ * neither --key nor --key-env is given. <*key> is NULL when there is none. Returns CP_OK or CP_ERR. */
+static int init_client_key(const cp_cli_t *cli, init_text_t *t, const char **key)
+{
+    *key = cli->key;
+    if (cli->key != NULL && strcmp(cli->key, "-") == 0) {
+        if (init_key_stdin("--key -", "Developer key (input is hidden)", t->key_in, sizeof(t->key_in),
+                           CP_INIT_CLIENT_KEY_MAX) != CP_OK)
+            return CP_ERR;
+        *key = t->key_in;
+    } else if (cli->key == NULL && cli->key_env == NULL && isatty(STDIN_FILENO)) {
+        printf("Your developer key for %s (from the admin's `ccproxy keys add`); it is kept in the settings "
+               "file, mode 0600.\n",
+               cli->remote);
+        if (init_key_stdin("--key", "Developer key (input is hidden)", t->key_in, sizeof(t->key_in),
+                           CP_INIT_CLIENT_KEY_MAX) != CP_OK)
+            return CP_ERR;
+        *key = t->key_in;
+    }
+    return CP_OK;
+}
+
+/* What the file now makes `ccproxy` do. */
+static void init_client_done(const cp_cli_t *cli, const char *url, const char *path)
+{
+    const char *v;
+
+    printf("Wrote %s (mode 0600).\n", path);
+    if (url != NULL)
+        printf("`ccproxy` now sends claude to the team server at %s with your developer key, and starts no local "
+               "proxy.\n",
+               url);
+    else
+        printf("`ccproxy` now gives claude this key for the local proxy (which has developer keys).\n");
+    if (cli->key_env != NULL && ((v = getenv(cli->key_env)) == NULL || *v == '\0'))
+        printf("\n%s is not set in this shell: set it before running ccproxy.\n", cli->key_env);
+    printf("\nNext: `ccproxy status` checks the server and your key; `ccproxy` opens Claude Code.\n");
+}
+
+/* Writes client.url and the key into the settings file of the scope, keeping what else it holds. */
+static int init_client(const cp_cli_t *cli)
+{
+    init_text_t t;
+    cp_err_t e = {0};
+    cp_keys_file_t f;
+    char url[INIT_ANSWER_MAX], dir[PATH_MAX + 16], path[PATH_MAX + 32];
+    const char *key = NULL;
+    int project = cli->scope != NULL && strcmp(cli->scope, "project") == 0, rc;
+
+    memset(&t, 0, sizeof(t));
+    if (cli->provider || cli->api_key || cli->api_key_env || cli->base_url || cli->style || cli->big_model ||
+        cli->small_model || cli->host || cli->port_set || cli->yes) {
+        fprintf(stderr, "ccproxy init: --remote and --key write the client settings only; give the provider "
+                        "options in another `ccproxy init`\n");
+        return CP_EXIT_USAGE;
+    }
+    if (cli->remote != NULL) {
+        size_t n = strnlen(cli->remote, sizeof(url) - 1);
+        memcpy(url, cli->remote, n);
+        url[n] = '\0';
+        while (n > 0 && url[n - 1] == '/') /* the launcher appends /health, /v1/messages... */
+            url[--n] = '\0';
+    }
+    if (cp_init_client_check(cli->remote ? url : NULL, NULL, cli->key_env, &e) != CP_OK ||
+        init_client_key(cli, &t, &key) != CP_OK || cp_init_client_check(NULL, key, NULL, &e) != CP_OK) {
+        if (e.msg[0] != '\0')
+            fprintf(stderr, "ccproxy init: %s\n", e.msg);
+        return CP_EXIT_USAGE;
+    }
+    if (cli->remote != NULL && strncmp(url, "http://", 7) == 0 && !cp_trust_url_loopback(url))
+        fprintf(stderr, "ccproxy init: warning: %s is plain http: the key crosses the network unencrypted (use "
+                        "https, or a tunnel)\n",
+                url);
+    if (init_paths(project, dir, sizeof(dir), path, sizeof(path)) != CP_OK)
+        return CP_EXIT_FAIL;
+    rc = cp_keys_file_open(path, 0700, &f, &e);
+    if (rc == CP_DECLINED && cli->force) {
+        json_decref(f.root);
+        f.root = json_object();
+    } else if (rc != CP_OK) {
+        fprintf(stderr, "ccproxy init: %s%s\n", e.msg,
+                rc == CP_DECLINED ? "; fix it, or add --force to replace it" : "");
+        cp_keys_file_close(&f);
+        return CP_EXIT_FAIL;
+    }
+    rc = CP_EXIT_FAIL;
+    if (key == NULL && cli->key_env == NULL && json_object_get(json_object_get(f.root, "client"), "key") == NULL &&
+        json_object_get(json_object_get(f.root, "client"), "keyEnv") == NULL) {
+        fprintf(stderr, "ccproxy init: missing the key: --key - (reads it from standard input), or --key-env VAR\n");
+        rc = CP_EXIT_USAGE;
+    } else if ((rc = cp_init_client_apply(f.root, cli->remote ? url : NULL, key, cli->key_env, cli->force, &e)) !=
+               CP_OK) {
+        fprintf(stderr, "ccproxy init: %s: %s%s\n", path, e.msg,
+                rc == CP_DECLINED ? "; add --force to replace it" : "");
+        rc = CP_EXIT_FAIL;
+    } else {
+        f.mode = 0600; /* it holds a key now, whatever it was before */
+        if (chmod(dir, 0700) == -1 || cp_keys_file_commit(&f, init_check_tmp, NULL, &e) != CP_OK) {
+            fprintf(stderr, "ccproxy init: nothing written: %s\n", e.msg[0] ? e.msg : strerror(errno));
+            rc = CP_EXIT_FAIL;
+        } else {
+            if (project)
+                init_trust(path, f.root);
+            init_client_done(cli, json_string_value(json_object_get(json_object_get(f.root, "client"), "url")),
+                             path);
+            if (project && key != NULL)
+                printf("The key is in ./.ccproxy/settings.json: keep that file out of version control.\n");
+            rc = CP_EXIT_OK;
+        }
+    }
+    OPENSSL_cleanse(t.key_in, sizeof(t.key_in));
+    cp_keys_file_close(&f);
+    return rc;
+}
+
 int cp_cmd_init(const cp_cli_t *cli)
 {
     init_text_t t;
@@ -467,17 +613,19 @@ int cp_cmd_init(const cp_cli_t *cli)
     cp_err_t e = {0};
     int ask = isatty(STDIN_FILENO) && !cli->yes;
     int project, rc;
-    char cwd[PATH_MAX], dir[PATH_MAX + 16], path[PATH_MAX + 32];
-    const char *home = getenv("HOME");
+    char dir[PATH_MAX + 16], path[PATH_MAX + 32];
     json_t *settings; /* owned */
 
+    if (cli->remote != NULL || cli->key != NULL || cli->key_env != NULL)
+        return init_client(cli);
     memset(&t, 0, sizeof(t));
     a.provider = cli->provider;
     a.base_url = cli->base_url;
     a.style = cli->style;
     a.api_key = cli->api_key;
     if (a.api_key != NULL && strcmp(a.api_key, "-") == 0) {
-        if (init_key_stdin(t.key_in, sizeof(t.key_in)) != CP_OK)
+        if (init_key_stdin("--api-key -", "API key (input is hidden)", t.key_in, sizeof(t.key_in),
+                           INIT_KEY_MAX) != CP_OK)
             return CP_EXIT_USAGE;
         a.api_key = t.key_in;
     }
@@ -509,19 +657,8 @@ int cp_cmd_init(const cp_cli_t *cli)
     } else {
         project = 0;
     }
-    if (project) {
-        if (getcwd(cwd, sizeof(cwd)) == NULL) {
-            fprintf(stderr, "ccproxy init: cannot read the current directory: %s\n", strerror(errno));
-            return CP_EXIT_FAIL;
-        }
-        snprintf(dir, sizeof(dir), "%s/.ccproxy", cwd);
-    } else if (home == NULL || *home == '\0') {
-        fprintf(stderr, "ccproxy init: HOME is not set\n");
+    if (init_paths(project, dir, sizeof(dir), path, sizeof(path)) != CP_OK)
         return CP_EXIT_FAIL;
-    } else {
-        snprintf(dir, sizeof(dir), "%s/.ccproxy", home);
-    }
-    snprintf(path, sizeof(path), "%s/settings.json", dir);
     if (access(path, F_OK) == 0 && !cli->force) {
         int yes =
             ask ? init_yes_no("\nThat file exists. Replace it (a copy is kept as settings.json.bak)?", 0) : 0;

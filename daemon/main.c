@@ -51,17 +51,22 @@ static void main_warn_none(const char *line, void *ud)
 /* Loads the layered config; prints the one-line error and returns NULL on failure (the caller exits
  * 78). Warnings go to <warnings> when given (server: logged later), nowhere when <quiet>, else to
  * stderr. */
-static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_t *warnings, int quiet)
+static void main_opts(const cp_cli_t *cli, cp_config_opts_t *opts)
 {
-    cp_err_t e = {0};
-    cp_config_t *cfg;
-
     memset(opts, 0, sizeof(*opts));
     opts->flag_config = cli->config;
     opts->flag_port = cli->port;
     opts->flag_port_set = cli->port_set;
     opts->flag_host = cli->host;
     opts->flag_debug = cli->debug;
+}
+
+static cp_config_t *main_load(const cp_cli_t *cli, cp_config_opts_t *opts, json_t *warnings, int quiet)
+{
+    cp_err_t e = {0};
+    cp_config_t *cfg;
+
+    main_opts(cli, opts);
     cfg = cp_config_load(opts, warnings ? main_warn_later : quiet ? main_warn_none : main_warn, warnings, &e);
     if (cfg == NULL)
         fprintf(stderr, "ccproxy: config error: %s\n", e.msg);
@@ -130,6 +135,15 @@ int main(int argc, char **argv)
         return cp_cmd_init(&cli);
     case CP_CMD_TRUST:
         return cp_cmd_trust(&cli);
+    case CP_CMD_KEYS:
+        main_opts(&cli, &opts);
+        return cp_cmd_keys(&cli, &opts);
+    case CP_CMD_USAGE:
+        if ((cfg = main_load(&cli, &opts, NULL, 1)) == NULL)
+            return CP_EXIT_CONFIG;
+        rc = cp_cmd_usage(&cli, cfg);
+        cp_config_unref(cfg);
+        return rc;
     case CP_CMD_LAUNCH:
     case CP_CMD_STATUS:
     case CP_CMD_STOP:

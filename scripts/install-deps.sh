@@ -7,9 +7,9 @@
 # Runs apt-get as root, or through sudo when not root.
 set -eu
 
-pkgs="build-essential cmake pkg-config git libevent-dev libcurl4-openssl-dev libjansson-dev libssl-dev ca-certificates"
+pkgs="build-essential cmake pkg-config git libevent-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 openssl"
+    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 openssl sqlite3"
     # Node.js 18+ runs the end-to-end tests; a newer one already on the machine is fine.
     if ! command -v node >/dev/null 2>&1 || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
         pkgs="$pkgs nodejs"

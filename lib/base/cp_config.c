@@ -23,8 +23,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cp_auth.h"
 #include "cp_buf.h"
 #include "cp_oai_flavor.h"
+#include "cp_price.h"
 #include "cp_prov.h"
 #include "cp_trust.h"
 
@@ -87,6 +89,9 @@ enum cfg_kind {
     K_TRISTATE, /* true, false or "auto" */
     K_MODELMAP, /* object of glob pattern -> model name */
     K_PROXY,    /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
+    K_BOOL,
+    K_KEYS,   /* auth.keys: checked by lib/team/cp_auth.c */
+    K_PRICES, /* prices: checked by lib/team/cp_price.c */
 };
 
 typedef struct cfg_field {
@@ -136,6 +141,20 @@ static const cfg_field_t cfg_schema[] = {
     {"models.smallModel", K_MODEL, 0, 0},
     {"models.preferredProvider", K_NONEMPTY, 0, 0},
     {"models.map", K_MODELMAP, 0, 0},
+    {"auth", K_OBJECT, 0, 0},
+    {"auth.keys", K_KEYS, 0, 0},
+    {"auth.allowUnauthenticated", K_BOOL, 0, 0},
+    {"prices", K_PRICES, 0, 0},
+    {"ledger", K_OBJECT, 0, 0},
+    {"ledger.enabled", K_BOOL, 0, 0},
+    {"ledger.path", K_NONEMPTY, 0, 0},
+    {"ledger.flushMs", K_UINT, 10, 60000},
+    {"ledger.batchRows", K_UINT, 1, 100000},
+    {"ledger.queueRows", K_UINT, 100, 10000000},
+    {"client", K_OBJECT, 0, 0},
+    {"client.url", K_URL, 0, 0},
+    {"client.key", K_NONEMPTY, 0, 0},
+    {"client.keyEnv", K_NONEMPTY, 0, 0},
     {"logging", K_OBJECT, 0, 0},
     {"logging.level", K_LEVEL, 0, 0},
     {"logging.format", K_FORMAT, 0, 0},
@@ -155,6 +174,7 @@ typedef struct cfg_ctx {
     cp_config_warn_cb warn;
     void *ud;
     cp_err_t *e;
+    const char *home; /* opts.home or $HOME, may be NULL */
 } cfg_ctx_t;
 
 static void cfg_warn(cfg_ctx_t *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -326,6 +346,11 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
         return json_is_string(v) && (json_string_length(v) == 0 || cp_trust_proxy_ok(json_string_value(v)))
                    ? NULL
                    : "\"\" (no proxy) or a proxy URL such as \"http://proxy.example:3128\"";
+    case K_BOOL:
+        return json_is_boolean(v) ? NULL : "true or false";
+    case K_KEYS:
+    case K_PRICES:
+        return NULL; /* cfg_check_value asks their modules */
     default:
         return cfg_expect_choice(f, v, buf, n);
     }
@@ -372,6 +397,13 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
     char got[96], buf[256];
     const char *expect = cfg_expect(f, v, buf, sizeof(buf));
 
+    if (f->kind == K_KEYS || f->kind == K_PRICES) {
+        char msg[400];
+        if ((f->kind == K_KEYS ? cp_auth_keys_check(v, msg, sizeof(msg)) : cp_prices_check(v, msg, sizeof(msg))) !=
+            CP_OK)
+            return cp_err_set(cx->e, 0, NULL, "%s: %s%s", where, path, msg);
+        return CP_OK;
+    }
     if (expect != NULL) {
         if (f->kind == K_PROXY && json_is_string(v)) /* a proxy URL may hold a password: its length only */
             snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(v));
@@ -914,6 +946,42 @@ static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
     return CP_OK;
 }
 
+/* The default ledger: systemd's StateDirectory for the service, else ~/.ccproxy/usage.db. */
+static char *cfg_ledger_default(const cfg_ctx_t *cx)
+{
+    const char *state = getenv("STATE_DIRECTORY");
+
+    if (state != NULL && state[0] == '/') {
+        size_t n = strcspn(state, ":"); /* systemd lists several directories separated by ':' */
+        return cp_xasprintf("%.*s/usage.db", (int)n, state);
+    }
+    return cp_xasprintf("%s/.ccproxy/usage.db", cx->home != NULL ? cx->home : ".");
+}
+
+/* auth, prices, ledger, client (docs/team.md). */
+static int cfg_build_team(cfg_ctx_t *cx, cp_config_t *c)
+{
+    const json_t *led = json_object_get(c->merged, "ledger"); /* borrowed */
+    const json_t *cl = json_object_get(c->merged, "client");  /* borrowed */
+    const char *url = cfg_str(cl, "url", NULL), *key = cfg_str(cl, "key", NULL);
+    const char *key_env = cfg_str(cl, "keyEnv", NULL);
+
+    c->auth = cp_auth_new(json_object_get(c->merged, "auth"));
+    c->prices = cp_prices_new(json_object_get(c->merged, "prices"));
+    c->ledger_enabled = !json_is_false(json_object_get(led, "enabled"));
+    c->ledger_path = cfg_str(led, "path", NULL) != NULL ? cp_xstrdup(cfg_str(led, "path", NULL))
+                                                        : cfg_ledger_default(cx);
+    c->ledger_flush_ms = (unsigned)cfg_int(led, "flushMs", 250);
+    c->ledger_batch_rows = (unsigned)cfg_int(led, "batchRows", 500);
+    c->ledger_queue_rows = (size_t)cfg_int(led, "queueRows", 100000);
+    c->client_url = url != NULL ? cp_xstrdup(url) : NULL;
+    c->client_key_env = key_env != NULL ? cp_xstrdup(key_env) : NULL;
+    if (key == NULL && key_env != NULL)
+        key = getenv(key_env);
+    c->client_key = key != NULL && *key != '\0' ? cp_xstrdup(key) : NULL;
+    return CP_OK;
+}
+
 static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
 {
     json_t *prov = json_object_get(c->merged, "providers"); /* borrowed */
@@ -935,7 +1003,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
         return CP_ERR;
     cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
     cp_log_format_parse(cfg_str(lg, "format", "json"), &c->log_format);
-    return CP_OK;
+    return cfg_build_team(cx, c);
 }
 
 static int cfg_same_dir(const char *a, const char *b)
@@ -974,6 +1042,30 @@ static int cfg_layers_files(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_
     if (managed == NULL || *managed == '\0')
         managed = CFG_MANAGED_DEFAULT;
     return cfg_layer_file(cx, c, managed, 1, "managed");
+}
+
+size_t cp_config_watch_paths(const cp_config_opts_t *o, char **out, size_t max)
+{
+    const char *home = o->home ? o->home : getenv("HOME");
+    const char *managed = o->managed_path ? o->managed_path : getenv("CCPROXY_MANAGED_PATH");
+    const char *env = getenv("CCPROXY_CONFIG");
+    char cwdbuf[PATH_MAX];
+    const char *cwd = o->cwd ? o->cwd : getcwd(cwdbuf, sizeof(cwdbuf));
+    size_t n = 0;
+
+    if (home != NULL && *home != '\0' && n + 2 <= max) {
+        out[n++] = cp_xasprintf("%s/.ccproxy/settings.json", home);
+        out[n++] = cp_xasprintf("%s/.ccproxy/trusted.json", home); /* trusting the project file */
+    }
+    if (cwd != NULL && n < max)
+        out[n++] = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
+    if (n < max)
+        out[n++] = cp_xstrdup(managed != NULL && *managed != '\0' ? managed : CFG_MANAGED_DEFAULT);
+    if (env != NULL && *env != '\0' && n < max)
+        out[n++] = cp_xstrdup(env);
+    if (o->flag_config != NULL && n < max)
+        out[n++] = cp_xstrdup(o->flag_config);
+    return n;
 }
 
 /* One environment variable <var> that sets <obj>.<key>; <as_int>: the value is a number. */
@@ -1025,13 +1117,14 @@ static int cfg_layers_flags(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_
 
 cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e)
 {
-    cfg_ctx_t cx = {warn, ud, e};
+    cfg_ctx_t cx = {warn, ud, e, NULL};
     cp_config_t *c = cp_xcalloc(1, sizeof(*c));
     cp_config_opts_t none = {0};
     json_error_t jerr;
 
     if (o == NULL)
         o = &none;
+    cx.home = o->home != NULL ? o->home : getenv("HOME");
     c->refs = 1;
     c->sources = json_object();
     c->layers = json_object();
@@ -1083,6 +1176,12 @@ void cp_config_unref(cp_config_t *c)
     json_decref(c->sources);
     json_decref(c->layers);
     free(c->project_path);
+    cp_auth_free(c->auth);
+    cp_prices_free(c->prices);
+    free(c->ledger_path);
+    free(c->client_url);
+    free(c->client_key);
+    free(c->client_key_env);
     free(c);
 }
 
@@ -1115,6 +1214,8 @@ json_t *cp_config_dump(const cp_config_t *c)
                 json_object_set_new(hdrs, hk, json_string(CFG_REDACTED)); /* replacing keeps the iteration */
         }
     }
+    if (json_is_string(json_object_get(json_object_get(cfg, "client"), "key")))
+        json_object_set_new(json_object_get(cfg, "client"), "key", json_string(CFG_REDACTED));
     return json_pack("{s:o,s:O,s:o}", "config", cfg, "sources", c->sources, "keys",
                      cp_trust_key_origins(c->merged, c->sources, c->layers));
 }

@@ -62,6 +62,17 @@ typedef struct cp_config {
     char *small_model;
     char *preferred_provider;
     json_t *model_map; /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
+    /* team access (docs/team.md) */
+    struct cp_auth *auth;     /* auth: developer keys and the unauthenticated mode; owned, never NULL */
+    struct cp_prices *prices; /* prices: the config's before the built-in table; owned, never NULL */
+    int ledger_enabled;       /* ledger.enabled */
+    char *ledger_path;        /* ledger.path, else $STATE_DIRECTORY/usage.db, else ~/.ccproxy/usage.db */
+    unsigned ledger_flush_ms; /* ledger.flushMs */
+    unsigned ledger_batch_rows; /* ledger.batchRows */
+    size_t ledger_queue_rows;   /* ledger.queueRows */
+    char *client_url;           /* client.url: the team server the launcher uses (no local server); or NULL */
+    char *client_key;           /* client.key, else $<client.keyEnv>: the developer key sent; or NULL */
+    char *client_key_env;       /* client.keyEnv, or NULL */
     /* logging */
     enum cp_log_level log_level;
     enum cp_log_format log_format;
@@ -98,6 +109,11 @@ typedef void (*cp_config_warn_cb)(const char *line, void *ud);
  * that names the file (with line:column for JSON syntax errors) or the environment variable or flag,
  * the JSON path, and what was expected. Never returns a half-valid config. <warn> may be NULL. */
 cp_config_t *cp_config_load(const cp_config_opts_t *o, cp_config_warn_cb warn, void *ud, cp_err_t *e);
+
+/* The files whose change can change what cp_config_load(<o>) returns (they may not exist): the user's
+ * settings, the trust store, the project's settings, the managed file, $CCPROXY_CONFIG, --config.
+ * Writes up to <max> new strings to <out>; returns how many. The server watches them (cp_server.h). */
+size_t cp_config_watch_paths(const cp_config_opts_t *o, char **out, size_t max);
 
 cp_config_t *cp_config_ref(cp_config_t *c);
 void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */

@@ -23,6 +23,19 @@ const char cp_cli_usage[] =
     "                   write a settings file: asks on a terminal, takes the flags otherwise;\n"
     "                   --api-key - reads the key from stdin (hidden on a terminal): a KEY given\n"
     "                   on the command line shows in `ps` and in the shell's history\n"
+    "  init --remote URL [--key - | --key KEY | --key-env VAR] [--scope user|project] [--force]\n"
+    "                   make `ccproxy` send claude to the team server at URL with your developer\n"
+    "                   key, starting no local proxy (--key without --remote: the key for a local\n"
+    "                   proxy that has keys)\n"
+    "  keys add NAME [--models P,P...] [--rpm N] [--tpm N] [--max-streams N]\n"
+    "       [--budget-usd X | --budget-tokens N] [--per day|week|month] [--scope S]\n"
+    "  keys rotate NAME [--scope S] | keys revoke NAME [--scope S] | keys list [--json]\n"
+    "                   developer keys of a shared proxy: add and rotate print the new key once\n"
+    "                   and store only its SHA-256; S is user (default) or system\n"
+    "                   (/etc/ccproxy/managed-settings.json); a running proxy reloads by itself\n"
+    "  usage [--since 7d|DATE] [--until DATE] [--by key|model|provider|day|session] [--key NAME]\n"
+    "       [--json | --csv] [--ledger FILE]\n"
+    "                   requests, errors, tokens, cost and time to first byte from the usage ledger\n"
     "  trust [--revoke]\n"
     "                   apply ./.ccproxy/settings.json from now on (read it first), until it\n"
     "                   changes; --revoke: stop applying it\n"
@@ -49,6 +62,8 @@ const char cp_cli_usage[] =
 #define CLI_ON(c) (1u << (c))
 #define CLI_ADDR  (CLI_ON(CP_CMD_SERVER) | CLI_ON(CP_CMD_CONFIG) | CLI_ON(CP_CMD_STATUS) | CLI_ON(CP_CMD_STOP))
 #define CLI_INIT  CLI_ON(CP_CMD_INIT)
+#define CLI_KEYS  CLI_ON(CP_CMD_KEYS)
+#define CLI_USAGE CLI_ON(CP_CMD_USAGE)
 
 static const struct {
     const char *name;
@@ -59,6 +74,8 @@ static const struct {
     {"config", "config", CP_CMD_CONFIG},
     {"init", "init", CP_CMD_INIT},
     {"trust", "trust", CP_CMD_TRUST},
+    {"keys", "keys", CP_CMD_KEYS},
+    {"usage", "usage", CP_CMD_USAGE},
     {"status", "status", CP_CMD_STATUS},
     {"stop", "stop", CP_CMD_STOP},
     {"version", "version", CP_CMD_VERSION},
@@ -80,10 +97,10 @@ static const struct {
 } cli_opts[] = {
     {"--port", NULL, CLI_ADDR | CLI_INIT, CLI_PORT, offsetof(cp_cli_t, port)},
     {"--host", NULL, CLI_ADDR | CLI_INIT, CLI_STR, offsetof(cp_cli_t, host)},
-    {"--config", NULL, CLI_ADDR, CLI_STR, offsetof(cp_cli_t, config)},
+    {"--config", NULL, CLI_ADDR | CLI_KEYS | CLI_USAGE, CLI_STR, offsetof(cp_cli_t, config)},
     {"--pid-file", NULL, CLI_ON(CP_CMD_SERVER), CLI_STR, offsetof(cp_cli_t, pid_file)},
-    {"--json", NULL, CLI_ON(CP_CMD_STATUS), CLI_FLAG, offsetof(cp_cli_t, json)},
-    {"--scope", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, scope)},
+    {"--json", NULL, CLI_ON(CP_CMD_STATUS) | CLI_KEYS | CLI_USAGE, CLI_FLAG, offsetof(cp_cli_t, json)},
+    {"--scope", NULL, CLI_INIT | CLI_KEYS, CLI_STR, offsetof(cp_cli_t, scope)},
     {"--provider", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, provider)},
     {"--api-key", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, api_key)},
     {"--api-key-env", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, api_key_env)},
@@ -94,6 +111,21 @@ static const struct {
     {"--yes", "-y", CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, yes)},
     {"--force", NULL, CLI_INIT, CLI_FLAG, offsetof(cp_cli_t, force)},
     {"--revoke", NULL, CLI_ON(CP_CMD_TRUST), CLI_FLAG, offsetof(cp_cli_t, revoke)},
+    {"--remote", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, remote)},
+    {"--key", NULL, CLI_INIT | CLI_USAGE, CLI_STR, offsetof(cp_cli_t, key)},
+    {"--key-env", NULL, CLI_INIT, CLI_STR, offsetof(cp_cli_t, key_env)},
+    {"--models", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, models)},
+    {"--rpm", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, rpm)},
+    {"--tpm", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, tpm)},
+    {"--max-streams", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, max_streams)},
+    {"--budget-usd", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, budget_usd)},
+    {"--budget-tokens", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, budget_tokens)},
+    {"--per", NULL, CLI_KEYS, CLI_STR, offsetof(cp_cli_t, per)},
+    {"--since", NULL, CLI_USAGE, CLI_STR, offsetof(cp_cli_t, since)},
+    {"--until", NULL, CLI_USAGE, CLI_STR, offsetof(cp_cli_t, until)},
+    {"--by", NULL, CLI_USAGE, CLI_STR, offsetof(cp_cli_t, by)},
+    {"--ledger", NULL, CLI_USAGE, CLI_STR, offsetof(cp_cli_t, ledger)},
+    {"--csv", NULL, CLI_USAGE, CLI_FLAG, offsetof(cp_cli_t, csv)},
 };
 
 static int cli_port(const char *v, int *out, cp_err_t *e)
@@ -160,6 +192,46 @@ static int cli_option(int argc, char **argv, int *i, cp_cli_t *out, cp_err_t *e)
     return CP_OK;
 }
 
+static const char *const cli_by_words[] = {"key", "model", "provider", "day", "session", NULL};
+static const char *const cli_keys_words[] = {"add", "list", "revoke", "rotate", NULL};
+static const char *const cli_per_words[] = {"day", "week", "month", NULL};
+
+static int cli_word_in(const char *w, const char *const *words)
+{
+    for (; *words != NULL; words++)
+        if (strcmp(w, *words) == 0)
+            return 1;
+    return 0;
+}
+
+/* `keys SUB [NAME]`: the words and which options go with which subcommand. */
+static int cli_check_keys(const cp_cli_t *c, cp_err_t *e)
+{
+    int add = c->keys_sub != NULL && strcmp(c->keys_sub, "add") == 0;
+    int list = c->keys_sub != NULL && strcmp(c->keys_sub, "list") == 0;
+
+    if (c->keys_sub == NULL || !cli_word_in(c->keys_sub, cli_keys_words))
+        return cp_err_set(e, 0, NULL, "keys needs a subcommand: add, list, revoke or rotate");
+    if (!list && c->keys_name == NULL)
+        return cp_err_set(e, 0, NULL, "keys %s needs a NAME", c->keys_sub);
+    if (list && c->keys_name != NULL)
+        return cp_err_set(e, 0, NULL, "unexpected argument '%s' for 'keys list'", c->keys_name);
+    if (!add && (c->models || c->rpm || c->tpm || c->max_streams || c->budget_usd || c->budget_tokens || c->per))
+        return cp_err_set(e, 0, NULL, "limits (--models, --rpm, --tpm, --max-streams, --budget-*, --per) go with "
+                                      "keys add");
+    if (c->json && !list)
+        return cp_err_set(e, 0, NULL, "--json goes with keys list");
+    if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "system") != 0)
+        return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or system", c->scope);
+    if (c->budget_usd != NULL && c->budget_tokens != NULL)
+        return cp_err_set(e, 0, NULL, "give either --budget-usd or --budget-tokens, not both");
+    if (c->per != NULL && !cli_word_in(c->per, cli_per_words))
+        return cp_err_set(e, 0, NULL, "invalid --per value '%s': expected day, week or month", c->per);
+    if (c->per != NULL && c->budget_usd == NULL && c->budget_tokens == NULL)
+        return cp_err_set(e, 0, NULL, "--per goes with --budget-usd or --budget-tokens");
+    return CP_OK;
+}
+
 /* Cross-option checks once every word is read. */
 static int cli_check(const cp_cli_t *c, cp_err_t *e)
 {
@@ -167,8 +239,19 @@ static int cli_check(const cp_cli_t *c, cp_err_t *e)
 
     if (c->port_set && c->port == 0 && c->cmd != CP_CMD_SERVER && c->cmd != CP_CMD_CONFIG)
         return cp_err_set(e, 0, NULL, "--port 0 (any free port) is for `ccproxy server` only");
+    if (c->cmd == CP_CMD_KEYS)
+        return cli_check_keys(c, e);
     if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "project") != 0)
         return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or project", c->scope);
+    if (c->by != NULL && !cli_word_in(c->by, cli_by_words))
+        return cp_err_set(e, 0, NULL, "invalid --by value '%s': expected key, model, provider, day or session",
+                          c->by);
+    if (c->json && c->csv)
+        return cp_err_set(e, 0, NULL, "give either --json or --csv, not both");
+    if (c->key != NULL && c->key_env != NULL)
+        return cp_err_set(e, 0, NULL, "give either --key or --key-env, not both");
+    if (c->key_env != NULL && c->remote == NULL)
+        return cp_err_set(e, 0, NULL, "--key-env goes with --remote URL");
     if (c->style != NULL && cp_prov_style_parse(c->style, &st) != CP_OK) {
         char names[160];
         cp_prov_style_names(names, sizeof(names));
@@ -210,6 +293,10 @@ int cp_cli_parse(int argc, char **argv, cp_cli_t *out, cp_err_t *e)
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             if (cli_option(argc, argv, &i, out, e) != CP_OK)
                 return CP_ERR;
+        } else if (out->cmd == CP_CMD_KEYS && out->keys_sub == NULL) {
+            out->keys_sub = argv[i];
+        } else if (out->cmd == CP_CMD_KEYS && out->keys_name == NULL) {
+            out->keys_name = argv[i];
         } else
             return cp_err_set(e, 0, NULL, "unexpected argument '%s' for '%s'", argv[i],
                               cli_cmd_name(out->cmd));

@@ -176,3 +176,52 @@ json_t *cp_init_settings(const cp_init_answers_t *a)
                      init_model(a->big_model, a->provider), "smallModel",
                      init_model(a->small_model, a->provider), "preferredProvider", a->provider);
 }
+
+int cp_init_client_check(const char *url, const char *key, const char *key_env, cp_err_t *e)
+{
+    if (url != NULL && (!cp_config_url_ok(url) || strpbrk(url, " \t\r\n\"\\") != NULL))
+        return cp_err_set(e, 0, NULL, "invalid --remote value '%.200s': expected http:// or https:// and a host",
+                          url);
+    if (key != NULL) {
+        size_t n = strlen(key);
+        if (n == 0 || n > CP_INIT_CLIENT_KEY_MAX)
+            return cp_err_set(e, 0, NULL, "invalid key: it is %s", n == 0 ? "empty" : "longer than 511 bytes");
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)key[i] <= ' ' || key[i] == 0x7f || key[i] == '"' || key[i] == '\\')
+                return cp_err_set(e, 0, NULL,
+                                  "invalid key: it holds a space, a quote or a control character (byte %zu)", i + 1);
+    }
+    if (key_env != NULL && !init_var_ok(key_env))
+        return cp_err_set(e, 0, NULL, "invalid --key-env value '%.130s': expected a variable name such as CCPROXY_KEY",
+                          key_env);
+    return CP_OK;
+}
+
+int cp_init_client_apply(json_t *root, const char *url, const char *key, const char *key_env, int force,
+                         cp_err_t *e)
+{
+    json_t *cl = json_object_get(root, "client"); /* borrowed */
+    const char *old;
+
+    if (!json_is_object(root))
+        return cp_err_set(e, 0, NULL, "the settings are not a JSON object");
+    if (cl != NULL && !json_is_object(cl))
+        return cp_err_set(e, 0, NULL, "\"client\" is not an object");
+    old = json_string_value(json_object_get(cl, "url"));
+    if (url != NULL && old != NULL && strcmp(old, url) != 0 && !force) {
+        cp_err_set(e, 0, NULL, "it already sends claude to %.200s", old);
+        return CP_DECLINED;
+    }
+    if (cl == NULL)
+        json_object_set_new(root, "client", cl = json_object());
+    if (url != NULL)
+        json_object_set_new(cl, "url", json_string(url));
+    if (key != NULL) {
+        json_object_set_new(cl, "key", json_string(key));
+        json_object_del(cl, "keyEnv");
+    } else if (key_env != NULL) {
+        json_object_set_new(cl, "keyEnv", json_string(key_env));
+        json_object_del(cl, "key");
+    }
+    return CP_OK;
+}

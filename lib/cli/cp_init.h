@@ -62,4 +62,19 @@ json_t *cp_init_settings(const cp_init_answers_t *a);
 /* Writes into <buf> the key variable proposed for <provider>: the preset's, else <NAME>_API_KEY. */
 void cp_init_key_env(const char *provider, char *buf, size_t n);
 
+/* ---- `init --remote URL [--key KEY | --key-env VAR]` and `init --key KEY` ----------------------- */
+
+/* Checks the client answers (each may be NULL): <url> an http(s) URL with a host (cp_config_url_ok);
+ * <key> 1 to CP_INIT_CLIENT_KEY_MAX bytes without spaces, quotes or control characters (it travels in an
+ * HTTP header); <key_env> a shell variable name. Returns CP_OK, or CP_ERR with <e> naming the flag. */
+#define CP_INIT_CLIENT_KEY_MAX 511 /* the server refuses longer keys unhashed (CP_AUTH_PRESENTED_MAX) */
+int cp_init_client_check(const char *url, const char *key, const char *key_env, cp_err_t *e);
+
+/* Sets "client" in the settings object <root>, keeping every other member and their order: "url" when
+ * <url> is given, and "key" or "keyEnv" when given (the other one removed, so the file says one thing).
+ * Returns CP_OK; CP_DECLINED when <root> already names another client.url and not <force> (<e> names
+ * it); CP_ERR when <root> or its "client" is not an object. */
+int cp_init_client_apply(json_t *root, const char *url, const char *key, const char *key_env, int force,
+                         cp_err_t *e);
+
 #endif

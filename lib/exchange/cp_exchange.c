@@ -147,12 +147,23 @@ static void ex_release(exchange_t *x, unsigned half)
 
 /* ---- whole replies -------------------------------------------------------------------------- */
 
+/* Hands the front the tokens the upstream reported, for the ledger and the limits (before <x->fr> is
+ * released). */
+static void ex_report_usage(exchange_t *x)
+{
+    cp_anth_usage_t u;
+
+    if (x->fr != NULL && x->st != NULL && x->ops->usage(x->st, &u))
+        cp_front_req_usage(x->fr, &u);
+}
+
 static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
 {
     cp_front_req_t *fr = x->fr;
 
     if (fr == NULL)
         return;
+    ex_report_usage(x);
     x->fr = NULL;
     if (e->http_status >= 500)
         cp_log_j(CP_LOG_WARN, "upstream error",
@@ -169,6 +180,7 @@ static void ex_reply(exchange_t *x, int status, const char *ctype, const char *b
 
     if (fr == NULL)
         return;
+    ex_report_usage(x);
     x->fr = NULL;
     cp_front_req_reply(fr, status, ctype, body, len, extra);
     ex_release(x, EX_HALF_CLIENT);
@@ -180,6 +192,7 @@ static void ex_on_gone(void *ud)
 {
     exchange_t *x = ud;
 
+    ex_report_usage(x); /* what was reported before the client left */
     x->fr = NULL;
     if (x->ping != NULL)
         evtimer_del(x->ping);
@@ -224,8 +237,9 @@ static void ex_ping_cb(evutil_socket_t fd, short what, void *arg)
     ex_ping_arm(x);
 }
 
-/* Ends the streamed reply (the client half is released). */
-static void ex_stream_end(exchange_t *x)
+/* Ends the streamed reply (the client half is released); <error_type>: NULL when it ended complete,
+ * else the Anthropic error type of the error event that ended it. */
+static void ex_stream_end(exchange_t *x, const char *error_type)
 {
     cp_front_req_t *fr = x->fr;
 
@@ -233,6 +247,9 @@ static void ex_stream_end(exchange_t *x)
         evtimer_del(x->ping);
     if (fr == NULL)
         return;
+    ex_report_usage(x);
+    if (error_type != NULL)
+        cp_front_req_failed(fr, error_type);
     ex_flush(x);
     x->fr = NULL;
     cp_front_req_stream_end(fr);
@@ -320,7 +337,7 @@ static int ex_stream_body(exchange_t *x, const char *p, size_t n)
     ex_flush(x);
     if (rc == CP_OK)
         return CP_OK;
-    ex_stream_end(x); /* complete, or an error event went out */
+    ex_stream_end(x, rc == CP_PROV_DONE ? NULL : "api_error"); /* complete, or an error event went out */
     if (rc != CP_PROV_DONE) {
         const char *why = x->ops->notes(x->st);
         ex_stream_failed(x,
@@ -427,11 +444,13 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
     if (x->fr == NULL)
         return; /* already answered (stream complete, error event sent) or the client left */
     if (x->streaming) {
+        const char *failed = NULL;
         if (x->ops->stream_end(x->st, rc == CP_OK ? NULL : e, &x->out) != CP_OK) {
             const char *why = rc == CP_OK ? x->ops->notes(x->st) : e->msg;
             ex_stream_failed(x, why != NULL ? why : "the upstream stream ended unfinished");
+            failed = rc != CP_OK && e->type != NULL ? e->type : "api_error";
         }
-        ex_stream_end(x);
+        ex_stream_end(x, failed);
     } else if (rc != CP_OK) {
         ex_error(x, e, NULL);
     } else {

@@ -44,11 +44,13 @@
 #include "cp_json.h"
 #include "cp_log.h"
 #include "cp_route.h"
+#include "cp_team.h"
 
 struct cp_front {
     struct event_base *base;
     cp_front_handler_fn handler; /* answers Messages requests */
     void *handler_ud;
+    cp_team_t *team; /* borrowed: developer keys, limits, the ledger; NULL in unit tests */
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
@@ -90,6 +92,7 @@ struct cp_front_req {
     struct evbuffer *chunk; /* streaming: reused for every chunk (evhttp drains it into the output) */
     unsigned started : 1;   /* evhttp_send_reply_start was called */
     unsigned sse : 1;       /* the started reply is an event stream */
+    cp_team_req_t team;     /* who asked, what it used (lib/team/cp_team.h) */
 };
 typedef struct cp_front_req front_req_t;
 
@@ -184,15 +187,38 @@ static void front_req_free(front_req_t *r)
     free(r);
 }
 
-static void front_access(const front_req_t *r, int status, size_t bytes_out)
+/* The access line, and (for an API request that passed auth) the ledger row and the limits' charge. */
+static void front_access(front_req_t *r, int status, size_t bytes_out)
 {
+    uint64_t dur_us = cp_mono_us() - r->t0;
+
     cp_log_j(CP_LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method,
-                       "path", r->path, "status", status, "dur_ms", (double)(cp_mono_us() - r->t0) / 1000.0,
-                       "model", r->model[0] ? r->model : NULL, "provider",
-                       r->provider[0] ? r->provider : NULL, "upstream_model",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method,
+                       "path", r->path, "status", status, "dur_ms", (double)dur_us / 1000.0, "key",
+                       r->team.key != NULL ? r->team.key->name : NULL, "model", r->model[0] ? r->model : NULL,
+                       "provider", r->provider[0] ? r->provider : NULL, "upstream_model",
                        r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in", (json_int_t)r->bytes_in,
                        "bytes_out", (json_int_t)bytes_out));
+    if (r->f->team != NULL && (r->team.api || r->team.admitted)) {
+        cp_ledger_row_t row = {0};
+        row.rid = r->rid;
+        row.model = r->model[0] ? r->model : NULL;
+        row.provider = r->provider[0] ? r->provider : NULL;
+        row.upstream_model = r->upstream_model[0] ? r->upstream_model : NULL;
+        row.status = status;
+        row.duration_ms = (int64_t)(dur_us / 1000u);
+        if (status >= 400 && r->team.error_type[0] == '\0')
+            snprintf(r->team.error_type, sizeof(r->team.error_type), "%s",
+                     status == 499 ? "client_closed" : "api_error");
+        cp_team_end(r->f->team, &r->team, r->cfg, &row);
+    }
+}
+
+/* The reply's first byte leaves now (for the ledger's time to first byte). */
+static void front_first_byte(front_req_t *r)
+{
+    if (r->team.ttfb_ms < 0) /* the clock of dur_ms, so that ttfb <= duration */
+        r->team.ttfb_ms = (int64_t)((cp_mono_us() - r->t0) / 1000u);
 }
 
 /* The client left before its reply: tell the owner (which cancels its upstream), log 499, and let
@@ -271,6 +297,7 @@ static void front_reply(front_req_t *r, int status, const char *ctype, const cha
         len = 0;
     }
     evbuffer_add(out, body, len);
+    front_first_byte(r);
     front_access(r, status, len);
     front_req_free(r);
     evhttp_send_reply(req, status, front_phrase(status), out);
@@ -291,6 +318,7 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 {
     char *s = cp_anth_error_json(status, type, msg, r->rid);
 
+    snprintf(r->team.error_type, sizeof(r->team.error_type), "%s", type);
     cp_log(CP_LOG_DEBUG, "%s %s -> %d: %s", r->method, r->path, status, msg);
     front_reply(r, status, "application/json", s, strlen(s), extra);
     free(s);
@@ -429,7 +457,47 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
         return;
     }
     cp_front_req_note(r, rt.provider->name, rt.model);
+    if (r->f->team != NULL) {
+        const char *hdr[3];
+        char hbuf[24];
+        struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+        const char *sid = evhttp_find_header(h, "x-claude-code-session-id");
+        const char *aid = evhttp_find_header(h, "x-claude-code-agent-id");
+
+        snprintf(r->team.session, sizeof(r->team.session), "%s", sid != NULL ? sid : "");
+        snprintf(r->team.agent, sizeof(r->team.agent), "%s", aid != NULL ? aid : "");
+        if (cp_team_admit(r->f->team, &r->team, kind, body, r->model, &rt, &e, hdr, hbuf) != CP_OK) {
+            json_decref(body);
+            cp_front_req_error(r, &e, hdr);
+            return;
+        }
+    }
     r->f->handler(r->f->handler_ud, r, kind, body, &rt); /* takes body; answers r now or later */
+}
+
+/* GET /ccproxy/key: the caller's key, its limits and where it stands (`ccproxy status` shows it). */
+static void front_key(front_req_t *r)
+{
+    if (r->f->team == NULL) {
+        front_error_x(r, 404, "not_found_error", "Not found: GET /ccproxy/key", NULL);
+        return;
+    }
+    front_json(r, 200, cp_team_key_view(r->f->team, &r->team, r->cfg));
+}
+
+/* Who is asking (lib/team/cp_team.h): CP_OK, or CP_ERR after answering 401. */
+static int front_auth(front_req_t *r)
+{
+    struct evhttp_connection *evc = evhttp_request_get_connection(r->req);
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    cp_err_t e = {0};
+
+    if (cp_team_auth(r->cfg, cp_ident_peer_loopback(evc ? evhttp_connection_get_addr(evc) : NULL),
+                     evhttp_find_header(h, "x-api-key"), evhttp_find_header(h, "Authorization"), &r->team,
+                     &e) == CP_OK)
+        return CP_OK;
+    cp_front_req_error(r, &e, NULL);
+    return CP_ERR;
 }
 
 typedef struct front_route {
@@ -438,14 +506,16 @@ typedef struct front_route {
     const char *allow;
     void (*get)(front_req_t *r);
     enum cp_anth_kind kind; /* for POST routes */
+    int auth;               /* an API route: the caller must pass lib/team/cp_team.h's auth */
 } front_route_t;
 
 static const front_route_t front_routes[] = {
-    {"/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_root, 0},
-    {"/health", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_health, 0},
-    {"/v1/models", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_models, 0},
-    {"/v1/messages", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_MESSAGES},
-    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_COUNT_TOKENS},
+    {"/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_root, 0, 0},
+    {"/health", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_health, 0, 0},
+    {"/v1/models", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_models, 0, 1},
+    {"/v1/messages", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_MESSAGES, 1},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_COUNT_TOKENS, 1},
+    {"/ccproxy/key", EVHTTP_REQ_GET, "GET", front_key, 0, 1},
 };
 
 static const char *front_method_name(enum evhttp_cmd_type m)
@@ -495,6 +565,8 @@ static void front_on_request(struct evhttp_request *req, void *arg)
     r->req = req;
     r->cfg = cp_config_ref(f->cfg);
     r->t0 = cp_mono_us();
+    r->team.ttfb_ms = -1;
+    r->team.t0_ms = (int64_t)cp_wall_ms();
     r->method = front_method_name(m);
     r->bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     cp_req_id(r->rid);
@@ -536,6 +608,8 @@ static void front_on_request(struct evhttp_request *req, void *arg)
             snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r->method, rt->path,
                      rt->allow);
             front_error_x(r, 405, "invalid_request_error", msg, allow);
+        } else if (rt->auth && front_auth(r) != CP_OK) {
+            /* answered: 401 */
         } else if (rt->get != NULL) {
             rt->get(r);
         } else {
@@ -565,6 +639,25 @@ cp_config_t *cp_front_req_config(const cp_front_req_t *r)
 const char *cp_front_req_header(const cp_front_req_t *r, const char *name)
 {
     return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+void cp_front_req_usage(cp_front_req_t *r, const cp_anth_usage_t *u)
+{
+    r->team.tokens_known = 1;
+    r->team.tok.input = u->input;
+    r->team.tok.output = u->output;
+    r->team.tok.cache_read = u->cache_read;
+    r->team.tok.cache_write = u->cache_write;
+}
+
+void cp_front_req_failed(cp_front_req_t *r, const char *error_type)
+{
+    snprintf(r->team.error_type, sizeof(r->team.error_type), "%s", error_type);
+}
+
+void cp_front_set_team(cp_front_t *f, cp_team_t *team)
+{
+    f->team = team;
 }
 
 void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model)
@@ -612,6 +705,7 @@ void cp_front_req_stream_start(cp_front_req_t *r, const char *ctype, cp_front_dr
     r->drain_cb = drain;
     r->drain_ud = ud;
     r->started = 1;
+    front_first_byte(r);
     r->sse = strncmp(ctype, "text/event-stream", 17) == 0;
     r->f->streams++;
     evhttp_add_header(h, "Content-Type", ctype);
@@ -806,6 +900,7 @@ static void front_abort_one(void *pending, void *ud)
     if (cb != NULL)
         cb(cb_ud); /* the owner forgets <r> */
     if (r->started) {
+        cp_front_req_failed(r, "overloaded_error");
         if (r->sse && evhttp_request_get_connection(r->req) != NULL) {
             char *j = cp_anth_error_json(529, "overloaded_error", msg, r->rid);
             char *ev = cp_xasprintf("event: error\ndata: %s\n\n", j);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cp_anth.h"
+#include "cp_anth_out.h"
 #include "cp_common.h"
 #include "cp_config.h"
 #include "cp_route.h"
@@ -70,6 +71,19 @@ typedef void (*cp_front_gone_cb)(void *ud);
 const char *cp_front_req_id(const cp_front_req_t *r);
 cp_config_t *cp_front_req_config(const cp_front_req_t *r);                  /* the request's snapshot */
 const char *cp_front_req_header(const cp_front_req_t *r, const char *name); /* a request header */
+
+/* Developer keys, limits and the ledger (lib/team/cp_team.h), borrowed; NULL (the default) turns them
+ * off. Set once, before the loop runs. */
+typedef struct cp_team cp_team_t;
+void cp_front_set_team(cp_front_t *f, cp_team_t *team);
+
+/* The tokens the upstream reported for <r> (copied), for the ledger and the limits: call before the
+ * reply ends (or from the gone callback). */
+void cp_front_req_usage(cp_front_req_t *r, const cp_anth_usage_t *u);
+
+/* <r> ends with an error although its reply started with 200 (an error event in the stream): the
+ * ledger records <error_type> (copied). */
+void cp_front_req_failed(cp_front_req_t *r, const char *error_type);
 
 /* Records the resolved provider and upstream model for the access log (copied). */
 void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model);

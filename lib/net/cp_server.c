@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,7 +23,12 @@
 #include "cp_ident.h"
 #include "cp_log.h"
 #include "cp_prov.h"
+#include "cp_team.h"
 #include "cp_up.h"
+
+#define SERVER_WATCH_MAX 8    /* settings files watched */
+#define SERVER_WATCH_MS  1000 /* how often they are looked at */
+#define SERVER_LEDGER_WAIT_MS 5000 /* at exit, how long a ledger that cannot be written is waited for */
 
 /* Open-file limit after raise_nofile(); each stream uses two descriptors (client + upstream). */
 static rlim_t server_nofile = 1024;
@@ -76,7 +82,13 @@ typedef struct server {
     cp_up_t *up;
     cp_exchanges_t *xs; /* every exchange, and what they share (learned output caps) */
     cp_front_t *front;
+    cp_team_t *team; /* developer keys' limits and the ledger */
     const cp_config_opts_t *opts;
+    char *watch[SERVER_WATCH_MAX]; /* the settings files (cp_config_watch_paths) */
+    size_t nwatch;
+    uint64_t watch_sig;     /* their state when the running config was loaded */
+    uint64_t watch_seen;    /* their state at the last look */
+    struct event *watch_ev; /* SERVER_WATCH_MS */
     cp_config_t *cfg; /* owned reference to the current snapshot */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
     int stopping;
@@ -177,16 +189,75 @@ static void server_warn(const char *line, void *ud)
     cp_log(CP_LOG_WARN, "%s", line);
 }
 
-static void server_on_hup(evutil_socket_t sig, short what, void *arg)
+/* A fingerprint of the watched files' state (each: exists, inode, size, change and modify times). */
+static uint64_t server_watch_sig(const server_t *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the stat fields */
+
+    for (size_t i = 0; i < s->nwatch; i++) {
+        struct stat st;
+        uint64_t v[6] = {0};
+        if (stat(s->watch[i], &st) == 0) {
+            v[0] = 1;
+            v[1] = (uint64_t)st.st_ino;
+            v[2] = (uint64_t)st.st_size;
+            v[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+            v[4] = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
+            v[5] = (uint64_t)st.st_dev;
+        }
+        for (size_t k = 0; k < 6; k++)
+            for (int b = 0; b < 8; b++)
+                h = (h ^ ((v[k] >> (8 * b)) & 0xff)) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static void server_reload(server_t *s, const char *why);
+
+/* Every SERVER_WATCH_MS: a settings file that changed, and then stayed the same for one more look (an
+ * editor may write in steps), is reloaded as SIGHUP would: `ccproxy keys add` needs no restart. */
+static void server_on_watch(evutil_socket_t fd, short what, void *arg)
 {
     server_t *s = arg;
+    uint64_t now = server_watch_sig(s);
+
+    (void)fd;
+    (void)what;
+    if (now != s->watch_sig && now == s->watch_seen && !s->stopping)
+        server_reload(s, "a settings file changed");
+    s->watch_seen = now;
+}
+
+/* Starts watching the settings files. Returns CP_OK, or CP_ERR after logging. */
+static int server_watch_start(server_t *s)
+{
+    struct timeval tv = {SERVER_WATCH_MS / 1000, (SERVER_WATCH_MS % 1000) * 1000};
+
+    s->nwatch = cp_config_watch_paths(s->opts, s->watch, SERVER_WATCH_MAX);
+    s->watch_sig = s->watch_seen = server_watch_sig(s);
+    s->watch_ev = event_new(s->base, -1, EV_PERSIST, server_on_watch, s);
+    if (s->watch_ev == NULL || event_add(s->watch_ev, &tv) != 0) {
+        cp_log(CP_LOG_ERROR, "cannot arm the settings watch");
+        return CP_ERR;
+    }
+    return CP_OK;
+}
+
+static void server_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    server_reload(arg, "SIGHUP");
+}
+
+static void server_reload(server_t *s, const char *why)
+{
     cp_err_t e = {0};
     cp_config_t *next;
 
-    (void)sig;
-    (void)what;
     if (s->stopping)
         return;
+    s->watch_sig = s->watch_seen = server_watch_sig(s); /* before loading: a change while loading is seen */
     server_sd_notify("RELOADING=1");
     next = cp_config_load(s->opts, server_warn, NULL, &e);
     if (next != NULL)
@@ -201,9 +272,12 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
     cp_config_unref(s->cfg);
     s->cfg = next;
     cp_server_apply_logging(next);
+    cp_team_reload(s->team, next);
     cp_log_j(CP_LOG_INFO, "config reloaded",
-             json_pack("{s:s,s:i,s:s,s:s}", "host", next->host, "port", cp_front_port(s->front), "bigModel",
-                       next->big_model, "smallModel", next->small_model));
+             json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:I}", "why", why, "host", next->host, "port",
+                       cp_front_port(s->front), "bigModel", next->big_model, "smallModel", next->small_model,
+                       "access", cp_auth_mode_name(cp_auth_mode(next->auth)), "keys", (json_int_t)next->auth->n));
+    cp_team_log_mode(next, cp_front_port(s->front));
     server_sd_notify("READY=1");
 }
 
@@ -281,11 +355,21 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
         goto out;
     }
     s.xs = cp_exchanges_new(s.base, s.up);
+    s.team = cp_team_new(s.base, cfg, &e);
+    if (s.team == NULL) {
+        cp_log_j(CP_LOG_ERROR, "cannot open the usage ledger (ledger.enabled: false runs without one)",
+                 json_pack("{s:s}", "error", e.msg));
+        rc = CP_EXIT_CONFIG;
+        goto out;
+    }
     s.front = cp_front_new(s.base, cp_exchange_start, s.xs, cfg, &e);
     if (s.front == NULL) {
         cp_log(CP_LOG_ERROR, "%s", e.msg);
         goto out;
     }
+    cp_front_set_team(s.front, s.team);
+    if (server_watch_start(&s) != CP_OK)
+        goto out;
     s.sig_term = evsignal_new(s.base, SIGTERM, server_on_stop, &s);
     s.sig_int = evsignal_new(s.base, SIGINT, server_on_stop, &s);
     s.sig_hup = evsignal_new(s.base, SIGHUP, server_on_hup, &s);
@@ -305,6 +389,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
              json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cp_front_port(s.front),
                        "version", CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
                        cfg->small_model));
+    cp_team_log_mode(cfg, cp_front_port(s.front));
     if (cfg->port == 0) { /* any free port: say which on stdout too, whatever the log level */
         printf("ccproxy listening on %s port %d\n", cfg->host, cp_front_port(s.front));
         fflush(stdout);
@@ -319,7 +404,12 @@ out:
     if (s.base)
         event_base_loop(s.base, EVLOOP_NONBLOCK); /* run the deferred frees those queued */
     cp_exchanges_free(s.xs);
+    cp_team_free(s.team, SERVER_LEDGER_WAIT_MS); /* after the last request ended: every row is queued */
     cp_up_free(s.up);
+    if (s.watch_ev)
+        event_free(s.watch_ev);
+    for (size_t i = 0; i < s.nwatch; i++)
+        free(s.watch[i]);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "cp_anth.h"
+#include "cp_anth_out.h"
 #include "cp_buf.h"
 #include "cp_caps.h"
 #include "cp_common.h"
@@ -116,6 +117,11 @@ typedef struct cp_prov_ops {
 
     /* Debug notes about the answer (values repaired, ...), or NULL. Borrowed until free. */
     const char *(*notes)(const void *st);
+
+    /* The tokens the upstream reported for this request so far (Anthropic's sense: input excludes
+     * cached input), for the usage ledger and the limits. Returns 1 when it reported them, 0 when not
+     * (no answer yet, an error, or an answer without usage). <st> may be NULL (a local answer). */
+    int (*usage)(const void *st, cp_anth_usage_t *out);
 
     void (*free)(void *st); /* accepts NULL */
 } cp_prov_ops_t;

@@ -123,7 +123,7 @@ describe('text log format', () => {
       }
       const access = lines.find((l) => l.line.includes(rid)).line;
       assert.match(access, new RegExp(`^\\S+ INFO  request rid=${rid} method=GET path=/v1/models status=200 dur_ms=[0-9.]+ ` +
-        'model=null provider=null upstream_model=null bytes_in=0 bytes_out=[1-9][0-9]*$'), `the access line: ${access}`);
+        'key=null model=null provider=null upstream_model=null bytes_in=0 bytes_out=[1-9][0-9]*$'), `the access line: ${access}`);
       const listening = lines.find((l) => / INFO  listening /.test(l.line));
       assert.ok(listening, 'the listening line');
       assert.match(listening.line, new RegExp(` host=127\\.0\\.0\\.1 port=${d.port} version=\\S+ pid=${d.proc.pid} `), listening.line);

@@ -1,6 +1,7 @@
 /* Unit tests for lib/base/cp_config.c: layering, sources, validation messages, env and ${VAR} rules. */
 #include "cp_unit.h"
 
+#include "cp_auth.h"
 #include "cp_config.h"
 #include "cp_prov.h"
 #include "cp_trust.h"
@@ -796,6 +797,94 @@ static void test_readable_key_file_warning(void **state)
     cp_config_unref(c);
 }
 
+
+/* auth, prices, ledger and client (docs/team.md): typed, and every bad value named with its file. */
+static void test_team_sections(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    char path[1200];
+    json_t *dump; /* owned */
+
+    unsetenv("STATE_DIRECTORY");
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"auth\": {\"keys\": [{\"name\": \"alice\", \"sha256\": "
+               "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", \"rpm\": 5}]},"
+               " \"prices\": {\"my-model@local\": {\"input\": 1, \"output\": 2}},"
+               " \"ledger\": {\"flushMs\": 100, \"queueRows\": 1000},"
+               " \"client\": {\"url\": \"https://team.example:8082\", \"key\": \"ccp_secret_value\"}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_int_equal(c->auth->n, 1);
+    assert_string_equal(c->auth->keys[0].name, "alice");
+    assert_int_equal(c->auth->keys[0].lim.rpm, 5);
+    assert_true(c->ledger_enabled);
+    assert_int_equal(c->ledger_flush_ms, 100);
+    assert_int_equal(c->ledger_batch_rows, 500);
+    assert_int_equal(c->ledger_queue_rows, 1000);
+    snprintf(path, sizeof(path), "%s/.ccproxy/usage.db", f->home);
+    assert_string_equal(c->ledger_path, path);
+    assert_string_equal(c->client_url, "https://team.example:8082");
+    assert_string_equal(c->client_key, "ccp_secret_value");
+    dump = cp_config_dump(c);
+    {
+        char *text = json_dumps(dump, 0);
+        assert_null(strstr(text, "ccp_secret_value")); /* `ccproxy config` never shows the client key */
+        free(text);
+    }
+    json_decref(dump);
+    cp_config_unref(c);
+
+    /* the service: systemd's StateDirectory (the first of a list); the key from keyEnv */
+    setenv("STATE_DIRECTORY", "/var/lib/ccproxy:/var/lib/other", 1);
+    setenv("CP_TEST_VAR", "ccp_from_env", 1);
+    unit_write(f->home, ".ccproxy/settings.json", "{\"client\": {\"keyEnv\": \"CP_TEST_VAR\"}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_string_equal(c->ledger_path, "/var/lib/ccproxy/usage.db");
+    assert_string_equal(c->client_key, "ccp_from_env");
+    assert_null(c->client_url);
+    assert_int_equal(cp_auth_mode(c->auth), CP_AUTH_LOOPBACK);
+    cp_config_unref(c);
+    unsetenv("STATE_DIRECTORY");
+    unsetenv("CP_TEST_VAR");
+}
+
+static void test_team_errors(void **state)
+{
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"auth\": {\"keys\": {}}}", "auth.keys: expected an array of keys"},
+        {"{\"auth\": {\"keys\": [{\"name\": \"a\", \"sha256\": \"00\"}]}}", "auth.keys[0].sha256"},
+        {"{\"auth\": {\"keys\": [{\"name\": \"a\", \"sha256\": "
+         "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", \"rpm\": \"lots\"}]}}",
+         "auth.keys[0].rpm: expected an integer"},
+        {"{\"auth\": {\"allowUnauthenticated\": \"yes\"}}", "auth.allowUnauthenticated: expected true or false"},
+        {"{\"auth\": []}", "auth: expected an object"},
+        {"{\"prices\": []}", "prices"},
+        {"{\"prices\": {\"gpt-x\": {\"input\": 1, \"ouput\": 2}}}", "prices.gpt-x"},
+        {"{\"ledger\": {\"enabled\": 1}}", "ledger.enabled: expected true or false"},
+        {"{\"ledger\": {\"path\": \"\"}}", "ledger.path: expected a non-empty string"},
+        {"{\"ledger\": {\"flushMs\": 0}}", "ledger.flushMs: expected an integer from 10 to 60000"},
+        {"{\"ledger\": {\"queueRows\": 99999999999}}", "ledger.queueRows"},
+        {"{\"client\": {\"url\": \"ftp://x\"}}", "client.url: expected an http:// or https:// URL"},
+        {"{\"client\": {\"key\": 42}}", "client.key: expected a non-empty string"},
+        {"{\"client\": {\"keyEnv\": \"\"}}", "client.keyEnv"},
+    };
+    fx_t *f = *state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cp_config_t *c;
+        unit_write(f->home, ".ccproxy/settings.json", bad[i].json);
+        c = load(f);
+        if (c != NULL)
+            fail_msg("loaded %s", bad[i].json);
+        if (strstr(f->e.msg, bad[i].want) == NULL || strstr(f->e.msg, "settings.json") == NULL)
+            fail_msg("for %s: \"%s\" lacks \"%s\" or the file", bad[i].json, f->e.msg, bad[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +910,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proxy_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_http_key_warning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readable_key_file_warning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_team_sections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_team_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

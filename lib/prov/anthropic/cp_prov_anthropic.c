@@ -8,6 +8,7 @@
  * that is not an Anthropic error envelope is mapped like any upstream error (cp_prov_err.h). */
 #include "cp_prov_anthropic.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,11 @@
 #include "cp_anth_out.h"
 #include "cp_json.h"
 #include "cp_prov_err.h"
+#include "cp_sse.h"
 #include "cp_url.h"
 
-#define ANT_TAIL 24 /* bytes kept to find "message_stop" across two pieces */
+#define ANT_TAIL      24          /* bytes kept to find "message_stop" across two pieces */
+#define ANT_EVENT_MAX (4u << 20) /* the largest relayed event read for its usage (larger: not read) */
 
 typedef struct ant_state {
     cp_prov_args_t a;    /* borrowed (see cp_prov_args_t) */
@@ -27,8 +30,11 @@ typedef struct ant_state {
     size_t tail_len;
     char end[4];        /* the last 4 bytes relayed, to tell an event boundary */
     char why[160];      /* why the stream failed, for the log */
-    unsigned clean : 1; /* the bytes relayed so far end at an event boundary */
-    unsigned stop : 1;  /* "message_stop" went through */
+    cp_sse_t *sse;        /* owned: reads the relayed stream for its usage; NULL once it failed */
+    cp_anth_usage_t u;    /* the usage the upstream reported */
+    unsigned clean : 1;   /* the bytes relayed so far end at an event boundary */
+    unsigned stop : 1;    /* "message_stop" went through */
+    unsigned got_usage : 1; /* <u> holds what the upstream reported */
 } ant_state_t;
 
 static int ant_key_required(const cp_provider_t *p)
@@ -77,9 +83,59 @@ static int ant_head(void *stp, long status, const char *ctype)
 
 static int ant_stream_begin(void *stp, cp_buf_t *out)
 {
-    (void)stp;
+    ant_state_t *st = stp;
+
     (void)out;
+    st->sse = cp_sse_new(ANT_EVENT_MAX);
     return CP_OK;
+}
+
+/* Reads the token counts of a "usage" object <u> (a message's or a message_delta's) into st->u: the
+ * fields present replace the ones known (a message_delta carries the final output count, and may
+ * carry the input counts again). */
+static void ant_usage_read(ant_state_t *st, const json_t *u)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } f[] = {{"input_tokens", offsetof(cp_anth_usage_t, input)},
+             {"output_tokens", offsetof(cp_anth_usage_t, output)},
+             {"cache_read_input_tokens", offsetof(cp_anth_usage_t, cache_read)},
+             {"cache_creation_input_tokens", offsetof(cp_anth_usage_t, cache_write)}};
+
+    if (!json_is_object(u))
+        return;
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        const json_t *v = json_object_get(u, f[i].name);
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            *(long long *)(void *)((char *)&st->u + f[i].off) = (long long)json_integer_value(v);
+            st->got_usage = 1;
+        }
+    }
+}
+
+/* Follows the relayed stream's message_start and message_delta events for their usage. */
+static void ant_usage_scan(ant_state_t *st, const char *p, size_t n)
+{
+    cp_sse_event_t ev;
+    int rc;
+
+    if (st->sse == NULL)
+        return;
+    if (cp_sse_feed(st->sse, p, n) != CP_OK) { /* an event too large to read: the relay goes on */
+        cp_sse_free(st->sse);
+        st->sse = NULL;
+        return;
+    }
+    while ((rc = cp_sse_next(st->sse, &ev)) == CP_OK) {
+        int start = ev.event_len == 13 && memcmp(ev.event, "message_start", 13) == 0;
+        json_t *j; /* owned */
+        if (!start && !(ev.event_len == 13 && memcmp(ev.event, "message_delta", 13) == 0))
+            continue;
+        j = json_loadb(ev.data, ev.data_len, 0, NULL);
+        ant_usage_read(st, json_object_get(start ? json_object_get(j, "message") : j, "usage"));
+        json_decref(j);
+    }
 }
 
 /* True when <s> (<n> bytes) holds the message_stop event: its data is the only JSON whose "type" is
@@ -138,6 +194,7 @@ static int ant_stream_feed(void *stp, const char *p, size_t n, cp_buf_t *out)
 
     if (cp_buf_add(out, p, n) != CP_OK)
         return CP_ERR;
+    ant_usage_scan(st, p, n);
     ant_scan(st, p, n);
     st->clean = ant_at_boundary(st, p, n);
     /* complete: do not wait for an upstream that keeps its connection open */
@@ -196,6 +253,8 @@ static int ant_finish(void *stp, long status, const char *body, size_t len, cp_p
 
     (void)req;
     cp_buf_init(&reply->body, 0);
+    if (ok && st->a.kind == CP_ANTH_MESSAGES && json_is_object(j))
+        ant_usage_read(st, json_object_get(j, "usage"));
     if (ok && st->a.client_stream && json_is_object(j) &&
         cp_json_streq(json_object_get(j, "type"), "message")) {
         /* a streaming request answered with a whole Message: the client still gets an event stream */
@@ -242,9 +301,23 @@ static const char *ant_notes(const void *stp)
     return st->why[0] != '\0' ? st->why : NULL;
 }
 
+static int ant_usage(const void *stp, cp_anth_usage_t *out)
+{
+    const ant_state_t *st = stp;
+
+    if (st == NULL || !st->got_usage)
+        return 0;
+    *out = st->u;
+    return 1;
+}
+
 static void ant_free(void *stp)
 {
-    free(stp);
+    ant_state_t *st = stp;
+
+    if (st != NULL)
+        cp_sse_free(st->sse);
+    free(st);
 }
 
 const cp_prov_ops_t cp_prov_anthropic = {
@@ -258,5 +331,6 @@ const cp_prov_ops_t cp_prov_anthropic = {
     .stream_idle = ant_stream_idle,
     .finish = ant_finish,
     .notes = ant_notes,
+    .usage = ant_usage,
     .free = ant_free,
 };

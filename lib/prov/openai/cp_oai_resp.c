@@ -146,6 +146,8 @@ static void so_usage(cp_oai_resp_t *s, const json_t *u)
 
     if (!cp_oai_usage_map(u, &us, &bad))
         us.input = s->in_est;
+    else
+        s->got_usage = 1;
     s->u = us;
     if (bad)
         cp_oair_note(s, "usage values out of range (negative, fractional, huge or not numbers) were clamped");
@@ -783,4 +785,10 @@ json_t *cp_oai_response(const json_t *oai, const char *client_model, const cp_oa
     cp_buf_free(&out);
     cp_oai_resp_free(s);
     return msg;
+}
+
+int cp_oai_resp_usage(const cp_oai_resp_t *s, cp_anth_usage_t *out)
+{
+    *out = s->u;
+    return s->got_usage;
 }

@@ -64,6 +64,10 @@ const cp_err_t *cp_oai_resp_error(const cp_oai_resp_t *s);
 /* Debug notes about what was repaired (usage clamped, ...), or NULL. Borrowed until free. */
 const char *cp_oai_resp_notes(const cp_oai_resp_t *s);
 
+/* The usage seen so far, as Anthropic counts it, in <out>. Returns 1 when the upstream reported it
+ * (prompt_tokens present), 0 when <out> holds only the estimate. */
+int cp_oai_resp_usage(const cp_oai_resp_t *s, cp_anth_usage_t *out);
+
 /* Convenience for tests and callers holding a parsed body: translates the whole 2xx chat.completion
  * <oai> (borrowed) into an Anthropic Message. Returns new, or NULL with <e> set (502 api_error for a
  * body that is not a chat completion; an error reported inside a 200 mapped by cp_prov_error()). */

@@ -90,6 +90,7 @@ struct cp_oai_resp {
     unsigned refusal : 1;    /* the answer carried a refusal */
     unsigned reasoned : 1;   /* reasoning came in a reasoning field (then <think> content is a copy) */
     unsigned whole : 1;      /* the body was one whole chat.completion */
+    unsigned got_usage : 1;  /* the upstream reported usage (prompt_tokens) */
     char msg_id[CP_REQ_ID_LEN + 1];
 };
 

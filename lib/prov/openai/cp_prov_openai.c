@@ -229,6 +229,13 @@ static const char *oai_notes(const void *stp)
     return st->tr != NULL ? cp_oai_resp_notes(st->tr) : NULL;
 }
 
+static int oai_usage(const void *stp, cp_anth_usage_t *out)
+{
+    const oai_state_t *st = stp;
+
+    return st != NULL && st->tr != NULL && cp_oai_resp_usage(st->tr, out);
+}
+
 static void oai_free(void *stp)
 {
     oai_state_t *st = stp;
@@ -252,5 +259,6 @@ const cp_prov_ops_t cp_prov_openai = {
     .stream_idle = oai_stream_idle,
     .finish = oai_finish,
     .notes = oai_notes,
+    .usage = oai_usage,
     .free = oai_free,
 };
