@@ -44,10 +44,9 @@ static int bench_cmp(const void *a, const void *b)
 /* Fills <r> as request <i> of <n> spread over <days> days before <now_ms>; strings in <buf>. */
 static void bench_row(cp_ledger_row_t *r, long i, long n, int days, int64_t now_ms, char buf[4][64])
 {
-    static const char *const models[] = {"claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5",
-                                         "gpt-5",             "gpt-5-mini",      "o3",
-                                         "gemini-2.5-pro",    "gemini-2.5-flash", "deepseek-chat",
-                                         "qwen3-coder",       "kimi-k2",         "glm-4.6"};
+    static const char *const models[] = {
+        "claude-sonnet-4-5", "claude-opus-4-1",  "claude-haiku-4-5", "gpt-5",       "gpt-5-mini", "o3",
+        "gemini-2.5-pro",    "gemini-2.5-flash", "deepseek-chat",    "qwen3-coder", "kimi-k2",    "glm-4.6"};
     static const char *const providers[] = {"openai", "anthropic", "gemini", "openrouter", "groq"};
     uint32_t x = bench_rand();
 
@@ -73,7 +72,7 @@ static void bench_row(cp_ledger_row_t *r, long i, long n, int days, int64_t now_
     r->tok.cache_read = bench_rand() % 80000;
     r->tok.cache_write = bench_rand() % 5000;
     r->cost_usd = r->tokens_known && (x >> 25) % 10 != 0 ? (double)(bench_rand() % 100000) / 1e6 : -1;
-    r->ttfb_ms = r->status == 200 ? 150 + bench_rand() % 3000 : -1;
+    r->ttfb_ms = r->status == 200 ? (int64_t)(150 + bench_rand() % 3000) : -1;
     r->duration_ms = 500 + bench_rand() % 60000;
 }
 
@@ -136,8 +135,8 @@ static int bench_add(const char *path, long rows)
            "(stats max_add_ns %llu); %llu written during the burst, close wrote the rest in %.0f ms\n",
            rows, (double)sum / (double)rows, (unsigned long long)ns[rows / 2],
            (unsigned long long)ns[rows * 99 / 100], (unsigned long long)ns[rows * 999 / 1000],
-           (unsigned long long)ns[rows - 1], (unsigned long long)st.max_add_ns, (unsigned long long)st.written,
-           (double)(t1 - t0) / 1e6);
+           (unsigned long long)ns[rows - 1], (unsigned long long)st.max_add_ns,
+           (unsigned long long)st.written, (double)(t1 - t0) / 1e6);
     free(ns);
     return st.dropped != 0;
 }

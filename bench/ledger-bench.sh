@@ -41,7 +41,7 @@ if [ ! -s "$DB" ]; then
 fi
 ls -l "$DB" | awk '{printf "ledger: %.1f MB\n", $5 / 1048576}'
 
-ms_now() { date +%s%N | awk '{printf "%d", $1 / 1000000}'; }
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 
 echo "== ccproxy usage --since 30d ($RUNS runs each; ms)"
 printf '%-10s %8s %8s %10s\n' by min median json

@@ -115,8 +115,10 @@ cc -O2 -std=c11 -Wall -o "$OUT/bin/mock_upstream" "$HERE/mock_upstream.c" $(pkg-
 
 # ---- helpers (the same measurements as run.sh) ---------------------------------------------------
 kv() { sed -n 's/^RESULT //p' "$1" 2>/dev/null | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-all_task_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
+thread_ticks() { # pid -> "process-ticks other-threads-ticks": the loop thread is the one whose id is the pid
+    cat "/proc/$1/stat" /proc/"$1"/task/*/stat 2>/dev/null |
+        awk -v p="$1" 'NR == 1 { all = $14 + $15; next } $1 != p { o += $14 + $15 } END { print all + 0, o + 0 }'
+}
 wait_http() {
     for _ in $(seq 1 500); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2" 2>/dev/null)" = 200 ] && return 0
@@ -188,6 +190,7 @@ write_settings() { # mode
   "logging": {"level": "info"}
 }
 EOF
+    chmod 600 "$OUT/home/.ccproxy/settings.json"
 }
 LEDGER=$OUT/home/.ccproxy/usage.db
 rows() { sqlite3 -readonly "$LEDGER" 'SELECT count(*) FROM requests' 2>/dev/null || echo 0; }
@@ -221,7 +224,7 @@ HZ=$(getconf CLK_TCK)
 RES=$OUT/runs.tsv
 printf 'mode\tround\trps\tp50_us\tp99_us\trequests\terrors\tcpu_pct\tcpu_us_per_req\tother_threads_us_per_req\tcore_busy_pct\tledger_rows\trows_minus_requests\trows_not_200\tdb_bytes\n' >"$RES"
 one_run() { # mode round [perf]
-    local m=$1 r=$2 f st v perf_pid="" c0 c1 m0 m1 t0 t1 k0 k1 r0 r1 req err e not200=- db=- rowsd=- nrows=-
+    local m=$1 r=$2 f st v perf_pid="" c0 c1 t0 t1 k0 k1 r0 r1 req err e not200=- db=- rowsd=- nrows=-
     f=$OUT/wrk-$m-$r.txt
     start_proxy "$m" "$r"
     if [ "$r" = 1 ]; then # the answers are real Messages, and keys mode refuses a wrong key
@@ -232,13 +235,13 @@ one_run() { # mode round [perf]
             st=$(post ccp_wrong "$OUT/answer-$m-wrong.json")
             [ "$st" = 401 ] || { echo "team.sh: mode $m answered $st to a wrong key (expected 401)" >&2; exit 1; }
         fi
-        grep -o '"access":"[^"]*"\|"keys":[0-9]*' "$OUT/ccproxy-$m-$r.log" | head -2 | tr '\n' ' ' | sed "s/^/  mode $m: /; s/\$/\n/"
+        echo "  mode $m: $(sed -n 's/.*"msg":"\(access: [^"(]*\).*/\1/p' "$OUT/ccproxy-$m-$r.log" | head -1)"
     fi
     wrk_load 1 4 1 /dev/null # warm-up
     sleep 0.6                # > flushMs: the warm-up's rows are written
     r0=$(rows)
     quiet_wait
-    c0=$(all_task_ticks "$PROXY_PID"); m0=$(ticks "$PROXY_PID"); k0=$(busy "$PROXY_CPU"); t0=$(date +%s.%N)
+    c0=$(thread_ticks "$PROXY_PID"); k0=$(busy "$PROXY_CPU"); t0=$(date +%s.%N)
     if [ "${3:-}" = perf ]; then
         timeout $((DURATION + 30)) "${TS_LOAD[@]}" perf record -F 499 -g -o "$OUT/perf-$m.data" -p "$PROXY_PID" \
             -- sleep "$DURATION" >/dev/null 2>&1 &
@@ -246,7 +249,7 @@ one_run() { # mode round [perf]
         PIDS+=("$perf_pid")
     fi
     wrk_load "$THREADS" "$CONNS" "$DURATION" "$f"
-    c1=$(all_task_ticks "$PROXY_PID"); m1=$(ticks "$PROXY_PID"); k1=$(busy "$PROXY_CPU"); t1=$(date +%s.%N)
+    c1=$(thread_ticks "$PROXY_PID"); k1=$(busy "$PROXY_CPU"); t1=$(date +%s.%N)
     [ -z "$perf_pid" ] || { wait "$perf_pid" 2>/dev/null || true; stop_pid "$perf_pid"; } # it ends by itself
     stop_pid "$PROXY_PID" # SIGTERM: every queued row is written before it exits
     req=$(kv "$f" requests)
@@ -259,9 +262,9 @@ one_run() { # mode round [perf]
         db=$(( $(stat -c %s "$LEDGER") + $(stat -c %s "$LEDGER-wal" 2>/dev/null || echo 0) ))
     fi
     line=$(awk -v m="$m" -v r="$r" -v rps="$(kv "$f" rps)" -v p50="$(kv "$f" p50_us)" -v p99="$(kv "$f" p99_us)" \
-        -v req="$req" -v err="$err" -v c0="$c0" -v c1="$c1" -v m0="$m0" -v m1="$m1" -v t0="$t0" -v t1="$t1" \
+        -v req="$req" -v err="$err" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" \
         -v hz="$HZ" -v busy="$(busy_pct "$k0" "$k1")" -v nrows="$nrows" -v rowsd="$rowsd" -v not200="$not200" -v db="$db" \
-        'BEGIN { cpu = (c1 - c0) / hz; other = cpu - (m1 - m0) / hz
+        'BEGIN { split(c0, a, " "); split(c1, b, " "); cpu = (b[1] - a[1]) / hz; other = (b[2] - a[2]) / hz
                  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\n", m, r, rps, p50, p99, req, err,
                      100 * cpu / (t1 - t0), 1e6 * cpu / req, 1e6 * other / req, busy, nrows, rowsd, not200, db }')
     echo "$line" >>"$RES"

@@ -27,7 +27,8 @@ int cp_cmd_trust(const cp_cli_t *cli);
  * and for `list`'s view of the merged keys). */
 int cp_cmd_keys(const cp_cli_t *cli, const cp_config_opts_t *opts);
 
-/* `ccproxy usage` (usage.c): 0 report printed, 1 no ledger or it cannot be read, 2 bad values. */
+/* `ccproxy usage` (usage.c): 0 report printed (an empty one, with a note, when there is no ledger yet),
+ * 1 the ledger cannot be read, 2 bad values. */
 int cp_cmd_usage(const cp_cli_t *cli, const cp_config_t *cfg);
 
 #endif

@@ -186,15 +186,17 @@ static int init_key_stdin(const char *flag, const char *prompt, char *buf, size_
         if (len == 0)
             fprintf(stderr, "ccproxy init: %s: the key on standard input is empty\n", flag);
         else
-            fprintf(stderr, "ccproxy init: %s: the key on standard input is longer than %zu bytes\n", flag, max);
+            fprintf(stderr, "ccproxy init: %s: the key on standard input is longer than %zu bytes\n", flag,
+                    max);
         return CP_ERR;
     }
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
-            fprintf(stderr,
-                    "ccproxy init: %s: the key on standard input holds a NUL byte or a control character (byte "
-                    "%zu)\n",
-                    flag, i + 1);
+            fprintf(
+                stderr,
+                "ccproxy init: %s: the key on standard input holds a NUL byte or a control character (byte "
+                "%zu)\n",
+                flag, i + 1);
             return CP_ERR;
         }
     buf[len] = '\0';
@@ -520,7 +522,8 @@ static void init_client_done(const cp_cli_t *cli, const char *url, const char *p
 
     printf("Wrote %s (mode 0600).\n", path);
     if (url != NULL)
-        printf("`ccproxy` now sends claude to the team server at %s with your developer key, and starts no local "
+        printf("`ccproxy` now sends claude to the team server at %s with your developer key, and starts no "
+               "local "
                "proxy.\n",
                url);
     else
@@ -561,8 +564,9 @@ static int init_client(const cp_cli_t *cli)
         return CP_EXIT_USAGE;
     }
     if (cli->remote != NULL && strncmp(url, "http://", 7) == 0 && !cp_trust_url_loopback(url))
-        fprintf(stderr, "ccproxy init: warning: %s is plain http: the key crosses the network unencrypted (use "
-                        "https, or a tunnel)\n",
+        fprintf(stderr,
+                "ccproxy init: warning: %s is plain http: the key crosses the network unencrypted (use "
+                "https, or a tunnel)\n",
                 url);
     if (init_paths(project, dir, sizeof(dir), path, sizeof(path)) != CP_OK)
         return CP_EXIT_FAIL;
@@ -577,12 +581,14 @@ static int init_client(const cp_cli_t *cli)
         return CP_EXIT_FAIL;
     }
     rc = CP_EXIT_FAIL;
-    if (key == NULL && cli->key_env == NULL && json_object_get(json_object_get(f.root, "client"), "key") == NULL &&
+    if (key == NULL && cli->key_env == NULL &&
+        json_object_get(json_object_get(f.root, "client"), "key") == NULL &&
         json_object_get(json_object_get(f.root, "client"), "keyEnv") == NULL) {
-        fprintf(stderr, "ccproxy init: missing the key: --key - (reads it from standard input), or --key-env VAR\n");
+        fprintf(stderr,
+                "ccproxy init: missing the key: --key - (reads it from standard input), or --key-env VAR\n");
         rc = CP_EXIT_USAGE;
-    } else if ((rc = cp_init_client_apply(f.root, cli->remote ? url : NULL, key, cli->key_env, cli->force, &e)) !=
-               CP_OK) {
+    } else if ((rc = cp_init_client_apply(f.root, cli->remote ? url : NULL, key, cli->key_env, cli->force,
+                                          &e)) != CP_OK) {
         fprintf(stderr, "ccproxy init: %s: %s%s\n", path, e.msg,
                 rc == CP_DECLINED ? "; add --force to replace it" : "");
         rc = CP_EXIT_FAIL;
@@ -594,8 +600,8 @@ static int init_client(const cp_cli_t *cli)
         } else {
             if (project)
                 init_trust(path, f.root);
-            init_client_done(cli, json_string_value(json_object_get(json_object_get(f.root, "client"), "url")),
-                             path);
+            init_client_done(
+                cli, json_string_value(json_object_get(json_object_get(f.root, "client"), "url")), path);
             if (project && key != NULL)
                 printf("The key is in ./.ccproxy/settings.json: keep that file out of version control.\n");
             rc = CP_EXIT_OK;

@@ -34,10 +34,9 @@
 #include "cp_keys.h"
 #include "cp_usage.h"
 
-#define KEYS_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json" /* as lib/base/cp_config.c */
-#define KEYS_CONFIRM_MS      4000 /* the server checks its files every second, reloads a second later */
-#define KEYS_PROBE_MS        500
-#define KEYS_POLL_MS         100
+#define KEYS_CONFIRM_MS 4000 /* the server checks its files every second, reloads a second later */
+#define KEYS_PROBE_MS   500
+#define KEYS_POLL_MS    100
 
 /* One edit: where, and what the check of the written file needs. */
 typedef struct keys_edit {
@@ -71,7 +70,7 @@ static int keys_target(const cp_cli_t *cli, const cp_config_opts_t *opts, keys_e
     k->system = cli->scope != NULL && strcmp(cli->scope, "system") == 0;
     if (k->system) {
         snprintf(k->path, sizeof(k->path), "%s",
-                 managed != NULL && *managed != '\0' ? managed : KEYS_MANAGED_DEFAULT);
+                 managed != NULL && *managed != '\0' ? managed : CP_CONFIG_MANAGED_DEFAULT);
         return CP_OK;
     }
     k->home = opts->home ? opts->home : getenv("HOME");
@@ -98,7 +97,8 @@ static int keys_same_dir(const char *a, const char *b)
  * (another hard link), so that a trusted project file still applies. */
 static int keys_check_user(const keys_edit_t *k, const char *tmp, cp_err_t *e)
 {
-    char fake[PATH_MAX], dot[PATH_MAX + 16], set[PATH_MAX + 32], trust[PATH_MAX + 32], real_trust[PATH_MAX + 32];
+    char fake[PATH_MAX], dot[PATH_MAX + 16], set[PATH_MAX + 32], trust[PATH_MAX + 32],
+        real_trust[PATH_MAX + 32];
     char cwd[PATH_MAX];
     cp_config_opts_t o = *k->opts;
     cp_config_t *c = NULL;
@@ -154,9 +154,10 @@ static void keys_confirm(const cp_config_t *cfg)
     cp_err_t e = {0};
     cp_ctl_expect_t x;
     cp_ctl_health_t h;
-    long waited = 0;
+    uint64_t t0 = cp_mono_us();
 
-    if (cp_ident_path(getenv("HOME"), kpath, sizeof(kpath)) != CP_OK || cp_ident_load(kpath, &key, &e) != CP_OK)
+    if (cp_ident_path(getenv("HOME"), kpath, sizeof(kpath)) != CP_OK ||
+        cp_ident_load(kpath, &key, &e) != CP_OK)
         return; /* no instance key: no proxy of this user can prove itself */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cp_ident_key_wipe(&key);
@@ -173,16 +174,16 @@ static void keys_confirm(const cp_config_t *cfg)
                     cfg->auth->n);
             break;
         }
-        if (waited >= KEYS_CONFIRM_MS) {
+        if (cp_mono_us() - t0 >= (uint64_t)KEYS_CONFIRM_MS * 1000) {
             fprintf(stderr,
-                    "ccproxy keys: warning: the running proxy at %s (pid %ld) has not taken these settings within "
+                    "ccproxy keys: warning: the running proxy at %s (pid %ld) has not taken these settings "
+                    "within "
                     "%d s; it may run with other settings (started from another directory or with flags): "
                     "`ccproxy status` says more\n",
                     url, h.pid, KEYS_CONFIRM_MS / 1000);
             break;
         }
         keys_sleep_ms(KEYS_POLL_MS);
-        waited += KEYS_POLL_MS + KEYS_PROBE_MS / 10;
     }
     cp_ident_key_wipe(&key);
     curl_global_cleanup();
@@ -203,7 +204,7 @@ static void keys_server_url(const cp_config_t *c, char *buf, size_t n)
 
 /* The settings as they load now: checks that the edited file decides auth.keys, then waits for the
  * running proxy. */
-static void keys_after(const keys_edit_t *k, const char *sub, const char *name)
+static void keys_after(const keys_edit_t *k, const char *sub)
 {
     cp_err_t e = {0};
     cp_config_t *c = cp_config_load(k->opts, NULL, NULL, &e);
@@ -217,24 +218,25 @@ static void keys_after(const keys_edit_t *k, const char *sub, const char *name)
     src = json_string_value(json_object_get(c->sources, "auth.keys"));
     if (src != NULL && strcmp(src, k->path) != 0)
         fprintf(stderr,
-                "ccproxy keys: warning: auth.keys in %s overrides %s (a later layer), so this change has no effect "
+                "ccproxy keys: warning: auth.keys in %s overrides %s (a later layer), so this change has no "
+                "effect "
                 "while that file sets it\n",
                 src, k->path);
     if (strcmp(sub, "revoke") != 0) {
         keys_server_url(c, url, sizeof(url));
         fprintf(stderr,
-                "ccproxy keys: the key above is shown once and stored nowhere: give it to its owner now. On their "
+                "ccproxy keys: the key above is shown once and stored nowhere: give it to its owner now. On "
+                "their "
                 "machine:\n"
                 "    ccproxy init --remote %s --key -     (then paste the key)\n"
                 "or, for claude alone: ANTHROPIC_BASE_URL=%s ANTHROPIC_AUTH_TOKEN=<the key> claude\n",
                 url, url);
     }
-    fprintf(stderr, "ccproxy keys: a running ccproxy that reads %s takes the change within about 2 seconds (it "
-                    "watches the file)%s\n",
+    fprintf(stderr,
+            "ccproxy keys: a running ccproxy that reads %s takes the change within about 2 seconds (it "
+            "watches the file)%s\n",
             k->path,
-            strcmp(sub, "add") == 0 ? ""
-                                    : "; requests in flight finish, new ones with the old key get 401");
-    (void)name;
+            strcmp(sub, "add") == 0 ? "" : "; requests in flight finish, new ones with the old key get 401");
     keys_confirm(c);
     cp_config_unref(c);
 }
@@ -264,8 +266,8 @@ static int keys_new_key(char key[CP_KEYS_KEY_LEN + 1], char hex[65])
 }
 
 /* Changes auth.keys of <root> for <cli>; <hex> is the new digest (add, rotate). Returns an exit code. */
-static int keys_change(const cp_cli_t *cli, const keys_edit_t *k, json_t *root, json_t *entry, const char *hex,
-                       const char *now)
+static int keys_change(const cp_cli_t *cli, const keys_edit_t *k, json_t *root, json_t *entry,
+                       const char *hex, const char *now)
 {
     const char *sub = cli->keys_sub, *name = cli->keys_name;
     int add = strcmp(sub, "add") == 0;
@@ -279,7 +281,8 @@ static int keys_change(const cp_cli_t *cli, const keys_edit_t *k, json_t *root, 
         return CP_EXIT_CONFIG;
     }
     if (add && at >= 0) {
-        fprintf(stderr, "ccproxy keys: key %s exists in %s: use `ccproxy keys rotate %s`\n", name, k->path, name);
+        fprintf(stderr, "ccproxy keys: key %s exists in %s: use `ccproxy keys rotate %s`\n", name, k->path,
+                name);
         return CP_EXIT_FAIL;
     }
     if (!add && at < 0) {
@@ -296,8 +299,8 @@ static int keys_change(const cp_cli_t *cli, const keys_edit_t *k, json_t *root, 
         json_array_remove(keys, (size_t)at);
     }
     if (cp_auth_keys_check(keys, msg, sizeof(msg)) != CP_OK) {
-        fprintf(stderr, "ccproxy keys: the settings would not load, nothing written: %s: auth.keys%s\n", k->path,
-                msg);
+        fprintf(stderr, "ccproxy keys: the settings would not load, nothing written: %s: auth.keys%s\n",
+                k->path, msg);
         return CP_EXIT_CONFIG;
     }
     return CP_EXIT_OK;
@@ -334,7 +337,8 @@ static int keys_edit(const cp_cli_t *cli, const cp_config_opts_t *opts)
     }
     rc = cp_keys_file_open(k.path, k.system ? 0755 : 0700, &f, &e);
     if (rc != CP_OK) {
-        fprintf(stderr, rc == CP_DECLINED ? "ccproxy keys: the settings do not load: %s\n" : "ccproxy keys: %s\n",
+        fprintf(stderr,
+                rc == CP_DECLINED ? "ccproxy keys: the settings do not load: %s\n" : "ccproxy keys: %s\n",
                 e.msg);
         rc = rc == CP_DECLINED ? CP_EXIT_CONFIG : CP_EXIT_FAIL;
         goto out;
@@ -347,8 +351,9 @@ static int keys_edit(const cp_cli_t *cli, const cp_config_opts_t *opts)
         goto out;
     rc = cp_keys_file_commit(&f, keys_check, &k, &e);
     if (rc != CP_OK) {
-        fprintf(stderr, rc == CP_DECLINED ? "ccproxy keys: the settings would not load, nothing written: %s\n"
-                                          : "ccproxy keys: nothing written: %s\n",
+        fprintf(stderr,
+                rc == CP_DECLINED ? "ccproxy keys: the settings would not load, nothing written: %s\n"
+                                  : "ccproxy keys: nothing written: %s\n",
                 e.msg);
         rc = rc == CP_DECLINED ? CP_EXIT_CONFIG : CP_EXIT_FAIL;
         goto out;
@@ -364,7 +369,7 @@ static int keys_edit(const cp_cli_t *cli, const cp_config_opts_t *opts)
                 strcmp(sub, "add") == 0 ? "added" : "rotated", name, k.path, hex);
     else
         fprintf(stderr, "ccproxy keys: revoked key %s in %s\n", name, k.path);
-    keys_after(&k, sub, name);
+    keys_after(&k, sub);
     rc = CP_EXIT_OK;
 out:
     OPENSSL_cleanse(key, sizeof(key));
@@ -395,13 +400,16 @@ static json_t *keys_rows(const cp_config_t *c, const json_t *last)
             *p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
         if (json_is_integer(used))
             cp_usage_fmt_time((int64_t)json_integer_value(used), when);
-        json_array_append_new(
-            rows, json_pack("{s:s,s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:o,s:s?}", "name", name, "id", id, "models",
-                            json_object_get(k, "models"), "rpm", json_object_get(k, "rpm"), "tpm",
-                            json_object_get(k, "tpm"), "maxStreams", json_object_get(k, "maxStreams"), "budget",
-                            json_object_get(k, "budget"), "created", json_object_get(k, "created"), "lastUsed",
-                            last == NULL ? json_null() : when[0] ? json_string(when) : json_string("never"),
-                            "source", src));
+        json_array_append_new(rows, json_pack("{s:s,s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:o,s:s?}", "name",
+                                              name, "id", id, "models", json_object_get(k, "models"), "rpm",
+                                              json_object_get(k, "rpm"), "tpm", json_object_get(k, "tpm"),
+                                              "maxStreams", json_object_get(k, "maxStreams"), "budget",
+                                              json_object_get(k, "budget"), "created",
+                                              json_object_get(k, "created"), "lastUsed",
+                                              last == NULL ? json_null()
+                                              : when[0]    ? json_string(when)
+                                                           : json_string("never"),
+                                              "source", src));
     }
     return rows;
 }
@@ -510,9 +518,10 @@ static int keys_list(const cp_cli_t *cli, const cp_config_opts_t *opts)
         json_dumpf(rows, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
     } else if (json_array_size(rows) == 0) {
-        printf("no developer keys%s%s: clients on this machine are served without one; `ccproxy keys add NAME` "
-               "creates one\n",
-               src != NULL ? " in " : "", src != NULL ? src : "");
+        printf(
+            "no developer keys%s%s: clients on this machine are served without one; `ccproxy keys add NAME` "
+            "creates one\n",
+            src != NULL ? " in " : "", src != NULL ? src : "");
     } else {
         keys_table(rows, src != NULL ? src : "the settings");
     }

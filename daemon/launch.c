@@ -45,7 +45,7 @@
 #define LAUNCH_NPM_INSTALL    "npm install -g @anthropic-ai/claude-code"
 #define LAUNCH_EXIT_NOT_FOUND 127
 #define LAUNCH_EXIT_CANT_EXEC 126
-#define STATUS_EXIT_STOPPED   3 /* LSB: program is not running */
+#define STATUS_EXIT_STOPPED   3    /* LSB: program is not running */
 #define REMOTE_TIMEOUT_MS     5000 /* each request to a team server, all told */
 #define REMOTE_CONNECT_MS     3000
 #define REMOTE_BODY_MAX       (64 * 1024) /* the most read of an answer */
@@ -410,7 +410,8 @@ static size_t remote_body(char *p, size_t size, size_t n, void *ud)
 
 /* GET <base><path> with <key> as a bearer token (none when NULL); no redirect is followed, so the key
  * goes nowhere else. Returns the HTTP status, or 0 with <why> when nothing answered. */
-static long remote_get(const char *base, const char *path, const char *key, cp_buf_t *body, char *why, size_t n)
+static long remote_get(const char *base, const char *path, const char *key, cp_buf_t *body, char *why,
+                       size_t n)
 {
     char url[1200], hdr[CP_INIT_CLIENT_KEY_MAX + 32], err[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
@@ -477,8 +478,10 @@ static void remote_check(const char *base, const char *key, remote_view_t *v)
     cp_buf_reset(&b, 0);
     st = remote_get(base, "/ccproxy/key", key, &b, v->why, sizeof(v->why));
     j = json_loadb(cp_buf_str(&b), b.len, 0, NULL);
-    v->state = st == 200 && json_is_object(j) ? REMOTE_ACCEPTED : st == 401 ? REMOTE_REFUSED : st == 0 ? REMOTE_DOWN
-                                                                                                    : REMOTE_OTHER;
+    v->state = st == 200 && json_is_object(j) ? REMOTE_ACCEPTED
+               : st == 401                    ? REMOTE_REFUSED
+               : st == 0                      ? REMOTE_DOWN
+                                              : REMOTE_OTHER;
     if (v->state == REMOTE_ACCEPTED)
         v->key = json_incref(j);
     else if (v->state == REMOTE_OTHER)
@@ -498,10 +501,11 @@ static void remote_refusal(const cp_config_t *cfg, const char *url, const remote
     else if (v->state == REMOTE_OTHER)
         fprintf(stderr, "ccproxy: %s at %s: %s\n", what, url, v->why);
     else if (v->state == REMOTE_REFUSED)
-        fprintf(stderr,
-                "ccproxy: %s at %s refused the key (unknown, revoked or rotated): ask its admin for a new one, "
-                "then `ccproxy init %s%s --key -`\n",
-                what, url, local ? "" : "--remote ", local ? "" : url);
+        fprintf(
+            stderr,
+            "ccproxy: %s at %s refused the key (unknown, revoked or rotated): ask its admin for a new one, "
+            "then `ccproxy init %s%s --key -`\n",
+            what, url, local ? "" : "--remote ", local ? "" : url);
     else if (cfg->client_key_env != NULL)
         fprintf(stderr, "ccproxy: no developer key: client.keyEnv names %s, which is not set here\n",
                 cfg->client_key_env);
@@ -789,9 +793,12 @@ static void status_text(const ctl_view_t *v)
 /* `status` in remote mode: the team server, whether it answers and whether it takes the key. */
 static int status_remote(const cp_cli_t *cli, const cp_config_t *cfg)
 {
-    static const char *const states[] = {"unreachable", "not ccproxy", "no key", "key refused", "key accepted"};
+    static const char *const states[] = {"unreachable", "not ccproxy", "no key", "key refused",
+                                         "key accepted"};
     remote_view_t v;
     const json_t *k; /* borrowed from v.key */
+    json_t *m;       /* borrowed from v.key */
+    size_t i;
     cp_buf_t b = CP_BUF_INIT;
     json_t *j; /* owned */
 
@@ -803,32 +810,44 @@ static int status_remote(const cp_cli_t *cli, const cp_config_t *cfg)
                       json_object_get(k, "mode"), "key", json_object_get(k, "key"), "models",
                       json_object_get(k, "models"), "limits", json_object_get(k, "limits"), "usage",
                       json_object_get(k, "usage"));
-        json_object_set_new(j, "key_accepted", v.state == REMOTE_ACCEPTED   ? json_true()
-                                               : v.state == REMOTE_REFUSED ? json_false()
-                                                                           : json_null());
+        json_object_set_new(j, "key_accepted",
+                            v.state == REMOTE_ACCEPTED  ? json_true()
+                            : v.state == REMOTE_REFUSED ? json_false()
+                                                        : json_null());
         if (v.state != REMOTE_ACCEPTED)
-            json_object_set_new(j, "reason", json_string(v.state == REMOTE_NO_KEY    ? "no developer key configured"
-                                                         : v.state == REMOTE_REFUSED ? "unknown, revoked or rotated"
-                                                                                     : v.why));
+            json_object_set_new(j, "reason",
+                                json_string(v.state == REMOTE_NO_KEY    ? "no developer key configured"
+                                            : v.state == REMOTE_REFUSED ? "unknown, revoked or rotated"
+                                                                        : v.why));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(j);
     } else {
         printf("ccproxy uses the team server at %s (client.url; no local proxy)\n", cfg->client_url);
-        printf("  server    %s\n", v.state == REMOTE_DOWN    ? "does not answer"
-                                   : v.state == REMOTE_OTHER ? "answers, but not as a ccproxy with team access"
-                                                             : "answers");
+        printf("  server    %s\n", v.state == REMOTE_DOWN ? "does not answer"
+                                   : v.state == REMOTE_OTHER
+                                       ? "answers, but not as a ccproxy with team access"
+                                       : "answers");
         if (v.state == REMOTE_DOWN || v.state == REMOTE_OTHER)
             printf("  reason    %s\n", v.why);
         else if (v.state != REMOTE_ACCEPTED)
-            printf("  key       %s\n", v.state == REMOTE_NO_KEY ? "none configured (`ccproxy init --remote URL --key -`)"
-                                                                : "refused (unknown, revoked or rotated)");
+            printf("  key       %s\n", v.state == REMOTE_NO_KEY
+                                           ? "none configured (`ccproxy init --remote URL --key -`)"
+                                           : "refused (unknown, revoked or rotated)");
         else if (!json_is_string(json_object_get(k, "key")))
             printf("  key       not needed (the server is in %s mode)\n",
                    json_string_value(json_object_get(k, "mode")));
         else {
             cp_keys_safe_text(json_string_value(json_object_get(k, "key")), 64, &b);
             printf("  key       accepted: %s\n", cp_buf_str(&b));
+            cp_buf_reset(&b, 0);
+            if (json_is_array(json_object_get(k, "models")))
+                json_array_foreach(json_object_get(k, "models"), i, m) if (json_is_string(m))
+                {
+                    cp_buf_adds(&b, i > 0 ? ", " : "");
+                    cp_keys_safe_text(json_string_value(m), 80, &b);
+                }
+            printf("  models    %s\n", b.len > 0 ? cp_buf_str(&b) : "any");
             cp_buf_reset(&b, 0);
             cp_keys_limits_text(json_object_get(k, "limits"), &b);
             printf("  limits    %s\n", cp_buf_str(&b));
@@ -839,7 +858,9 @@ static int status_remote(const cp_cli_t *cli, const cp_config_t *cfg)
         cp_buf_free(&b);
     }
     json_decref(v.key);
-    return v.state == REMOTE_ACCEPTED ? CP_EXIT_OK : v.state == REMOTE_DOWN ? STATUS_EXIT_STOPPED : CP_EXIT_FAIL;
+    return v.state == REMOTE_ACCEPTED ? CP_EXIT_OK
+           : v.state == REMOTE_DOWN   ? STATUS_EXIT_STOPPED
+                                      : CP_EXIT_FAIL;
 }
 
 int cp_cmd_status(const cp_cli_t *cli, const cp_config_t *cfg)

@@ -30,8 +30,7 @@
 #include "cp_prov.h"
 #include "cp_trust.h"
 
-#define CFG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
-#define CFG_REDACTED        "<redacted>"
+#define CFG_REDACTED "<redacted>"
 
 const char cp_config_defaults_json[] =
     "{\n"
@@ -399,8 +398,8 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
 
     if (f->kind == K_KEYS || f->kind == K_PRICES) {
         char msg[400];
-        if ((f->kind == K_KEYS ? cp_auth_keys_check(v, msg, sizeof(msg)) : cp_prices_check(v, msg, sizeof(msg))) !=
-            CP_OK)
+        if ((f->kind == K_KEYS ? cp_auth_keys_check(v, msg, sizeof(msg))
+                               : cp_prices_check(v, msg, sizeof(msg))) != CP_OK)
             return cp_err_set(cx->e, 0, NULL, "%s: %s%s", where, path, msg);
         return CP_OK;
     }
@@ -969,8 +968,8 @@ static int cfg_build_team(cfg_ctx_t *cx, cp_config_t *c)
     c->auth = cp_auth_new(json_object_get(c->merged, "auth"));
     c->prices = cp_prices_new(json_object_get(c->merged, "prices"));
     c->ledger_enabled = !json_is_false(json_object_get(led, "enabled"));
-    c->ledger_path = cfg_str(led, "path", NULL) != NULL ? cp_xstrdup(cfg_str(led, "path", NULL))
-                                                        : cfg_ledger_default(cx);
+    c->ledger_path =
+        cfg_str(led, "path", NULL) != NULL ? cp_xstrdup(cfg_str(led, "path", NULL)) : cfg_ledger_default(cx);
     c->ledger_flush_ms = (unsigned)cfg_int(led, "flushMs", 250);
     c->ledger_batch_rows = (unsigned)cfg_int(led, "batchRows", 500);
     c->ledger_queue_rows = (size_t)cfg_int(led, "queueRows", 100000);
@@ -1040,7 +1039,7 @@ static int cfg_layers_files(cfg_ctx_t *cx, cp_config_t *c, const cp_config_opts_
         cfg_layer_project(cx, c, o, home, cwd) != CP_OK)
         return CP_ERR;
     if (managed == NULL || *managed == '\0')
-        managed = CFG_MANAGED_DEFAULT;
+        managed = CP_CONFIG_MANAGED_DEFAULT;
     return cfg_layer_file(cx, c, managed, 1, "managed");
 }
 
@@ -1060,7 +1059,7 @@ size_t cp_config_watch_paths(const cp_config_opts_t *o, char **out, size_t max)
     if (cwd != NULL && n < max)
         out[n++] = cp_xasprintf("%s/.ccproxy/settings.json", cwd);
     if (n < max)
-        out[n++] = cp_xstrdup(managed != NULL && *managed != '\0' ? managed : CFG_MANAGED_DEFAULT);
+        out[n++] = cp_xstrdup(managed != NULL && *managed != '\0' ? managed : CP_CONFIG_MANAGED_DEFAULT);
     if (env != NULL && *env != '\0' && n < max)
         out[n++] = cp_xstrdup(env);
     if (o->flag_config != NULL && n < max)

@@ -63,11 +63,11 @@ typedef struct cp_config {
     char *preferred_provider;
     json_t *model_map; /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
     /* team access (docs/team.md) */
-    struct cp_auth *auth;     /* auth: developer keys and the unauthenticated mode; owned, never NULL */
-    struct cp_prices *prices; /* prices: the config's before the built-in table; owned, never NULL */
-    int ledger_enabled;       /* ledger.enabled */
-    char *ledger_path;        /* ledger.path, else $STATE_DIRECTORY/usage.db, else ~/.ccproxy/usage.db */
-    unsigned ledger_flush_ms; /* ledger.flushMs */
+    struct cp_auth *auth;       /* auth: developer keys and the unauthenticated mode; owned, never NULL */
+    struct cp_prices *prices;   /* prices: the config's before the built-in table; owned, never NULL */
+    int ledger_enabled;         /* ledger.enabled */
+    char *ledger_path;          /* ledger.path, else $STATE_DIRECTORY/usage.db, else ~/.ccproxy/usage.db */
+    unsigned ledger_flush_ms;   /* ledger.flushMs */
     unsigned ledger_batch_rows; /* ledger.batchRows */
     size_t ledger_queue_rows;   /* ledger.queueRows */
     char *client_url;           /* client.url: the team server the launcher uses (no local server); or NULL */
@@ -86,6 +86,9 @@ typedef struct cp_config {
     char *project_path;      /* its realpath when it was read, else NULL; owned */
     char project_sha256[65]; /* the SHA-256 of the bytes read, "" when none */
 } cp_config_t;
+
+/* The managed layer when $CCPROXY_MANAGED_PATH is not set: what the system service reads. */
+#define CP_CONFIG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
 
 /* Where to look. Every field may be NULL/0, meaning "the real thing" (getenv, getcwd, /etc). */
 typedef struct cp_config_opts {

@@ -216,9 +216,11 @@ static int cli_check_keys(const cp_cli_t *c, cp_err_t *e)
         return cp_err_set(e, 0, NULL, "keys %s needs a NAME", c->keys_sub);
     if (list && c->keys_name != NULL)
         return cp_err_set(e, 0, NULL, "unexpected argument '%s' for 'keys list'", c->keys_name);
-    if (!add && (c->models || c->rpm || c->tpm || c->max_streams || c->budget_usd || c->budget_tokens || c->per))
-        return cp_err_set(e, 0, NULL, "limits (--models, --rpm, --tpm, --max-streams, --budget-*, --per) go with "
-                                      "keys add");
+    if (!add &&
+        (c->models || c->rpm || c->tpm || c->max_streams || c->budget_usd || c->budget_tokens || c->per))
+        return cp_err_set(e, 0, NULL,
+                          "limits (--models, --rpm, --tpm, --max-streams, --budget-*, --per) go with "
+                          "keys add");
     if (c->json && !list)
         return cp_err_set(e, 0, NULL, "--json goes with keys list");
     if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "system") != 0)
@@ -244,8 +246,8 @@ static int cli_check(const cp_cli_t *c, cp_err_t *e)
     if (c->scope != NULL && strcmp(c->scope, "user") != 0 && strcmp(c->scope, "project") != 0)
         return cp_err_set(e, 0, NULL, "invalid --scope value '%s': expected user or project", c->scope);
     if (c->by != NULL && !cli_word_in(c->by, cli_by_words))
-        return cp_err_set(e, 0, NULL, "invalid --by value '%s': expected key, model, provider, day or session",
-                          c->by);
+        return cp_err_set(e, 0, NULL,
+                          "invalid --by value '%s': expected key, model, provider, day or session", c->by);
     if (c->json && c->csv)
         return cp_err_set(e, 0, NULL, "give either --json or --csv, not both");
     if (c->key != NULL && c->key_env != NULL)

@@ -1,7 +1,8 @@
 /* lib/cli/cp_cli.h: command-line parsing for the ccproxy executable. Pure: no I/O, no exit().
  *
  * `ccproxy [--debug] [--] [ARGS...]` launches claude with ARGS verbatim; a first word that names a
- * command (server, config, init, trust, keys, usage, status, stop, version, help) selects that command instead, and
+ * command (server, config, init, trust, keys, usage, status, stop, version, help) selects that command
+ * instead, and
  * `--` forces the launch (`ccproxy -- status` runs `claude status`). */
 #ifndef CP_CLI_H
 #define CP_CLI_H
@@ -52,19 +53,19 @@ typedef struct cp_cli {
     const char *key;     /* init: --key KEY ("-": read from stdin); usage: --key NAME (a key's name) */
     const char *key_env; /* --key-env VAR */
     /* keys */
-    const char *keys_sub;  /* "add", "list", "revoke" or "rotate" (checked here) */
-    const char *keys_name; /* NAME (add, revoke, rotate) */
-    const char *models;    /* --models "pattern,pattern" */
-    const char *rpm;       /* --rpm N (checked by daemon/keys.c) */
-    const char *tpm;       /* --tpm N */
-    const char *max_streams; /* --max-streams N */
+    const char *keys_sub;      /* "add", "list", "revoke" or "rotate" (checked here) */
+    const char *keys_name;     /* NAME (add, revoke, rotate) */
+    const char *models;        /* --models "pattern,pattern" */
+    const char *rpm;           /* --rpm N (checked by daemon/keys.c) */
+    const char *tpm;           /* --tpm N */
+    const char *max_streams;   /* --max-streams N */
     const char *budget_usd;    /* --budget-usd X */
     const char *budget_tokens; /* --budget-tokens N */
     const char *per;           /* --per day|week|month */
     /* usage */
-    const char *since; /* --since 7d | 2026-12-01 | 2026-12-01T10:00:00Z */
-    const char *until; /* --until (same forms) */
-    const char *by;    /* --by key|model|provider|day|session (checked here) */
+    const char *since;  /* --since 7d | 2026-12-01 | 2026-12-01T10:00:00Z */
+    const char *until;  /* --until (same forms) */
+    const char *by;     /* --by key|model|provider|day|session (checked here) */
     const char *ledger; /* --ledger FILE: the database to read (default: the configured one) */
     int csv;            /* --csv */
 } cp_cli_t;

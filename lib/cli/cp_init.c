@@ -180,19 +180,22 @@ json_t *cp_init_settings(const cp_init_answers_t *a)
 int cp_init_client_check(const char *url, const char *key, const char *key_env, cp_err_t *e)
 {
     if (url != NULL && (!cp_config_url_ok(url) || strpbrk(url, " \t\r\n\"\\") != NULL))
-        return cp_err_set(e, 0, NULL, "invalid --remote value '%.200s': expected http:// or https:// and a host",
-                          url);
+        return cp_err_set(e, 0, NULL,
+                          "invalid --remote value '%.200s': expected http:// or https:// and a host", url);
     if (key != NULL) {
         size_t n = strlen(key);
         if (n == 0 || n > CP_INIT_CLIENT_KEY_MAX)
-            return cp_err_set(e, 0, NULL, "invalid key: it is %s", n == 0 ? "empty" : "longer than 511 bytes");
+            return cp_err_set(e, 0, NULL, "invalid key: it is %s",
+                              n == 0 ? "empty" : "longer than 511 bytes");
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)key[i] <= ' ' || key[i] == 0x7f || key[i] == '"' || key[i] == '\\')
                 return cp_err_set(e, 0, NULL,
-                                  "invalid key: it holds a space, a quote or a control character (byte %zu)", i + 1);
+                                  "invalid key: it holds a space, a quote or a control character (byte %zu)",
+                                  i + 1);
     }
     if (key_env != NULL && !init_var_ok(key_env))
-        return cp_err_set(e, 0, NULL, "invalid --key-env value '%.130s': expected a variable name such as CCPROXY_KEY",
+        return cp_err_set(e, 0, NULL,
+                          "invalid --key-env value '%.130s': expected a variable name such as CCPROXY_KEY",
                           key_env);
     return CP_OK;
 }

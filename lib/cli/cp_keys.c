@@ -7,6 +7,8 @@
  * one of them, and no lock file is left behind. */
 #include "cp_keys.h"
 
+#include "cp_auth.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,10 +55,7 @@ void cp_keys_format(const unsigned char raw[CP_KEYS_RAW_BYTES], char out[CP_KEYS
 
 int cp_keys_name_ok(const char *s)
 {
-    size_t n = strlen(s);
-
-    return n > 0 && n <= 64 &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+    return cp_auth_name_ok(s, strlen(s));
 }
 
 /* The value as quoted in a message: at most KEYS_QUOTE_MAX bytes, control bytes as '?'. */
@@ -71,7 +70,8 @@ static void keys_quote(const char *s, char *out, size_t n)
     out[i] = '\0';
 }
 
-int cp_keys_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out, cp_err_t *e)
+int cp_keys_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out,
+                      cp_err_t *e)
 {
     char q[KEYS_QUOTE_MAX + 8];
     size_t n = strlen(s);
@@ -82,8 +82,8 @@ int cp_keys_parse_int(const char *flag, const char *s, long long lo, long long h
     errno = 0;
     if (n == 0 || n > 19 || strspn(s, "0123456789") != n || (v = strtoll(s, &end, 10), errno != 0) ||
         *end != '\0' || v < lo || v > hi)
-        return cp_err_set(e, 0, NULL, "invalid %s value '%s': expected a whole number from %lld to %lld", flag, q,
-                          lo, hi);
+        return cp_err_set(e, 0, NULL, "invalid %s value '%s': expected a whole number from %lld to %lld",
+                          flag, q, lo, hi);
     *out = v;
     return CP_OK;
 }
@@ -97,11 +97,12 @@ int cp_keys_parse_usd(const char *flag, const char *s, double *out, cp_err_t *e)
 
     if (s[whole] == '.')
         frac = strspn(s + whole + 1, "0123456789");
-    if (n == 0 || n > 24 || whole == 0 || (s[whole] == '.' ? frac == 0 || whole + 1 + frac != n : whole != n) ||
+    if (n == 0 || n > 24 || whole == 0 ||
+        (s[whole] == '.' ? frac == 0 || whole + 1 + frac != n : whole != n) ||
         (v = strtod(s, &end), *end != '\0') || !(v > 0) || v > 1e12) {
         keys_quote(s, q, sizeof(q));
-        return cp_err_set(e, 0, NULL, "invalid %s value '%s': expected an amount above 0 such as 50 or 12.50", flag,
-                          q);
+        return cp_err_set(e, 0, NULL, "invalid %s value '%s': expected an amount above 0 such as 50 or 12.50",
+                          flag, q);
     }
     *out = v;
     return CP_OK;
@@ -122,11 +123,12 @@ json_t *cp_keys_parse_models(const char *s, cp_err_t *e)
             len--;
         if (len == 0 || len > KEYS_PATTERN_MAX || json_array_size(arr) == KEYS_MODELS_MAX) {
             json_decref(arr);
-            cp_err_set(e, 0, NULL,
-                       len == 0 ? "invalid --models value: an empty pattern (expected patterns separated by commas, "
-                                  "such as claude-*,gpt-5*@openai)"
-                       : len > KEYS_PATTERN_MAX ? "invalid --models value: a pattern longer than 255 bytes"
-                                                : "invalid --models value: more than 256 patterns");
+            cp_err_set(
+                e, 0, NULL,
+                len == 0 ? "invalid --models value: an empty pattern (expected patterns separated by commas, "
+                           "such as claude-*,gpt-5*@openai)"
+                : len > KEYS_PATTERN_MAX ? "invalid --models value: a pattern longer than 255 bytes"
+                                         : "invalid --models value: more than 256 patterns");
             return NULL;
         }
         for (size_t i = 0; i < len; i++)
@@ -153,8 +155,8 @@ int cp_keys_apply_flags(const cp_cli_t *cli, json_t *entry, cp_err_t *e)
         (cli->max_streams != NULL &&
          cp_keys_parse_int("--max-streams", cli->max_streams, 1, 100000, &streams, e) != CP_OK) ||
         (cli->budget_usd != NULL && cp_keys_parse_usd("--budget-usd", cli->budget_usd, &usd, e) != CP_OK) ||
-        (cli->budget_tokens != NULL &&
-         cp_keys_parse_int("--budget-tokens", cli->budget_tokens, 1, 1000000000000000LL, &tokens, e) != CP_OK))
+        (cli->budget_tokens != NULL && cp_keys_parse_int("--budget-tokens", cli->budget_tokens, 1,
+                                                         1000000000000000LL, &tokens, e) != CP_OK))
         return CP_ERR;
     if (cli->per != NULL && cli->budget_usd == NULL && cli->budget_tokens == NULL)
         return cp_err_set(e, 0, NULL, "--per goes with --budget-usd or --budget-tokens");
@@ -260,7 +262,8 @@ void cp_keys_limits_text(const json_t *limits, cp_buf_t *b)
     for (size_t i = 0; i < 3; i++) {
         json_t *v = json_object_get(limits, fields[i]); /* borrowed */
         if (json_is_integer(v))
-            cp_buf_addf(b, "%s%lld %s", b->len > start ? ", " : "", (long long)json_integer_value(v), units[i]);
+            cp_buf_addf(b, "%s%lld %s", b->len > start ? ", " : "", (long long)json_integer_value(v),
+                        units[i]);
     }
     if (json_is_object(json_object_get(limits, "budget"))) {
         if (b->len > start)
@@ -289,7 +292,8 @@ void cp_keys_usage_text(const json_t *usage, cp_buf_t *b)
         cp_buf_adds(b, " of ");
         keys_usd(json_number_value(json_object_get(bud, "limit_usd")), b);
     } else {
-        cp_buf_addf(b, "%lld of %lld tokens", (long long)json_integer_value(json_object_get(bud, "spent_tokens")),
+        cp_buf_addf(b, "%lld of %lld tokens",
+                    (long long)json_integer_value(json_object_get(bud, "spent_tokens")),
                     (long long)json_integer_value(json_object_get(bud, "limit_tokens")));
     }
     cp_buf_addf(b, " this %s (since %.32s)", per != NULL ? per : "window", since != NULL ? since : "?");
@@ -321,7 +325,10 @@ static int keys_lock_dir(cp_keys_file_t *f, unsigned dir_mode, cp_err_t *e)
     char *slash = strrchr(f->path, '/');
     long waited = 0;
 
-    snprintf(f->dir, sizeof(f->dir), "%.*s", slash == NULL ? 1 : slash == f->path ? 1 : (int)(slash - f->path),
+    snprintf(f->dir, sizeof(f->dir), "%.*s",
+             slash == NULL      ? 1
+             : slash == f->path ? 1
+                                : (int)(slash - f->path),
              slash == NULL ? "." : f->path);
     if (mkdir(f->dir, (mode_t)dir_mode) == -1 && errno != EEXIST)
         return cp_err_set(e, 0, NULL, "cannot create %s: %s", f->dir, strerror(errno));
@@ -388,8 +395,10 @@ int cp_keys_file_open(const char *path, unsigned dir_mode, cp_keys_file_t *f, cp
         return CP_OK;
     }
     if (S_ISLNK(st.st_mode))
-        return cp_err_set(e, 0, NULL, "%s is a symbolic link: refusing to replace it (edit the file it points to, "
-                                      "or replace the link by that file)", path);
+        return cp_err_set(e, 0, NULL,
+                          "%s is a symbolic link: refusing to replace it (edit the file it points to, "
+                          "or replace the link by that file)",
+                          path);
     if (!S_ISREG(st.st_mode))
         return cp_err_set(e, 0, NULL, "%s is not a regular file", path);
     if (st.st_uid != geteuid())

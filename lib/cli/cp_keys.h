@@ -18,10 +18,10 @@
 #include "cp_cli.h"
 #include "cp_common.h"
 
-#define CP_KEYS_RAW_BYTES  32                  /* random bytes in a key */
-#define CP_KEYS_B62_DIGITS 43                  /* 62^43 > 2^256: every 32-byte value fits */
-#define CP_KEYS_KEY_LEN    (4 + CP_KEYS_B62_DIGITS) /* "ccp_" + the digits */
-#define CP_KEYS_LOCK_WAIT_MS 5000              /* how long an edit waits for another one to finish */
+#define CP_KEYS_RAW_BYTES    32                       /* random bytes in a key */
+#define CP_KEYS_B62_DIGITS   43                       /* 62^43 > 2^256: every 32-byte value fits */
+#define CP_KEYS_KEY_LEN      (4 + CP_KEYS_B62_DIGITS) /* "ccp_" + the digits */
+#define CP_KEYS_LOCK_WAIT_MS 5000                     /* how long an edit waits for another one to finish */
 
 /* Writes the 32 bytes <raw> (big-endian) as exactly 43 base62 digits (0-9, A-Z, a-z; leading zeros
  * kept) and a NUL into <out>. */
@@ -36,7 +36,8 @@ int cp_keys_name_ok(const char *s);
 /* Parses the value <s> of flag <flag> as a whole decimal number from <lo> to <hi>: digits only (no
  * sign, space, exponent or other tail). Returns CP_OK with <out>, or CP_ERR with <e->msg> naming the
  * flag, quoting (at most 40 bytes of) the value and saying what was expected. */
-int cp_keys_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out, cp_err_t *e);
+int cp_keys_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out,
+                      cp_err_t *e);
 
 /* Parses an amount of USD: digits with at most one '.' and digits after it, above 0, at most 10^12.
  * Returns CP_OK with <out>, or CP_ERR like cp_keys_parse_int. */

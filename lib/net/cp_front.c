@@ -193,8 +193,8 @@ static void front_access(front_req_t *r, int status, size_t bytes_out)
     uint64_t dur_us = cp_mono_us() - r->t0;
 
     cp_log_j(CP_LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method", r->method,
-                       "path", r->path, "status", status, "dur_ms", (double)dur_us / 1000.0, "key",
+             json_pack("{s:s,s:s,s:s,s:i,s:f,s:s?,s:s?,s:s?,s:s?,s:I,s:I}", "rid", r->rid, "method",
+                       r->method, "path", r->path, "status", status, "dur_ms", (double)dur_us / 1000.0, "key",
                        r->team.key != NULL ? r->team.key->name : NULL, "model", r->model[0] ? r->model : NULL,
                        "provider", r->provider[0] ? r->provider : NULL, "upstream_model",
                        r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in", (json_int_t)r->bytes_in,

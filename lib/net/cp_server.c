@@ -26,8 +26,8 @@
 #include "cp_team.h"
 #include "cp_up.h"
 
-#define SERVER_WATCH_MAX 8    /* settings files watched */
-#define SERVER_WATCH_MS  1000 /* how often they are looked at */
+#define SERVER_WATCH_MAX      8    /* settings files watched */
+#define SERVER_WATCH_MS       1000 /* how often they are looked at */
 #define SERVER_LEDGER_WAIT_MS 5000 /* at exit, how long a ledger that cannot be written is waited for */
 
 /* Open-file limit after raise_nofile(); each stream uses two descriptors (client + upstream). */
@@ -89,7 +89,7 @@ typedef struct server {
     uint64_t watch_sig;     /* their state when the running config was loaded */
     uint64_t watch_seen;    /* their state at the last look */
     struct event *watch_ev; /* SERVER_WATCH_MS */
-    cp_config_t *cfg; /* owned reference to the current snapshot */
+    cp_config_t *cfg;       /* owned reference to the current snapshot */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
     int stopping;
     int aborted; /* the drain timeout passed: requests were ended with errors */
@@ -276,7 +276,8 @@ static void server_reload(server_t *s, const char *why)
     cp_log_j(CP_LOG_INFO, "config reloaded",
              json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:I}", "why", why, "host", next->host, "port",
                        cp_front_port(s->front), "bigModel", next->big_model, "smallModel", next->small_model,
-                       "access", cp_auth_mode_name(cp_auth_mode(next->auth)), "keys", (json_int_t)next->auth->n));
+                       "access", cp_auth_mode_name(cp_auth_mode(next->auth)), "keys",
+                       (json_int_t)next->auth->n));
     cp_team_log_mode(next, cp_front_port(s->front));
     server_sd_notify("READY=1");
 }

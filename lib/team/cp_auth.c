@@ -24,13 +24,14 @@ static void auth_describe(const json_t *v, char *buf, size_t n)
     else if (json_is_real(v))
         snprintf(buf, n, "%g", json_real_value(v));
     else
-        snprintf(buf, n, "%s", json_is_object(v)  ? "an object"
-                               : json_is_array(v) ? "an array"
-                               : json_is_null(v)  ? "null"
-                                                  : "a boolean");
+        snprintf(buf, n, "%s",
+                 json_is_object(v)  ? "an object"
+                 : json_is_array(v) ? "an array"
+                 : json_is_null(v)  ? "null"
+                                    : "a boolean");
 }
 
-static int auth_name_ok(const char *s, size_t len)
+int cp_auth_name_ok(const char *s, size_t len)
 {
     if (len == 0 || len > CP_AUTH_NAME_MAX)
         return 0;
@@ -132,12 +133,12 @@ static int auth_check_key(const json_t *o, size_t i, char *msg, size_t n)
     {
         int rc = CP_OK;
         if (strcmp(k, "name") == 0) {
-            if (!json_is_string(v) || !auth_name_ok(json_string_value(v), json_string_length(v)))
+            if (!json_is_string(v) || !cp_auth_name_ok(json_string_value(v), json_string_length(v)))
                 rc = auth_fail(msg, n, i, k, "1 to 64 characters of A-Z a-z 0-9 . _ -", v);
         } else if (strcmp(k, "sha256") == 0) {
             if (!json_is_string(v) || !auth_hex_ok(json_string_value(v), json_string_length(v)))
-                rc = auth_fail(msg, n, i, k, "the key's SHA-256 as 64 hex digits (`ccproxy keys add` writes it)",
-                               v);
+                rc = auth_fail(msg, n, i, k,
+                               "the key's SHA-256 as 64 hex digits (`ccproxy keys add` writes it)", v);
         } else if (strcmp(k, "rpm") == 0) {
             if (!auth_int_in(v, 1, CP_LIMITS_RPM_MAX))
                 rc = auth_fail(msg, n, i, k, "an integer from 1 to 100000", v);
@@ -155,10 +156,11 @@ static int auth_check_key(const json_t *o, size_t i, char *msg, size_t n)
             if (!json_is_string(v) || json_string_length(v) > 63)
                 rc = auth_fail(msg, n, i, k, "a time string", v);
         } else {
-            snprintf(msg, n,
-                     "[%zu].%.64s: unknown field (expected name, sha256, models, rpm, tpm, maxStreams, budget, "
-                     "created)",
-                     i, k);
+            snprintf(
+                msg, n,
+                "[%zu].%.64s: unknown field (expected name, sha256, models, rpm, tpm, maxStreams, budget, "
+                "created)",
+                i, k);
             rc = CP_ERR;
         }
         if (rc != CP_OK)
@@ -228,8 +230,8 @@ static void auth_key_build(cp_auth_key_t *k, const json_t *o)
     k->lim.tpm = (int64_t)json_integer_value(json_object_get(o, "tpm"));
     k->lim.max_streams = (unsigned)json_integer_value(json_object_get(o, "maxStreams"));
     if (json_is_object(b)) {
-        k->lim.budget_usd = json_is_number(json_object_get(b, "usd")) ? json_number_value(json_object_get(b, "usd"))
-                                                                       : 0;
+        k->lim.budget_usd =
+            json_is_number(json_object_get(b, "usd")) ? json_number_value(json_object_get(b, "usd")) : 0;
         k->lim.budget_tokens = (int64_t)json_integer_value(json_object_get(b, "tokens"));
         if (cp_limits_per_parse(json_string_value(json_object_get(b, "per")), &k->lim.per) != CP_OK)
             k->lim.per = CP_PER_NONE;

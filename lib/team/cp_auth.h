@@ -17,10 +17,10 @@
 
 #include "cp_limits.h"
 
-#define CP_AUTH_NAME_MAX 64    /* a key name: 1..64 bytes of [A-Za-z0-9._-] */
-#define CP_AUTH_KEYS_MAX 10000 /* keys in auth.keys */
-#define CP_AUTH_PRESENTED_MAX 512 /* a presented key longer than this is refused without hashing */
-#define CP_AUTH_PREFIX "ccp_"     /* what `ccproxy keys add` puts in front of a generated key */
+#define CP_AUTH_NAME_MAX      64     /* a key name: 1..64 bytes of [A-Za-z0-9._-] */
+#define CP_AUTH_KEYS_MAX      10000  /* keys in auth.keys */
+#define CP_AUTH_PRESENTED_MAX 512    /* a presented key longer than this is refused without hashing */
+#define CP_AUTH_PREFIX        "ccp_" /* what `ccproxy keys add` puts in front of a generated key */
 
 enum cp_auth_mode { CP_AUTH_LOOPBACK = 0, CP_AUTH_KEYS, CP_AUTH_OPEN };
 
@@ -45,6 +45,9 @@ typedef struct cp_auth {
  * not silently mean "unlimited". Returns CP_OK, or CP_ERR with <msg> holding what is wrong, starting
  * with the sub-path ("[2].rpm: expected an integer from 1 to 100000, got \"60\""). */
 int cp_auth_keys_check(const json_t *v, char *msg, size_t n);
+
+/* True when <s> (<len> bytes) is a valid key name: 1..CP_AUTH_NAME_MAX bytes of [A-Za-z0-9._-]. */
+int cp_auth_name_ok(const char *s, size_t len);
 
 /* Returns new, from the merged `auth` object (checked; may be NULL). */
 cp_auth_t *cp_auth_new(const json_t *auth);

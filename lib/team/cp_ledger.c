@@ -48,7 +48,7 @@ typedef struct ledger_item {
     int64_t ts_ms, ttfb_ms, duration_ms, added_ms;
     cp_tokens_t tok;
     double cost_usd;
-    int stream, status, tokens_known;
+    int stream, status, tokens_known, admitted;
     uint16_t off[LEDGER_NSTR]; /* LEDGER_NULL_OFF: NULL */
     char data[];
 } ledger_item_t;
@@ -91,7 +91,7 @@ static const char ledger_schema[] =
     "id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, rid TEXT, key TEXT, session TEXT, agent TEXT, "
     "model TEXT, provider TEXT, upstream_model TEXT, endpoint TEXT, stream INTEGER, status INTEGER, "
     "error_type TEXT, input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER, "
-    "cache_write_tokens INTEGER, cost_usd REAL, ttfb_ms INTEGER, duration_ms INTEGER);"
+    "cache_write_tokens INTEGER, cost_usd REAL, ttfb_ms INTEGER, duration_ms INTEGER, admitted INTEGER);"
     "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);"
     "CREATE INDEX IF NOT EXISTS requests_key_ts ON requests(key, ts);"
     "PRAGMA user_version = 1;";
@@ -99,7 +99,7 @@ static const char ledger_schema[] =
 static const char ledger_insert[] =
     "INSERT INTO requests (ts, rid, key, session, agent, model, provider, upstream_model, endpoint, "
     "stream, status, error_type, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-    "cost_usd, ttfb_ms, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "cost_usd, ttfb_ms, duration_ms, admitted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int64_t ledger_now_ms(void)
 {
@@ -156,6 +156,7 @@ static ledger_item_t *ledger_item_new(const cp_ledger_row_t *row, int64_t now_ms
     it->stream = row->stream;
     it->status = row->status;
     it->tokens_known = row->tokens_known;
+    it->admitted = row->admitted;
     total = 0;
     for (int i = 0; i < LEDGER_NSTR; i++) {
         if (s[i] == NULL) {
@@ -366,6 +367,7 @@ static void ledger_bind(sqlite3_stmt *st, const ledger_item_t *it)
     else
         sqlite3_bind_null(st, 18);
     sqlite3_bind_int64(st, 19, it->duration_ms);
+    sqlite3_bind_int(st, 20, it->admitted != 0);
 }
 
 /* Writes the writer's batch in one transaction. Returns CP_OK, or CP_ERR with <msg> (the batch is
@@ -414,6 +416,13 @@ static void ledger_take(cp_ledger_t *l)
     ledger_item_t **tail = &l->batch;
     size_t k = 0;
 
+    if (l->qn <= l->txn_rows) { /* the usual case: the whole queue, without walking it */
+        l->batch = l->head;
+        l->nbatch = l->inflight = l->qn;
+        l->head = l->tail = NULL;
+        l->qn = 0;
+        return;
+    }
     while (l->head != NULL && k < l->txn_rows) {
         *tail = l->head;
         tail = &l->head->next;
@@ -729,9 +738,10 @@ static int64_t ledger_col_i64(sqlite3_stmt *st, int col)
 
 int cp_ledger_replay(const char *path, int64_t since_ms, cp_ledger_replay_cb cb, void *ud, cp_err_t *e)
 {
-    static const char sql[] = "SELECT key, ts, input_tokens, output_tokens, cache_read_tokens, "
-                              "cache_write_tokens, cost_usd FROM requests WHERE ts >= ?1 AND key IS NOT NULL "
-                              "ORDER BY ts";
+    static const char sql[] =
+        "SELECT key, ts, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, cost_usd FROM requests WHERE ts >= ?1 AND key IS NOT NULL AND admitted = 1 "
+        "ORDER BY ts";
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
     int rc = cp_ledger_open_read(path, &db, e);

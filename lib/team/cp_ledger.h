@@ -40,6 +40,8 @@ typedef struct cp_ledger_row {
     double cost_usd;            /* < 0: unknown (no price, or no usage) */
     int64_t ttfb_ms;            /* time to the first byte sent to the client; < 0: none was sent */
     int64_t duration_ms;        /* time to the end of the reply */
+    int admitted;               /* it counted against its key's limits (refusals and count_tokens do not):
+                                   only these rows rebuild the counters at start */
 } cp_ledger_row_t;
 
 typedef struct cp_ledger_opts {
@@ -87,8 +89,8 @@ void cp_ledger_poll(cp_ledger_t *l);
  * Accepts NULL. */
 void cp_ledger_close(cp_ledger_t *l, unsigned wait_ms);
 
-/* Reads the rows with ts >= <since_ms> from the database at <path> (read-only; a missing file is no
- * rows) and calls <cb> for each with its key name (rows without a key are skipped), time, total tokens
+/* Reads the admitted rows with ts >= <since_ms> from the database at <path> (read-only; a missing file
+ * is no rows) and calls <cb> for each with its key name (rows without a key are skipped), time, total tokens
  * (input + output + cache read + cache write; 0 when unknown) and cost (< 0 when unknown). Returns
  * CP_OK, or CP_ERR with <e>. Used at start, before the writer opens the file. */
 typedef void (*cp_ledger_replay_cb)(void *ud, const char *key, int64_t ts_ms, int64_t tokens, double usd);

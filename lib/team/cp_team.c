@@ -13,12 +13,12 @@
 #define TEAM_UNPRICED_WARN_MAX 64 /* models named in "no price" warnings; later ones are counted only */
 
 struct cp_team {
-    struct event_base *base; /* borrowed */
-    cp_limits_t *limits;     /* owned */
-    cp_ledger_t *ledger;     /* owned; NULL when ledger.enabled is false */
-    char *ledger_path;       /* owned: the file <ledger> writes */
-    struct event *poll;      /* 1 s: the ledger's news */
-    uint64_t unpriced;       /* rows with tokens but no price */
+    struct event_base *base;              /* borrowed */
+    cp_limits_t *limits;                  /* owned */
+    cp_ledger_t *ledger;                  /* owned; NULL when ledger.enabled is false */
+    char *ledger_path;                    /* owned: the file <ledger> writes */
+    struct event *poll;                   /* 1 s: the ledger's news */
+    uint64_t unpriced;                    /* rows with tokens but no price */
     char *warned[TEAM_UNPRICED_WARN_MAX]; /* owned: models already warned about */
     size_t nwarned;
 };
@@ -27,7 +27,8 @@ struct cp_team {
 
 static cp_ledger_t *team_ledger_open(const cp_config_t *cfg, cp_err_t *e)
 {
-    cp_ledger_opts_t o = {cfg->ledger_path, cfg->ledger_flush_ms, cfg->ledger_batch_rows, cfg->ledger_queue_rows};
+    cp_ledger_opts_t o = {cfg->ledger_path, cfg->ledger_flush_ms, cfg->ledger_batch_rows,
+                          cfg->ledger_queue_rows};
 
     return cp_ledger_open(&o, e);
 }
@@ -49,7 +50,7 @@ static void team_replay_row(void *ud, const char *key, int64_t ts_ms, int64_t to
 {
     team_replay_t *r = ud;
     cp_auth_key_t probe;
-    const cp_auth_key_t *pp = &probe, *const *hit;
+    const cp_auth_key_t *pp = &probe, *const * hit;
 
     snprintf(probe.name, sizeof(probe.name), "%s", key);
     hit = bsearch(&pp, r->sorted, r->auth->n, sizeof(*r->sorted), team_key_cmp);
@@ -197,15 +198,17 @@ int cp_team_auth(const cp_config_t *cfg, int peer_loopback, const char *x_api_ke
     if (m == CP_AUTH_OPEN || (m == CP_AUTH_LOOPBACK && peer_loopback))
         return CP_OK;
     if (m == CP_AUTH_LOOPBACK)
-        return cp_err_set(e, 401, "authentication_error",
-                          "ccproxy serves only clients on its own machine until developer keys are set up: on "
-                          "the server run `ccproxy keys add NAME` and give each developer their key (docs/team.md)");
+        return cp_err_set(
+            e, 401, "authentication_error",
+            "ccproxy serves only clients on its own machine until developer keys are set up: on "
+            "the server run `ccproxy keys add NAME` and give each developer their key (docs/team.md)");
     key = cp_auth_presented(x_api_key, authorization, &len);
     if (key == NULL)
-        return cp_err_set(e, 401, "authentication_error",
-                          "ccproxy needs a developer key: send it in x-api-key or Authorization: Bearer (with "
-                          "Claude Code: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, or `ccproxy init --remote URL "
-                          "--key -`); the admin creates keys with `ccproxy keys add NAME`");
+        return cp_err_set(
+            e, 401, "authentication_error",
+            "ccproxy needs a developer key: send it in x-api-key or Authorization: Bearer (with "
+            "Claude Code: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, or `ccproxy init --remote URL "
+            "--key -`); the admin creates keys with `ccproxy keys add NAME`");
     tr->key = cp_auth_find(cfg->auth, key, len);
     if (tr->key == NULL)
         return cp_err_set(e, 401, "authentication_error",
@@ -214,9 +217,9 @@ int cp_team_auth(const cp_config_t *cfg, int peer_loopback, const char *x_api_ke
     return CP_OK;
 }
 
-
-int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const json_t *body, const char *model,
-                  const cp_route_t *route, cp_err_t *e, const char *hdr[3], char hdr_buf[24])
+int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const json_t *body,
+                  const char *model, const cp_route_t *route, cp_err_t *e, const char *hdr[3],
+                  char hdr_buf[24])
 {
     const cp_auth_key_t *k = tr->key;
     cp_limit_refusal_t why;
@@ -229,8 +232,8 @@ int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const
         return CP_OK;
     if (!cp_auth_model_ok(k, model, route->model, route->provider->name))
         return cp_err_set(e, 403, "permission_error",
-                          "key \"%s\" may not use model \"%s\" (%s@%s); its models: auth.keys \"models\"", k->name,
-                          model, route->model, route->provider->name);
+                          "key \"%s\" may not use model \"%s\" (%s@%s); its models: auth.keys \"models\"",
+                          k->name, model, route->model, route->provider->name);
     if (tr->count)
         return CP_OK; /* counting tokens spends nothing upstream: no limit applies */
     tr->est_tokens = k->lim.tpm > 0 ? cp_tok_request(body) : 0;
@@ -268,6 +271,7 @@ void cp_team_end(cp_team_t *t, cp_team_req_t *tr, const cp_config_t *cfg, cp_led
     cp_price_t price;
 
     row->cost_usd = -1;
+    row->admitted = tr->admitted;
     if (tr->tokens_known) {
         total = tr->tok.input + tr->tok.output + tr->tok.cache_read + tr->tok.cache_write;
         if (row->provider != NULL && row->upstream_model != NULL) {
@@ -315,12 +319,12 @@ json_t *cp_team_key_view(cp_team_t *t, const cp_team_req_t *tr, const cp_config_
     if (k->lim.max_streams)
         json_object_set_new(lim, "maxStreams", json_integer(k->lim.max_streams));
     if (k->lim.per != CP_PER_NONE)
-        json_object_set_new(lim, "budget",
-                            k->lim.budget_tokens > 0
-                                ? json_pack("{s:I,s:s}", "tokens", (json_int_t)k->lim.budget_tokens, "per",
-                                            cp_limits_per_name(k->lim.per))
-                                : json_pack("{s:f,s:s}", "usd", k->lim.budget_usd, "per",
-                                            cp_limits_per_name(k->lim.per)));
-    return json_pack("{s:s,s:s,s:O?,s:o,s:o}", "mode", "keys", "key", k->name, "models", k->models, "limits", lim,
-                     "usage", cp_limits_view(t->limits, k->name, &k->lim, (int64_t)cp_wall_ms()));
+        json_object_set_new(
+            lim, "budget",
+            k->lim.budget_tokens > 0
+                ? json_pack("{s:I,s:s}", "tokens", (json_int_t)k->lim.budget_tokens, "per",
+                            cp_limits_per_name(k->lim.per))
+                : json_pack("{s:f,s:s}", "usd", k->lim.budget_usd, "per", cp_limits_per_name(k->lim.per)));
+    return json_pack("{s:s,s:s,s:O?,s:o,s:o}", "mode", "keys", "key", k->name, "models", k->models, "limits",
+                     lim, "usage", cp_limits_view(t->limits, k->name, &k->lim, (int64_t)cp_wall_ms()));
 }

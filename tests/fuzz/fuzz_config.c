@@ -18,7 +18,8 @@
  *   providers, bigModel/smallModel/models.map targets and preferredProvider naming configured
  *   providers, so that routing any model name without '@' succeeds (docs/configuration.md,
  *   "`models`"; see the one exception in route_ok below);
- * - cp_config_dump() shows every apiKey and secret-looking header value as "<redacted>".
+ * - cp_config_dump() shows every apiKey, secret-looking header value and client.key as "<redacted>";
+ * - auth.keys holds valid, unique names and digests and consistent limits; prices look up.
  *
  * Run: `make fuzz` (all targets), or after it:
  *   build-fuzz/fuzz_config -max_len=4096 build-fuzz/corpus/fuzz_config */
@@ -31,8 +32,10 @@
 
 #include <jansson.h>
 
+#include "cp_auth.h"
 #include "cp_config.h"
 #include "cp_oai_flavor.h"
+#include "cp_price.h"
 #include "cp_prov.h"
 #include "cp_route.h"
 
@@ -207,9 +210,47 @@ static void fz_check_dump(const cp_config_t *c)
                 abort();
         }
     }
+    {
+        const char *ck = json_string_value(
+            json_object_get(json_object_get(json_object_get(dump, "config"), "client"), "key"));
+        if (ck != NULL && strcmp(ck, "<redacted>") != 0)
+            abort(); /* the developer key of client.key */
+    }
     text = json_dumps(dump, JSON_COMPACT);
     free(text);
     json_decref(dump);
+}
+
+/* The team sections (docs/team.md): what the loader promises of a loaded auth table and ledger. */
+static void fz_check_team(const cp_config_t *c)
+{
+    if (c->auth == NULL || c->prices == NULL || c->ledger_path == NULL || c->auth->n > CP_AUTH_KEYS_MAX)
+        abort();
+    for (size_t i = 0; i < c->auth->n; i++) {
+        const cp_auth_key_t *k = &c->auth->keys[i];
+        size_t len = strlen(k->name);
+        if (len == 0 || len > CP_AUTH_NAME_MAX ||
+            strspn(k->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                            "0123456789._-") != len)
+            abort();
+        if (k->lim.rpm > CP_LIMITS_RPM_MAX || k->lim.tpm < 0 || k->lim.budget_tokens < 0 ||
+            k->lim.budget_usd < 0 ||
+            ((k->lim.budget_usd > 0 || k->lim.budget_tokens > 0) != (k->lim.per != CP_PER_NONE)))
+            abort();
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->auth->keys[j].name, k->name) == 0 ||
+                memcmp(c->auth->keys[j].digest, k->digest, 32) == 0)
+                abort();
+        cp_auth_model_ok(k, "claude-sonnet-4-5", "gpt-5", "openai");
+    }
+    if (c->ledger_flush_ms < 10 || c->ledger_queue_rows < 100)
+        abort();
+    {
+        cp_price_t pr;
+        if (cp_prices_lookup(c->prices, "gpt-4o", "openai", &pr) == CP_OK &&
+            !(pr.input >= 0 && pr.output >= 0))
+            abort();
+    }
 }
 
 static void fz_warn(const char *line, void *ud)
@@ -242,6 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     }
     fz_check_loaded(c);
     fz_check_dump(c);
+    fz_check_team(c);
     cp_config_unref(cp_config_ref(c));
     cp_config_unref(c);
     return 0;

@@ -61,10 +61,12 @@ static void test_check_good(void **st)
     json_t *v;
 
     (void)st;
-    v = keys_of("[{\"name\":\"alice\",\"sha256\":\"%s\",\"models\":[\"claude-*\",\"gpt-5*@openai\"],\"rpm\":60,"
-                "\"tpm\":400000,\"maxStreams\":8,\"budget\":{\"usd\":50,\"per\":\"month\"},\"created\":\"2026-12-05\"},"
-                "{\"name\":\"bob.ci-1\",\"sha256\":\"%s\",\"budget\":{\"tokens\":1000000,\"per\":\"day\"}}]",
-                alice, bob);
+    v = keys_of(
+        "[{\"name\":\"alice\",\"sha256\":\"%s\",\"models\":[\"claude-*\",\"gpt-5*@openai\"],\"rpm\":60,"
+        "\"tpm\":400000,\"maxStreams\":8,\"budget\":{\"usd\":50,\"per\":\"month\"},\"created\":\"2026-12-"
+        "05\"},"
+        "{\"name\":\"bob.ci-1\",\"sha256\":\"%s\",\"budget\":{\"tokens\":1000000,\"per\":\"day\"}}]",
+        alice, bob);
     assert_int_equal(cp_auth_keys_check(v, msg, sizeof(msg)), CP_OK);
     json_decref(v);
     v = json_array();
@@ -85,12 +87,14 @@ static void test_check_hostile(void **st)
     check_bad("[{\"name\":\"a b\",\"sha256\":\"" ALICE_HEX "\"}]", "[0].name: expected 1 to 64");
     check_bad("[{\"name\":\"\",\"sha256\":\"" ALICE_HEX "\"}]", "[0].name");
     check_bad("[{\"name\":\"a\\u0000b\",\"sha256\":\"" ALICE_HEX "\"}]", "[0].name");
-    check_bad("[{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"sha256\":\"" ALICE_HEX "\"}]",
+    check_bad("[{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"sha256\":"
+              "\"" ALICE_HEX "\"}]",
               "[0].name"); /* 65 bytes */
     check_bad("[{\"name\":\"a\",\"sha256\":\"abc\"}]", "[0].sha256: expected the key's SHA-256 as 64 hex");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "z\"}]", "[0].sha256");
     check_bad("[{\"name\":\"a\",\"sha256\":\"zz" ALICE_HEX "\"}]", "[0].sha256");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rpm\":\"60\"}]", "[0].rpm: expected an integer from 1 to 100000, got \"60\"");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rpm\":\"60\"}]",
+              "[0].rpm: expected an integer from 1 to 100000, got \"60\"");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rpm\":0}]", "[0].rpm");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rpm\":100001}]", "[0].rpm");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rpm\":-5}]", "[0].rpm");
@@ -98,8 +102,10 @@ static void test_check_hostile(void **st)
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"tpm\":1000000000001}]", "[0].tpm");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"maxStreams\":null}]", "[0].maxStreams");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"rmp\":60}]", "[0].rmp: unknown field");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"key\":\"ccp_plain\"}]", "[0].key: unknown field");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[]}]", "[0].models: expected an array of 1 to 256");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"key\":\"ccp_plain\"}]",
+              "[0].key: unknown field");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[]}]",
+              "[0].models: expected an array of 1 to 256");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":\"claude-*\"}]", "[0].models");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[\"\"]}]", "[0].models[0]");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[\"x\",7]}]", "[0].models[1]");
@@ -107,19 +113,28 @@ static void test_check_hostile(void **st)
     big[sizeof(big) - 1] = '\0';
     {
         char json[600];
-        snprintf(json, sizeof(json), "[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[\"%s\"]}]", big);
+        snprintf(json, sizeof(json), "[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"models\":[\"%s\"]}]",
+                 big);
         check_bad(json, "[0].models[0]");
     }
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":50}]", "[0].budget: expected an object");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":50}]",
+              "[0].budget: expected an object");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":50}}]", "[0].budget.per");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"per\":\"day\"}}]", "exactly one of");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":5,\"tokens\":5,\"per\":\"day\"}}]",
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"per\":\"day\"}}]",
               "exactly one of");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":-1,\"per\":\"day\"}}]", "[0].budget.usd");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":0,\"per\":\"day\"}}]", "[0].budget.usd");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":\"5\",\"per\":\"day\"}}]", "[0].budget.usd");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":5,\"per\":\"year\"}}]", "[0].budget.per");
-    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":5,\"per\":\"day\",\"x\":1}}]",
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX
+              "\",\"budget\":{\"usd\":5,\"tokens\":5,\"per\":\"day\"}}]",
+              "exactly one of");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":-1,\"per\":\"day\"}}]",
+              "[0].budget.usd");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":0,\"per\":\"day\"}}]",
+              "[0].budget.usd");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":\"5\",\"per\":\"day\"}}]",
+              "[0].budget.usd");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\",\"budget\":{\"usd\":5,\"per\":\"year\"}}]",
+              "[0].budget.per");
+    check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX
+              "\",\"budget\":{\"usd\":5,\"per\":\"day\",\"x\":1}}]",
               "[0].budget.x: unknown field");
     check_bad("[{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\"},{\"name\":\"a\",\"sha256\":\"" ALICE_HEX "\"}]",
               "[1].name: \"a\" is also the name of key [0]");
@@ -146,10 +161,11 @@ static void test_too_many(void **st)
 
 static cp_auth_t *two_keys(void)
 {
-    json_t *a = keys_of("{\"keys\":[{\"name\":\"alice\",\"sha256\":\"%s\",\"models\":[\"claude-*\",\"gpt-5*@openai\"],"
-                        "\"rpm\":60,\"budget\":{\"usd\":50,\"per\":\"month\"}},{\"name\":\"bob\",\"sha256\":\"%s\","
-                        "\"tpm\":1000,\"maxStreams\":2,\"budget\":{\"tokens\":99,\"per\":\"week\"}}]}",
-                        alice, bob);
+    json_t *a = keys_of(
+        "{\"keys\":[{\"name\":\"alice\",\"sha256\":\"%s\",\"models\":[\"claude-*\",\"gpt-5*@openai\"],"
+        "\"rpm\":60,\"budget\":{\"usd\":50,\"per\":\"month\"}},{\"name\":\"bob\",\"sha256\":\"%s\","
+        "\"tpm\":1000,\"maxStreams\":2,\"budget\":{\"tokens\":99,\"per\":\"week\"}}]}",
+        alice, bob);
     char msg[400];
     cp_auth_t *au;
 
@@ -180,9 +196,9 @@ static void test_find(void **st)
     assert_int_equal(k->lim.max_streams, 2);
     assert_int_equal(k->lim.budget_tokens, 99);
     assert_int_equal(k->lim.per, CP_PER_WEEK);
-    assert_null(cp_auth_find(a, "ccp_alic", 8));       /* a prefix of a key */
-    assert_null(cp_auth_find(a, "ccp_alicE", 9));      /* case matters */
-    assert_null(cp_auth_find(a, "ccp_alice\n", 10));   /* trailing bytes */
+    assert_null(cp_auth_find(a, "ccp_alic", 8));     /* a prefix of a key */
+    assert_null(cp_auth_find(a, "ccp_alicE", 9));    /* case matters */
+    assert_null(cp_auth_find(a, "ccp_alice\n", 10)); /* trailing bytes */
     assert_null(cp_auth_find(a, "", 0));
     assert_null(cp_auth_find(a, NULL, 0));
     assert_null(cp_auth_find(a, alice, 64)); /* the digest itself is not the key */
@@ -219,10 +235,10 @@ static void test_models(void **st)
 
     (void)st;
     assert_true(cp_auth_model_ok(al, "claude-sonnet-4-5", "gpt-4o", "openai")); /* the client's name */
-    assert_true(cp_auth_model_ok(al, "CLAUDE-haiku", "x", "y"));                  /* case-insensitive */
+    assert_true(cp_auth_model_ok(al, "CLAUDE-haiku", "x", "y"));                /* case-insensitive */
     assert_true(cp_auth_model_ok(al, "gpt-5-mini@openai", "gpt-5-mini", "openai"));
     assert_true(cp_auth_model_ok(al, "big", "claude-opus-4-8", "anthropic")); /* the upstream name */
-    assert_false(cp_auth_model_ok(al, "gpt-5", "gpt-5", "openrouter"));   /* @openai only */
+    assert_false(cp_auth_model_ok(al, "gpt-5", "gpt-5", "openrouter"));       /* @openai only */
     assert_false(cp_auth_model_ok(al, "gpt-4o@openai", "gpt-4o", "openai"));
     assert_false(cp_auth_model_ok(al, "o3", "o3", "openai"));
     assert_true(cp_auth_model_ok(b, "anything", "at-all", "p")); /* no list: every model */
@@ -252,9 +268,10 @@ static void test_modes(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_digest),   cmocka_unit_test(test_check_good), cmocka_unit_test(test_check_hostile),
-        cmocka_unit_test(test_too_many), cmocka_unit_test(test_find),       cmocka_unit_test(test_presented),
-        cmocka_unit_test(test_models),   cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_digest),        cmocka_unit_test(test_check_good),
+        cmocka_unit_test(test_check_hostile), cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_find),          cmocka_unit_test(test_presented),
+        cmocka_unit_test(test_models),        cmocka_unit_test(test_modes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -797,7 +797,6 @@ static void test_readable_key_file_warning(void **state)
     cp_config_unref(c);
 }
 
-
 /* auth, prices, ledger and client (docs/team.md): typed, and every bad value named with its file. */
 static void test_team_sections(void **state)
 {
@@ -860,7 +859,8 @@ static void test_team_errors(void **state)
         {"{\"auth\": {\"keys\": [{\"name\": \"a\", \"sha256\": "
          "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", \"rpm\": \"lots\"}]}}",
          "auth.keys[0].rpm: expected an integer"},
-        {"{\"auth\": {\"allowUnauthenticated\": \"yes\"}}", "auth.allowUnauthenticated: expected true or false"},
+        {"{\"auth\": {\"allowUnauthenticated\": \"yes\"}}",
+         "auth.allowUnauthenticated: expected true or false"},
         {"{\"auth\": []}", "auth: expected an object"},
         {"{\"prices\": []}", "prices"},
         {"{\"prices\": {\"gpt-x\": {\"input\": 1, \"ouput\": 2}}}", "prices.gpt-x"},

@@ -58,8 +58,9 @@ static void test_names(void **s)
 
 static void test_parse_int(void **s)
 {
-    static const char *const bad[] = {"",   "12abc", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0",
-                                      "0",  "100001", "99999999999999999999999", "\t"};
+    static const char *const bad[] = {"",    "12abc", "-1",  "+1", " 1",     "1 ",
+                                      "1e3", "0x10",  "1.0", "0",  "100001", "99999999999999999999999",
+                                      "\t"};
     cp_err_t e = {0};
     long long v = -5;
 
@@ -74,17 +75,17 @@ static void test_parse_int(void **s)
         assert_non_null(strstr(e.msg, "--rpm"));
     }
     /* the quoted value is cut and has no control bytes */
-    assert_int_equal(cp_keys_parse_int("--tpm", "1\x1b[2J000000000000000000000000000000000000000000000000", 1, 10,
-                                       &v, &e),
-                     CP_ERR);
+    assert_int_equal(
+        cp_keys_parse_int("--tpm", "1\x1b[2J000000000000000000000000000000000000000000000000", 1, 10, &v, &e),
+        CP_ERR);
     assert_null(strchr(e.msg, '\x1b'));
     assert_non_null(strstr(e.msg, "..."));
 }
 
 static void test_parse_usd(void **s)
 {
-    static const char *const bad[] = {"", "0", "0.0", "-1", "1e3", "1e999", "inf", "nan", ".5", "5.", "1.2.3",
-                                      "12abc", "1000000000001", " 5"};
+    static const char *const bad[] = {"",    "0",  "0.0", "-1",    "1e3",   "1e999",         "inf",
+                                      "nan", ".5", "5.",  "1.2.3", "12abc", "1000000000001", " 5"};
     cp_err_t e = {0};
     double v = 0;
 
@@ -145,12 +146,14 @@ static void test_apply_flags(void **s)
     cli.budget_usd = "50";
     assert_int_equal(cp_keys_apply_flags(&cli, entry, &e), CP_OK);
     dump = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    assert_string_equal(dump, "{\"name\":\"alice\",\"sha256\":\"\",\"created\":\"2026-12-05T10:00:00Z\",\"models\":"
-                              "[\"claude-*\"],\"rpm\":60,\"tpm\":400000,\"maxStreams\":8,\"budget\":{\"usd\":50.0,"
-                              "\"per\":\"month\"}}");
+    assert_string_equal(dump,
+                        "{\"name\":\"alice\",\"sha256\":\"\",\"created\":\"2026-12-05T10:00:00Z\",\"models\":"
+                        "[\"claude-*\"],\"rpm\":60,\"tpm\":400000,\"maxStreams\":8,\"budget\":{\"usd\":50.0,"
+                        "\"per\":\"month\"}}");
     free(dump);
     /* what it writes passes the server's own check */
-    json_object_set_new(entry, "sha256", json_string("ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"));
+    json_object_set_new(entry, "sha256",
+                        json_string("ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"));
     keys = json_pack("[O]", entry);
     assert_int_equal(cp_auth_keys_check(keys, msg, sizeof(msg)), CP_OK);
     json_decref(keys);
@@ -188,9 +191,10 @@ static void test_tree(void **s)
     assert_int_equal(cp_keys_find(keys, "bob"), 1);
     assert_int_equal(cp_keys_find(keys, "carol"), -1);
     dump = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    assert_string_equal(dump, "{\"server\":{\"port\":9},\"providers\":{},\"logging\":{\"level\":\"info\"},\"auth\":"
-                              "{\"keys\":[{\"name\":\"alice\",\"sha256\":\"aa\",\"created\":\"t1\"},{\"name\":\"bob\","
-                              "\"sha256\":\"bb\",\"created\":\"t2\"}]}}");
+    assert_string_equal(
+        dump, "{\"server\":{\"port\":9},\"providers\":{},\"logging\":{\"level\":\"info\"},\"auth\":"
+              "{\"keys\":[{\"name\":\"alice\",\"sha256\":\"aa\",\"created\":\"t1\"},{\"name\":\"bob\","
+              "\"sha256\":\"bb\",\"created\":\"t2\"}]}}");
     free(dump);
     json_decref(root);
     bad = unit_jq("{'auth': []}");
@@ -206,10 +210,12 @@ static void test_tree(void **s)
 static void test_words(void **s)
 {
     cp_buf_t b = CP_BUF_INIT;
-    json_t *lim = unit_jq("{'rpm': 60, 'tpm': 400000, 'maxStreams': 8, 'budget': {'usd': 12.5, 'per': 'month'}}");
-    json_t *use = unit_jq("{'requests_last_minute': 3, 'tokens_last_minute': 1200, 'streams': 1, 'budget': {'per': "
-                          "'week', 'window_start': '2026-11-30T00:00:00Z', 'spent_tokens': 10, 'limit_tokens': 500, "
-                          "'limit_usd': null}}");
+    json_t *lim =
+        unit_jq("{'rpm': 60, 'tpm': 400000, 'maxStreams': 8, 'budget': {'usd': 12.5, 'per': 'month'}}");
+    json_t *use =
+        unit_jq("{'requests_last_minute': 3, 'tokens_last_minute': 1200, 'streams': 1, 'budget': {'per': "
+                "'week', 'window_start': '2026-11-30T00:00:00Z', 'spent_tokens': 10, 'limit_tokens': 500, "
+                "'limit_usd': null}}");
     json_t *none = json_object();
 
     (void)s;
@@ -220,8 +226,9 @@ static void test_words(void **s)
     assert_string_equal(cp_buf_str(&b), "none");
     cp_buf_reset(&b, 0);
     cp_keys_usage_text(use, &b);
-    assert_string_equal(cp_buf_str(&b), "3 requests and 1200 tokens in the last minute, 1 streams; spent 10 of 500 "
-                                        "tokens this week (since 2026-11-30T00:00:00Z)");
+    assert_string_equal(cp_buf_str(&b),
+                        "3 requests and 1200 tokens in the last minute, 1 streams; spent 10 of 500 "
+                        "tokens this week (since 2026-11-30T00:00:00Z)");
     cp_buf_reset(&b, 0);
     cp_keys_safe_text("a\x1b[31mb", 4, &b);
     assert_string_equal(cp_buf_str(&b), "a?[3...");
@@ -337,10 +344,11 @@ static void test_client(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base62),      cmocka_unit_test(test_names),     cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_parse_usd),   cmocka_unit_test(test_parse_models), cmocka_unit_test(test_apply_flags),
-        cmocka_unit_test(test_tree),        cmocka_unit_test(test_words),     cmocka_unit_test(test_file_edit),
-        cmocka_unit_test(test_client),
+        cmocka_unit_test(test_base62),       cmocka_unit_test(test_names),
+        cmocka_unit_test(test_parse_int),    cmocka_unit_test(test_parse_usd),
+        cmocka_unit_test(test_parse_models), cmocka_unit_test(test_apply_flags),
+        cmocka_unit_test(test_tree),         cmocka_unit_test(test_words),
+        cmocka_unit_test(test_file_edit),    cmocka_unit_test(test_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,6 +113,7 @@ static cp_ledger_row_t row_n(int i)
     r.cost_usd = 0.5;
     r.ttfb_ms = 100;
     r.duration_ms = 300;
+    r.admitted = 1;
     return r;
 }
 
@@ -209,7 +210,8 @@ static void test_fields(void **state)
                              {11, 22, 33, 44},
                              0.125,
                              87,
-                             1234};
+                             1234,
+                             1};
     bare.ts_ms = 5;
     bare.session = longs; /* cut to CP_LEDGER_STR_MAX */
     bare.cost_usd = -1;
@@ -231,7 +233,7 @@ static void test_fields(void **state)
         sqlite3_prepare_v2(db,
                            "SELECT ts, rid, key, session, agent, model, provider, upstream_model, "
                            "endpoint, stream, status, error_type, input_tokens, output_tokens, "
-                           "cache_read_tokens, cache_write_tokens, cost_usd, ttfb_ms, duration_ms "
+                           "cache_read_tokens, cache_write_tokens, cost_usd, ttfb_ms, duration_ms, admitted "
                            "FROM requests ORDER BY id",
                            -1, &st, NULL),
         SQLITE_OK);
@@ -251,17 +253,19 @@ static void test_fields(void **state)
     assert_true(sqlite3_column_double(st, 16) == 0.125);
     assert_int_equal(sqlite3_column_int64(st, 17), 87);
     assert_int_equal(sqlite3_column_int64(st, 18), 1234);
+    assert_int_equal(sqlite3_column_int(st, 19), 1);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int64(st, 0), 5);
     for (int c = 1; c <= 18; c++) {
         if (c == 3) /* session: cut */
             assert_int_equal(sqlite3_column_bytes(st, c), CP_LEDGER_STR_MAX);
-        else if (c == 9 || c == 10 || c == 18) /* stream, status, duration: always there */
+        else if (c == 9 || c == 10 || c == 18) /* stream, status, duration: always there (admitted too) */
             assert_int_equal(sqlite3_column_type(st, c), SQLITE_INTEGER);
         else
             assert_int_equal(sqlite3_column_type(st, c), SQLITE_NULL);
     }
     assert_int_equal(sqlite3_column_int(st, 10), 499);
+    assert_int_equal(sqlite3_column_int(st, 19), 0);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -527,6 +531,10 @@ static void test_replay(void **state)
     r.cost_usd = -1;
     r.tok.cache_read = 5;
     r.tok.cache_write = 7;
+    cp_ledger_add(l, &r);
+    r = row_n(300);
+    r.admitted = 0; /* refused by the limits (or count_tokens): counted by no window */
+    r.status = 429;
     cp_ledger_add(l, &r);
     cp_ledger_close(l, 1000);
     assert_int_equal(cp_ledger_replay(f->path, 1700000000004LL, replay_cb, &s, &e), CP_OK);

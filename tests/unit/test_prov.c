@@ -364,6 +364,102 @@ static void test_scrub(void **s)
     prov_done(&p);
 }
 
+/* ops.usage: what the upstream reported, for the ledger and the limits, from every answer shape. */
+static void test_usage(void **s)
+{
+    static const char stream[] =
+        "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"
+        "{\"input_tokens\":100,\"cache_read_input_tokens\":300,\"cache_creation_input_tokens\":40,"
+        "\"output_tokens\":1}}}\r\n\r\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"text_delta\",\"text\":\"\\\"usage\\\": {\\\"output_tokens\\\": 999}\"}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+        "\"usage\":{\"output_tokens\":20}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    static const char oai_ok[] = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},"
+                                 "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":25,"
+                                 "\"completion_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":5}}}";
+    cp_provider_t pa = prov("anth", "http://127.0.0.1:9", CP_STYLE_ANTHROPIC, "k");
+    cp_provider_t po = prov("oai", "http://127.0.0.1:9/v1", CP_STYLE_OPENAI, "k");
+    cp_prov_args_t a = {&pa, "claude-x", "claude-up", NULL, NULL, NULL, CP_ANTH_MESSAGES, 1};
+    cp_caps_t *caps = cp_caps_new();
+    cp_prov_reply_t reply = {0};
+    cp_upreq_t req = {0};
+    cp_err_t e = {0};
+    cp_anth_usage_t u;
+    const cp_prov_ops_t *ops = cp_prov_ops(&pa);
+
+    (void)s;
+    assert_int_equal(ops->usage(NULL, &u), 0);
+    /* a relayed stream, split at every byte: the counts of message_start, then message_delta's output;
+     * text that merely looks like usage is not read */
+    for (size_t cut = 0; cut <= sizeof(stream) - 1; cut++) {
+        cp_buf_t out = CP_BUF_INIT;
+        void *st = NULL;
+        json_t *anth = req_json("claude-x", 1);
+        assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+        json_decref(anth);
+        cp_upreq_free(&req);
+        assert_int_equal(ops->usage(st, &u), 0); /* nothing reported yet */
+        assert_int_equal(ops->head(st, 200, "text/event-stream"), CP_PROV_STREAM);
+        ops->stream_begin(st, &out);
+        ops->stream_feed(st, stream, cut, &out);
+        ops->stream_feed(st, stream + cut, sizeof(stream) - 1 - cut, &out);
+        assert_int_equal(ops->usage(st, &u), 1);
+        assert_int_equal(u.input, 100);
+        assert_int_equal(u.cache_read, 300);
+        assert_int_equal(u.cache_write, 40);
+        assert_int_equal(u.output, 20);
+        cp_buf_free(&out);
+        ops->free(st);
+    }
+    /* a whole Anthropic Message */
+    {
+        static const char msg[] =
+            "{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":7,\"output_tokens\":3}}";
+        void *st = NULL;
+        json_t *anth = req_json("claude-x", 0);
+        a.client_stream = 0;
+        assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+        json_decref(anth);
+        cp_upreq_free(&req);
+        assert_int_equal(ops->head(st, 200, "application/json"), CP_PROV_COLLECT);
+        assert_int_equal(ops->finish(st, 200, msg, sizeof(msg) - 1, &reply, &req, &e), CP_OK);
+        cp_buf_free(&reply.body);
+        assert_int_equal(ops->usage(st, &u), 1);
+        assert_int_equal(u.input, 7);
+        assert_int_equal(u.output, 3);
+        ops->free(st);
+    }
+    /* OpenAI style: Anthropic's sense (input excludes cached input); an error reports nothing */
+    ops = cp_prov_ops(&po);
+    a.prov = &po;
+    a.upstream_model = "gpt-4o";
+    a.caps = caps;
+    for (int err = 0; err < 2; err++) {
+        void *st = NULL;
+        json_t *anth = req_json("claude-x", 0);
+        assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+        json_decref(anth);
+        cp_upreq_free(&req);
+        assert_int_equal(ops->head(st, err ? 500 : 200, "application/json"), CP_PROV_COLLECT);
+        ops->finish(st, err ? 500 : 200, oai_ok, sizeof(oai_ok) - 1, &reply, &req, &e);
+        cp_buf_free(&reply.body);
+        if (err) {
+            assert_int_equal(ops->usage(st, &u), 0);
+        } else {
+            assert_int_equal(ops->usage(st, &u), 1);
+            assert_int_equal(u.input, 20);
+            assert_int_equal(u.cache_read, 5);
+            assert_int_equal(u.output, 7);
+        }
+        ops->free(st);
+    }
+    cp_caps_free(caps);
+    prov_done(&pa);
+    prov_done(&po);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_openai_adapter),
         cmocka_unit_test(test_anthropic_adapter),
         cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

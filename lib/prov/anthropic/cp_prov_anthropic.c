@@ -20,7 +20,7 @@
 #include "cp_sse.h"
 #include "cp_url.h"
 
-#define ANT_TAIL      24          /* bytes kept to find "message_stop" across two pieces */
+#define ANT_TAIL      24         /* bytes kept to find "message_stop" across two pieces */
 #define ANT_EVENT_MAX (4u << 20) /* the largest relayed event read for its usage (larger: not read) */
 
 typedef struct ant_state {
@@ -28,12 +28,12 @@ typedef struct ant_state {
     char ctype[128];     /* the answer's content type */
     char tail[ANT_TAIL]; /* the last bytes relayed (until message_stop is seen) */
     size_t tail_len;
-    char end[4];        /* the last 4 bytes relayed, to tell an event boundary */
-    char why[160];      /* why the stream failed, for the log */
-    cp_sse_t *sse;        /* owned: reads the relayed stream for its usage; NULL once it failed */
-    cp_anth_usage_t u;    /* the usage the upstream reported */
-    unsigned clean : 1;   /* the bytes relayed so far end at an event boundary */
-    unsigned stop : 1;    /* "message_stop" went through */
+    char end[4];            /* the last 4 bytes relayed, to tell an event boundary */
+    char why[160];          /* why the stream failed, for the log */
+    cp_sse_t *sse;          /* owned: reads the relayed stream for its usage; NULL once it failed */
+    cp_anth_usage_t u;      /* the usage the upstream reported */
+    unsigned clean : 1;     /* the bytes relayed so far end at an event boundary */
+    unsigned stop : 1;      /* "message_stop" went through */
     unsigned got_usage : 1; /* <u> holds what the upstream reported */
 } ant_state_t;
 
