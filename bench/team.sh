@@ -14,8 +14,9 @@
 # Prints the runs and a table (median, min..max): req/s, proxy CPU µs per request (and how much of it
 # was in threads other than the loop, i.e. the ledger writer), p50/p99, and B and C against A (the
 # differences of the runs of the same round). After each B run it counts the ledger's rows against the
-# requests wrk completed, and the ledger's size per row. --perf: one more A and B run under `perf record`
-# and the top symbols of each. Needs what run.sh needs for its wrk part, plus sqlite3 and sha256sum.
+# requests wrk completed, and the ledger's size per row. --perf: then one more run of each mode under
+# `perf record` (-F 499, call graphs), and the top symbols of each. Needs what run.sh needs for its wrk
+# part, plus sqlite3 and sha256sum.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -278,8 +279,8 @@ for r in $(seq 1 "$RUNS"); do
     for m in $(echo "$MODES" | grep -o .); do one_run "$m" "$r"; done
 done
 if [ "$PERF" = 1 ]; then
-    echo "== perf: one more A and B run under perf record"
-    for m in A B; do
+    echo "== perf: one more run of each mode under perf record"
+    for m in $(echo "$MODES" | grep -o .); do
         one_run "$m" perf perf
         perf report -i "$OUT/perf-$m.data" --no-children --sort sym --percent-limit 0.7 --stdio 2>/dev/null |
             grep -v '^#' | grep '%' | head -30 >"$OUT/perf-$m.txt" || true
@@ -329,7 +330,7 @@ echo
 cat "$OUT/machine.txt"
 echo
 cat "$OUT/summary.md"
-for m in A B; do
+for m in A B C; do
     [ -s "$OUT/perf-$m.txt" ] && { echo; echo "perf, mode $m (self %, symbols above 0.7 %):"; cat "$OUT/perf-$m.txt"; }
 done
 echo

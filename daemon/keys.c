@@ -261,7 +261,7 @@ static int keys_new_key(char key[CP_KEYS_KEY_LEN + 1], char hex[65])
     }
     cp_keys_format(raw, key);
     OPENSSL_cleanse(raw, sizeof(raw));
-    cp_auth_digest_hex(key, strlen(key), hex);
+    cp_sha256_hex(key, strlen(key), hex);
     return CP_OK;
 }
 

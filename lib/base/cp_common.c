@@ -174,3 +174,49 @@ uint64_t cp_wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+int64_t cp_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void cp_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t z = days + 719468, era, doe, yoe, doy, mp;
+
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+void cp_time_iso(int64_t ms, int frac, char out[32])
+{
+    int64_t day = ms / 86400000 - (ms % 86400000 < 0), rest = ms - day * 86400000, y;
+    unsigned m, d;
+    char tmp[96]; /* room for any int64 year: the compiler cannot know the year is short */
+    size_t n;
+
+    cp_civil_from_days(day, &y, &m, &d);
+    if (frac && rest % 1000 != 0)
+        snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+                 (int)(rest / 3600000), (int)(rest / 60000 % 60), (int)(rest / 1000 % 60),
+                 (int)(rest % 1000));
+    else
+        snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
+                 (int)(rest / 3600000), (int)(rest / 60000 % 60), (int)(rest / 1000 % 60));
+    n = strnlen(tmp, 31);
+    memcpy(out, tmp, n);
+    out[n] = '\0';
+}

@@ -64,4 +64,13 @@ void cp_sha256_hex(const void *s, size_t n, char out[65]);
 uint64_t cp_mono_us(void);
 uint64_t cp_wall_ms(void);
 
+/* The proleptic Gregorian calendar in UTC, by integer arithmetic (H. Hinnant's days_from_civil and
+ * civil_from_days): no time zone, no libc time functions. Days count from 1970-01-01 (negative before). */
+int64_t cp_days_from_civil(int64_t y, unsigned m, unsigned d);
+void cp_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
+/* Writes <ms> since the epoch as "YYYY-MM-DDTHH:MM:SSZ", with ".mmm" before the Z when <frac> is set
+ * and <ms> is not a whole second. */
+void cp_time_iso(int64_t ms, int frac, char out[32]);
+
 #endif

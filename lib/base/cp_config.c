@@ -25,6 +25,7 @@
 
 #include "cp_auth.h"
 #include "cp_buf.h"
+#include "cp_json.h"
 #include "cp_oai_flavor.h"
 #include "cp_price.h"
 #include "cp_prov.h"
@@ -196,36 +197,6 @@ static char *cfg_join(const char *prefix, const char *key)
 }
 
 /* Describes a JSON value for "got ..." in messages, bounded in length. */
-static void cfg_describe(const json_t *v, char *buf, size_t n)
-{
-    switch (json_typeof(v)) {
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        snprintf(buf, n, "\"%.60s%s\"", s, strlen(s) > 60 ? "..." : "");
-        break;
-    }
-    case JSON_INTEGER:
-        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        snprintf(buf, n, "%g", json_real_value(v));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
-        break;
-    case JSON_NULL:
-        snprintf(buf, n, "null");
-        break;
-    case JSON_ARRAY:
-        snprintf(buf, n, "an array");
-        break;
-    default:
-        snprintf(buf, n, "an object");
-        break;
-    }
-}
-
 /* True when <s> is an absolute http(s) URL with a host and no whitespace. */
 int cp_config_url_ok(const char *s)
 {
@@ -369,7 +340,7 @@ static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path,
         const char *s = json_string_value(ev);
 
         if (f->kind == K_MODELMAP && (*k == '\0' || s == NULL || !cp_config_model_ok(s))) {
-            cfg_describe(ev, got, sizeof(got));
+            cp_json_describe(ev, got, sizeof(got));
             return cp_err_set(cx->e, 0, NULL,
                               "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
                               where, path, k, got);
@@ -379,7 +350,7 @@ static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path,
             if (s != NULL) /* a header value may be a credential: its length only, never its text */
                 snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(ev));
             else
-                cfg_describe(ev, got, sizeof(got));
+                cp_json_describe(ev, got, sizeof(got));
             return cp_err_set(cx->e, 0, NULL,
                               "%s: %s.%s: expected a header value string without line breaks, got %s", where,
                               path, k, got);
@@ -407,7 +378,7 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
         if (f->kind == K_PROXY && json_is_string(v)) /* a proxy URL may hold a password: its length only */
             snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(v));
         else
-            cfg_describe(v, got, sizeof(got));
+            cp_json_describe(v, got, sizeof(got));
         return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
     }
     if (f->kind == K_MODELMAP || f->kind == K_HEADERS)

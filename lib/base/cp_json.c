@@ -114,3 +114,33 @@ json_t *cp_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
     free(wide);
     return j;
 }
+
+void cp_json_describe(const json_t *v, char *buf, size_t n)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        snprintf(buf, n, "\"%.60s%s\"", s, strlen(s) > 60 ? "..." : "");
+        break;
+    }
+    case JSON_INTEGER:
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        snprintf(buf, n, "%g", json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
+        break;
+    case JSON_NULL:
+        snprintf(buf, n, "null");
+        break;
+    case JSON_ARRAY:
+        snprintf(buf, n, "an array");
+        break;
+    default:
+        snprintf(buf, n, "an object");
+        break;
+    }
+}

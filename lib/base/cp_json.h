@@ -53,4 +53,8 @@ static inline json_t *cp_json_of_buf(const cp_buf_t *b)
     return json_stringn_nocheck(cp_buf_str(b), b->len);
 }
 
+/* Describes <v> for an error message, never longer than <n>: a string quoted (its first 60 bytes, then
+ * "..."), a number, true, false, null, "an array" or "an object". */
+void cp_json_describe(const json_t *v, char *buf, size_t n);
+
 #endif

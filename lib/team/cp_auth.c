@@ -11,25 +11,10 @@
 #include <openssl/sha.h>
 
 #include "cp_common.h"
+#include "cp_json.h"
 
 #define AUTH_MODELS_MAX  256
 #define AUTH_PATTERN_MAX 255
-
-static void auth_describe(const json_t *v, char *buf, size_t n)
-{
-    if (json_is_string(v))
-        snprintf(buf, n, "\"%.40s\"%s", json_string_value(v), json_string_length(v) > 40 ? "..." : "");
-    else if (json_is_integer(v))
-        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, n, "%g", json_real_value(v));
-    else
-        snprintf(buf, n, "%s",
-                 json_is_object(v)  ? "an object"
-                 : json_is_array(v) ? "an array"
-                 : json_is_null(v)  ? "null"
-                                    : "a boolean");
-}
 
 int cp_auth_name_ok(const char *s, size_t len)
 {
@@ -62,7 +47,7 @@ static int auth_fail(char *msg, size_t n, size_t i, const char *field, const cha
     char got[96];
 
     if (v != NULL)
-        auth_describe(v, got, sizeof(got));
+        cp_json_describe(v, got, sizeof(got));
     snprintf(msg, n, "[%zu]%s%s: expected %s%s%s", i, field[0] ? "." : "", field, expect, v ? ", got " : "",
              v ? got : "");
     return CP_ERR;
@@ -173,14 +158,55 @@ static int auth_check_key(const json_t *o, size_t i, char *msg, size_t n)
     return CP_OK;
 }
 
+/* Sorting entries of auth.keys by one field, to find duplicates in O(n log n) (10^4 keys at most). */
+typedef struct auth_ent {
+    const char *s;
+    size_t i;
+} auth_ent_t;
+
+static int auth_ent_cmp(const void *a, const void *b)
+{
+    const auth_ent_t *x = a, *y = b;
+    int c = strcasecmp(x->s, y->s); /* case variants together, exact equals adjacent, by index */
+
+    return c != 0 ? c : strcmp(x->s, y->s) != 0 ? strcmp(x->s, y->s) : (x->i > y->i) - (x->i < y->i);
+}
+
+/* A duplicate <field> ("name", exactly; "sha256", in any case) among the checked entries of <v>: CP_ERR
+ * with <msg> naming the later one and the first. */
+static int auth_check_dups(const json_t *v, const char *field, char *msg, size_t n)
+{
+    size_t count = json_array_size(v), k;
+    auth_ent_t *e = cp_xcalloc(count ? count : 1, sizeof(*e));
+    int rc = CP_OK, digest = strcmp(field, "sha256") == 0;
+
+    for (k = 0; k < count; k++) {
+        e[k].s = json_string_value(json_object_get(json_array_get(v, k), field));
+        e[k].i = k;
+    }
+    qsort(e, count, sizeof(*e), auth_ent_cmp);
+    for (k = 1; k < count && rc == CP_OK; k++) {
+        if ((digest ? strcasecmp(e[k - 1].s, e[k].s) : strcmp(e[k - 1].s, e[k].s)) != 0)
+            continue;
+        if (digest)
+            snprintf(msg, n, "[%zu].sha256: the same key as [%zu] (\"%s\")", e[k].i, e[k - 1].i,
+                     json_string_value(json_object_get(json_array_get(v, e[k - 1].i), "name")));
+        else
+            snprintf(msg, n, "[%zu].name: \"%s\" is also the name of key [%zu]", e[k].i, e[k].s, e[k - 1].i);
+        rc = CP_ERR;
+    }
+    free(e);
+    return rc;
+}
+
 int cp_auth_keys_check(const json_t *v, char *msg, size_t n)
 {
-    size_t i, j;
+    size_t i;
     json_t *o; /* borrowed */
 
     if (!json_is_array(v)) {
         char got[96];
-        auth_describe(v, got, sizeof(got));
+        cp_json_describe(v, got, sizeof(got));
         snprintf(msg, n, ": expected an array of keys, got %s", got);
         return CP_ERR;
     }
@@ -192,22 +218,9 @@ int cp_auth_keys_check(const json_t *v, char *msg, size_t n)
     {
         if (auth_check_key(o, i, msg, n) != CP_OK)
             return CP_ERR;
-        for (j = 0; j < i; j++) { /* at most 10^4 keys, checked at load only */
-            const json_t *p = json_array_get(v, j);
-            if (strcmp(json_string_value(json_object_get(p, "name")),
-                       json_string_value(json_object_get(o, "name"))) == 0) {
-                snprintf(msg, n, "[%zu].name: \"%s\" is also the name of key [%zu]", i,
-                         json_string_value(json_object_get(o, "name")), j);
-                return CP_ERR;
-            }
-            if (strcasecmp(json_string_value(json_object_get(p, "sha256")),
-                           json_string_value(json_object_get(o, "sha256"))) == 0) {
-                snprintf(msg, n, "[%zu].sha256: the same key as [%zu] (\"%s\")", i, j,
-                         json_string_value(json_object_get(p, "name")));
-                return CP_ERR;
-            }
-        }
     }
+    if (auth_check_dups(v, "name", msg, n) != CP_OK || auth_check_dups(v, "sha256", msg, n) != CP_OK)
+        return CP_ERR;
     return CP_OK;
 }
 
@@ -238,6 +251,15 @@ static void auth_key_build(cp_auth_key_t *k, const json_t *o)
     }
 }
 
+/* Where a digest starts its probe: its first 8 bytes (uniformly distributed), masked. */
+static size_t auth_slot(const unsigned char d[32], size_t nslots)
+{
+    uint64_t h;
+
+    memcpy(&h, d, sizeof(h));
+    return (size_t)(h & (nslots - 1));
+}
+
 cp_auth_t *cp_auth_new(const json_t *auth)
 {
     cp_auth_t *a = cp_xcalloc(1, sizeof(*a));
@@ -250,6 +272,15 @@ cp_auth_t *cp_auth_new(const json_t *auth)
     a->keys = cp_xcalloc(a->n ? a->n : 1, sizeof(*a->keys));
     if (a->n > 0)
         json_array_foreach(keys, i, o) auth_key_build(&a->keys[i], o);
+    for (a->nslots = 4; a->nslots < 2 * a->n; a->nslots *= 2)
+        ;
+    a->slots = cp_xcalloc(a->nslots, sizeof(*a->slots));
+    for (i = 0; i < a->n; i++) { /* digests are unique (cp_auth_keys_check) */
+        size_t s = auth_slot(a->keys[i].digest, a->nslots);
+        while (a->slots[s] != 0)
+            s = (s + 1) & (a->nslots - 1);
+        a->slots[s] = (uint32_t)i + 1;
+    }
     return a;
 }
 
@@ -260,6 +291,7 @@ void cp_auth_free(cp_auth_t *a)
     for (size_t i = 0; i < a->n; i++)
         json_decref(a->keys[i].models);
     free(a->keys);
+    free(a->slots);
     free(a);
 }
 
@@ -297,28 +329,18 @@ const cp_auth_key_t *cp_auth_find(const cp_auth_t *a, const char *key, size_t le
     unsigned char d[32];
     const cp_auth_key_t *hit = NULL;
 
-    if (key == NULL || len == 0 || len > CP_AUTH_PRESENTED_MAX)
+    if (key == NULL || len == 0 || len > CP_AUTH_PRESENTED_MAX || a->n == 0)
         return NULL;
     SHA256((const unsigned char *)key, len, d);
-    for (size_t i = 0; i < a->n; i++) { /* every key, whatever matched: the time says nothing */
-        int same = CRYPTO_memcmp(d, a->keys[i].digest, sizeof(d)) == 0;
-        hit = same ? &a->keys[i] : hit;
+    for (size_t s = auth_slot(d, a->nslots); a->slots[s] != 0; s = (s + 1) & (a->nslots - 1)) {
+        const cp_auth_key_t *k = &a->keys[a->slots[s] - 1];
+        if (CRYPTO_memcmp(d, k->digest, sizeof(d)) == 0) {
+            hit = k;
+            break;
+        }
     }
     OPENSSL_cleanse(d, sizeof(d));
     return hit;
-}
-
-void cp_auth_digest_hex(const char *key, size_t len, char out[65])
-{
-    unsigned char d[32];
-    static const char hex[] = "0123456789abcdef";
-
-    SHA256((const unsigned char *)key, len, d);
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
 }
 
 int cp_auth_model_ok(const cp_auth_key_t *k, const char *client_model, const char *upstream_model,

@@ -6,12 +6,14 @@
  *   loopback  no keys (the default): clients on 127.0.0.0/8 and ::1 are served as they always were,
  *             every other address gets 401 saying how to add keys;
  *   open      no keys and auth.allowUnauthenticated: true: anyone who reaches the port (warned about).
- * Keys are stored only as SHA-256 digests; a presented key is hashed and compared with every digest
- * in constant time. Each key carries its model allow-list and limits (lib/team/cp_limits.h). No I/O. */
+ * Keys are stored only as SHA-256 digests (cp_sha256_hex); a presented key is hashed and compared with every
+ * digest in constant time. Each key carries its model allow-list and limits (lib/team/cp_limits.h). No I/O.
+ */
 #ifndef CP_AUTH_H
 #define CP_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,6 +37,8 @@ typedef struct cp_auth {
     cp_auth_key_t *keys; /* owned */
     size_t n;
     int allow_unauthenticated;
+    uint32_t *slots; /* owned: an open-addressing index of <keys> by digest (index + 1; 0 = empty) */
+    size_t nslots;   /* a power of two, at least twice <n> */
 } cp_auth_t;
 
 /* Checks the value of auth.keys: an array (at most CP_AUTH_KEYS_MAX) of objects with "name" (unique,
@@ -61,12 +65,11 @@ const char *cp_auth_mode_name(enum cp_auth_mode m); /* "keys", "loopback only", 
  * neither carries one. */
 const char *cp_auth_presented(const char *x_api_key, const char *authorization, size_t *len);
 
-/* The key whose digest is SHA-256(<key>, <len> bytes), or NULL. Compares with every key in constant time
- * (the time does not depend on which key matched or where a digest differs). */
+/* The key whose digest is SHA-256(<key>, <len> bytes), or NULL. The digest is looked up in a hash index
+ * (by its first bytes, which a client cannot choose: they are a hash of what it sent) and the candidate
+ * compared in constant time, so the time says nothing about how close a guess came; it does not grow
+ * with the number of keys. */
 const cp_auth_key_t *cp_auth_find(const cp_auth_t *a, const char *key, size_t len);
-
-/* Writes the SHA-256 of <key> as 64 lower-case hex digits and a NUL into <out>. */
-void cp_auth_digest_hex(const char *key, size_t len, char out[65]);
 
 /* True when <k> may use the model: no list, or a pattern matches. A pattern with '@' is matched
  * against "<upstream_model>@<provider>"; one without against the model the client asked for and

@@ -75,34 +75,7 @@ static unsigned lim_ceil_s(int64_t ms)
     return s < 1 ? 1 : s > (int64_t)UINT32_MAX ? UINT32_MAX : (unsigned)s;
 }
 
-/* ---- calendar (proleptic Gregorian, UTC; H. Hinnant's days_from_civil / civil_from_days) ---- */
-
-static int64_t lim_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void lim_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
+/* ---- calendar (UTC; cp_days_from_civil in lib/base/cp_common.h) ---- */
 
 void cp_limits_window(enum cp_per per, int64_t now_ms, int64_t *start_ms, int64_t *end_ms)
 {
@@ -119,9 +92,9 @@ void cp_limits_window(enum cp_per per, int64_t now_ms, int64_t *start_ms, int64_
         e = s + 7;
         break;
     case CP_PER_MONTH:
-        lim_civil_from_days(days, &y, &m, &d);
-        s = lim_days_from_civil(y, m, 1);
-        e = m == 12 ? lim_days_from_civil(y + 1, 1, 1) : lim_days_from_civil(y, m + 1, 1);
+        cp_civil_from_days(days, &y, &m, &d);
+        s = cp_days_from_civil(y, m, 1);
+        e = m == 12 ? cp_days_from_civil(y + 1, 1, 1) : cp_days_from_civil(y, m + 1, 1);
         break;
     default:
         break;
@@ -130,16 +103,10 @@ void cp_limits_window(enum cp_per per, int64_t now_ms, int64_t *start_ms, int64_
     *end_ms = e * LIM_DAY_MS;
 }
 
-/* <ms> as "YYYY-MM-DDTHH:MM:SSZ". */
+/* <ms> as "YYYY-MM-DDTHH:MM:SSZ" (clamped to the years 1970 to 9999). */
 static void lim_iso(int64_t ms, char out[32])
 {
-    int64_t t = lim_clamp_time(ms) / 1000, y;
-    int64_t sod = t % 86400;
-    unsigned m, d;
-
-    lim_civil_from_days(t / 86400, &y, &m, &d);
-    snprintf(out, 32, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", (long long)y, m, d, (long long)(sod / 3600),
-             (long long)(sod / 60 % 60), (long long)(sod % 60));
+    cp_time_iso(lim_clamp_time(ms) / 1000 * 1000, 0, out);
 }
 
 int cp_limits_per_parse(const char *s, enum cp_per *out)

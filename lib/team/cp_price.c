@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cp_common.h"
+#include "cp_json.h"
 
 #define PRICE_PATTERNS_MAX 4096
 #define PRICE_PATTERN_MAX  255    /* bytes */
@@ -79,22 +80,6 @@ static const price_rule_t price_builtin[] = {
 
 /* ---- checking ---- */
 
-static void price_describe(const json_t *v, char *buf, size_t n)
-{
-    if (json_is_string(v))
-        snprintf(buf, n, "\"%.40s\"%s", json_string_value(v), json_string_length(v) > 40 ? "..." : "");
-    else if (json_is_integer(v))
-        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, n, "%g", json_real_value(v));
-    else
-        snprintf(buf, n, "%s",
-                 json_is_object(v)  ? "an object"
-                 : json_is_array(v) ? "an array"
-                 : json_is_null(v)  ? "null"
-                                    : "a boolean");
-}
-
 static int price_field_known(const char *k)
 {
     return strcmp(k, "input") == 0 || strcmp(k, "output") == 0 || strcmp(k, "cacheRead") == 0 ||
@@ -109,7 +94,7 @@ static int price_check_one(const char *pat, const json_t *o, char *msg, size_t n
     json_t *f; /* borrowed */
 
     if (!json_is_object(o)) {
-        price_describe(o, got, sizeof(got));
+        cp_json_describe(o, got, sizeof(got));
         snprintf(msg, n, ".%.*s: expected an object such as {\"input\": 3, \"output\": 15}, got %s",
                  PRICE_SHOW, pat, got);
         return CP_ERR;
@@ -123,7 +108,7 @@ static int price_check_one(const char *pat, const json_t *o, char *msg, size_t n
             return CP_ERR;
         }
         if (!json_is_number(f) || !(d >= 0 && d <= PRICE_VALUE_MAX)) {
-            price_describe(f, got, sizeof(got));
+            cp_json_describe(f, got, sizeof(got));
             snprintf(msg, n, ".%.*s.%s: expected a number from 0 to %d, got %s", PRICE_SHOW, pat, k,
                      PRICE_VALUE_MAX, got);
             return CP_ERR;
@@ -169,7 +154,7 @@ int cp_prices_check(const json_t *v, char *msg, size_t n)
     if (v == NULL)
         return CP_OK;
     if (!json_is_object(v)) {
-        price_describe(v, got, sizeof(got));
+        cp_json_describe(v, got, sizeof(got));
         snprintf(msg, n, ": expected an object of model patterns to prices, got %s", got);
         return CP_ERR;
     }

@@ -40,35 +40,6 @@ const char *cp_usage_by_name(enum cp_usage_by by)
 
 /* ---- time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t usage_days(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The date of day <z> since 1970-01-01 (civil_from_days). */
-static void usage_civil(int64_t z, int *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static int64_t usage_floordiv(int64_t a, int64_t b)
 {
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
@@ -76,24 +47,16 @@ static int64_t usage_floordiv(int64_t a, int64_t b)
 
 void cp_usage_fmt_time(int64_t ms, char out[32])
 {
-    int64_t day = usage_floordiv(ms, 86400000), rest = ms - day * 86400000;
-    int y, m, d;
-
-    usage_civil(day, &y, &m, &d);
-    if (rest % 1000 == 0)
-        snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rest / 3600000),
-                 (int)(rest / 60000 % 60), (int)(rest / 1000 % 60));
-    else
-        snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rest / 3600000),
-                 (int)(rest / 60000 % 60), (int)(rest / 1000 % 60), (int)(rest % 1000));
+    cp_time_iso(ms, 1, out);
 }
 
 static void usage_fmt_day(int64_t ms, char out[16])
 {
-    int y, m, d;
+    int64_t y;
+    unsigned m, d;
 
-    usage_civil(usage_floordiv(ms, 86400000), &y, &m, &d);
-    snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
+    cp_civil_from_days(usage_floordiv(ms, 86400000), &y, &m, &d);
+    snprintf(out, 16, "%04d-%02u-%02u", (int)(y % 10000), m % 13, d % 32);
 }
 
 /* Reads exactly <n> digits at <s>. Returns the value or -1. */
@@ -131,7 +94,8 @@ static int usage_parse_date(const char *s, int64_t *out_ms)
             (ss = usage_digits(s + 17, 2)) < 0 || ss > 59)
             return CP_ERR;
     }
-    *out_ms = ((usage_days(y, m, d) * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
+    *out_ms =
+        ((cp_days_from_civil(y, (unsigned)m, (unsigned)d) * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
     return CP_OK;
 }
 

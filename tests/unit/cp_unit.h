@@ -42,6 +42,18 @@ static inline void unit_write(const char *dir, const char *rel, const char *text
     fclose(f);
 }
 
+/* Makes a fresh directory "<$CCPROXY_TEST_TMP or /tmp>/<name>_XXXXXX" into <dir> (<n> bytes). */
+static inline void unit_test_dir(char *dir, size_t n, const char *name)
+{
+    const char *base = getenv("CCPROXY_TEST_TMP");
+
+    if (base == NULL)
+        base = "/tmp";
+    mkdir(base, 0700);
+    snprintf(dir, n, "%s/%s_XXXXXX", base, name);
+    assert_non_null(mkdtemp(dir));
+}
+
 static inline void unit_rmtree(const char *dir)
 {
     char cmd[1100];

@@ -13,8 +13,8 @@ static char alice[65], bob[65];
 static int setup(void **st)
 {
     (void)st;
-    cp_auth_digest_hex("ccp_alice", 9, alice);
-    cp_auth_digest_hex("ccp_bob", 7, bob);
+    cp_sha256_hex("ccp_alice", 9, alice);
+    cp_sha256_hex("ccp_bob", 7, bob);
     return 0;
 }
 
@@ -50,7 +50,7 @@ static void test_digest(void **st)
     char hex[65];
 
     (void)st;
-    cp_auth_digest_hex("abc", 3, hex); /* FIPS 180-2 test vector */
+    cp_sha256_hex("abc", 3, hex); /* FIPS 180-2 test vector */
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_int_equal(strlen(alice), 64);
 }
@@ -151,12 +151,43 @@ static void test_too_many(void **st)
     for (int i = 0; i <= CP_AUTH_KEYS_MAX; i++) {
         char name[16];
         snprintf(name, sizeof(name), "k%d", i);
-        cp_auth_digest_hex(name, strlen(name), hex);
+        cp_sha256_hex(name, strlen(name), hex);
         json_array_append_new(v, json_pack("{s:s,s:s}", "name", name, "sha256", hex));
     }
     assert_int_equal(cp_auth_keys_check(v, msg, sizeof(msg)), CP_ERR);
     assert_non_null(strstr(msg, "at most 10000 keys"));
     json_decref(v);
+}
+
+/* The digest index: every one of many keys is found (probe chains cross each other), others are not. */
+static void test_many_found(void **st)
+{
+    json_t *keys = json_array(), *a;
+    cp_auth_t *au;
+    char hex[65], name[16], key[32];
+
+    (void)st;
+    for (int i = 0; i < CP_AUTH_KEYS_MAX; i++) {
+        snprintf(name, sizeof(name), "k%d", i);
+        snprintf(key, sizeof(key), "ccp_key_%d", i);
+        cp_sha256_hex(key, strlen(key), hex);
+        json_array_append_new(keys, json_pack("{s:s,s:s}", "name", name, "sha256", hex));
+    }
+    a = json_pack("{s:o}", "keys", keys);
+    au = cp_auth_new(a);
+    assert_true(au->nslots >= 2 * au->n);
+    for (int i = 0; i < CP_AUTH_KEYS_MAX; i++) {
+        const cp_auth_key_t *k;
+        snprintf(key, sizeof(key), "ccp_key_%d", i);
+        snprintf(name, sizeof(name), "k%d", i);
+        k = cp_auth_find(au, key, strlen(key));
+        assert_non_null(k);
+        assert_string_equal(k->name, name);
+        snprintf(key, sizeof(key), "ccp_key_%d!", i);
+        assert_null(cp_auth_find(au, key, strlen(key)));
+    }
+    cp_auth_free(au);
+    json_decref(a);
 }
 
 static cp_auth_t *two_keys(void)
@@ -271,7 +302,8 @@ int main(void)
         cmocka_unit_test(test_digest),        cmocka_unit_test(test_check_good),
         cmocka_unit_test(test_check_hostile), cmocka_unit_test(test_too_many),
         cmocka_unit_test(test_find),          cmocka_unit_test(test_presented),
-        cmocka_unit_test(test_models),        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_models),        cmocka_unit_test(test_many_found),
+        cmocka_unit_test(test_modes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

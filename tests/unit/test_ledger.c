@@ -56,13 +56,8 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    const char *base = getenv("CCPROXY_TEST_TMP");
 
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof(f->dir), "%s/ledger_XXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    unit_test_dir(f->dir, sizeof(f->dir), "ledger");
     snprintf(f->path, sizeof(f->path), "%s/usage.db", f->dir);
     log_capture();
     *state = f;

@@ -176,7 +176,7 @@ static void test_check(void **st)
     check_prices("{'gpt-5*': {'input': 1, 'output': 1e300}}", CP_ERR, ".gpt-5*.output: expected a number*");
     check_prices("{'gpt-5*': {'input': 1, 'output': 9223372036854775807}}", CP_ERR, ".gpt-5*.output: *");
     check_prices("{'gpt-5*': {'input': true, 'output': 1}}", CP_ERR,
-                 ".gpt-5*.input: expected a number from 0 to 100000, got a boolean");
+                 ".gpt-5*.input: expected a number from 0 to 100000, got true");
     check_prices("{'gpt-5*': {'input': null, 'output': 1}}", CP_ERR, ".gpt-5*.input: *");
     check_prices("{'gpt-5*': {'input': 1, 'output': 1, 'cacheRead': {}}}", CP_ERR, ".gpt-5*.cacheRead: *");
     check_prices("{'gpt-5*': {'input': 1, 'ouput': 1}}", CP_ERR,

@@ -23,13 +23,8 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    const char *base = getenv("CCPROXY_TEST_TMP");
 
-    if (base == NULL)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(f->dir, sizeof(f->dir), "%s/usage_XXXXXX", base);
-    assert_non_null(mkdtemp(f->dir));
+    unit_test_dir(f->dir, sizeof(f->dir), "usage");
     snprintf(f->path, sizeof(f->path), "%s/usage.db", f->dir);
     *state = f;
     return 0;
