@@ -9,14 +9,17 @@
 #   C  B with ledger.enabled false (splits auth + limits from the ledger)
 #
 #   bench/team.sh [--runs 5] [--duration 10] [--modes ABC] [--keys 1000] [--use-keys 16]
-#                 [--ccproxy BIN] [--no-build] [--out DIR] [--perf]
+#                 [--ccproxy BIN] [--no-build] [--out DIR] [--perf] [--callgrind]
 #
 # Prints the runs and a table (median, min..max): req/s, proxy CPU µs per request (and how much of it
 # was in threads other than the loop, i.e. the ledger writer), p50/p99, and B and C against A (the
 # differences of the runs of the same round). After each B run it counts the ledger's rows against the
 # requests wrk completed, and the ledger's size per row. --perf: then one more run of each mode under
-# `perf record` (-F 499, call graphs), and the top symbols of each. Needs what run.sh needs for its wrk
-# part, plus sqlite3 and sha256sum.
+# `perf record` (-F 499, call graphs), and the top symbols of each. --callgrind: instead of the timed
+# runs, each mode once under valgrind's callgrind, counting the instructions the proxy executes (every
+# thread: the loop and the ledger writer) for the requests of one wrk run: instructions per request do
+# not move with the load of a shared machine, where req/s moves by tens of per cent. Needs what run.sh
+# needs for its wrk part, plus sqlite3 and sha256sum (and valgrind for --callgrind).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +36,7 @@ BUILD=1
 CCPROXY=""
 OUT=""
 PERF=0
+CALLGRIND=0
 BODY=$HERE/bodies/small.json
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0 ;;
     --out) OUT=$2; shift ;;
     --perf) PERF=1 ;;
+    --callgrind) CALLGRIND=1 ;;
     -h|--help) usage ;;
     *) echo "team.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -62,6 +67,7 @@ done
 need() { command -v "$1" >/dev/null 2>&1 || { echo "team.sh: $1 is required" >&2; exit 1; }; }
 for t in cc pkg-config curl wrk sqlite3 sha256sum timeout; do need "$t"; done
 [ "$PERF" = 0 ] || need perf
+[ "$CALLGRIND" = 0 ] || { need valgrind; need callgrind_control; }
 
 [ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/ccproxy-team.XXXXXX")
 mkdir -p "$OUT/bin" "$OUT/home/.ccproxy"
@@ -273,6 +279,48 @@ one_run() { # mode round [perf]
         if ($1 == "B") printf "  ledger +%s rows (%+d vs wrk, %s not 200), %.0f B/row", $12, $13, $14, $15 / ($12 + 0.000001)
         printf "\n" }'
 }
+
+# Instructions per request under callgrind (--callgrind): instrumentation is switched on (and the
+# counters zeroed) after the warm-up,
+# for one wrk run (1 thread, 4 connections), and dumped a second after it (the ledger writer's batch
+# for those rows included); per request = the instructions of every thread / the requests wrk counted
+# (those still in flight at the end, at most 4, make it a slight overestimate). Only the explicit dump
+# is read: the one callgrind writes at exit counts from the zeroing and comes out wrapped around.
+callgrind_run() { # mode
+    local m=$1 f=$OUT/wrk-$m-callgrind.txt cg=$OUT/callgrind-$m ir req
+    rm -f "$LEDGER" "$LEDGER-wal" "$LEDGER-shm" "$cg".*
+    write_settings "$m"
+    (cd "$OUT/home" && HOME="$OUT/home" CCPROXY_MANAGED_PATH=/nonexistent exec "${TS_PROXY[@]}" valgrind \
+        --tool=callgrind --instr-atstart=no --separate-threads=yes --callgrind-out-file="$cg.%p" "$CC_BIN" server \
+        --port "$PROXY_PORT" --host 127.0.0.1 2>"$OUT/ccproxy-$m-callgrind.log") &
+    PROXY_PID=$!
+    PIDS+=("$PROXY_PID")
+    for _ in 1 2 3 4 5 6; do wait_http "$PROXY_PORT" /health && break; done
+    wrk_load 1 4 2 /dev/null # warm-up
+    sleep 1
+    callgrind_control -i on "$PROXY_PID" >/dev/null
+    callgrind_control -z "$PROXY_PID" >/dev/null
+    wrk_load 1 4 "$DURATION" "$f"
+    sleep 1 # the ledger writer's batch
+    callgrind_control -d "$PROXY_PID" >/dev/null
+    callgrind_control -i off "$PROXY_PID" >/dev/null
+    stop_pid "$PROXY_PID"
+    req=$(kv "$f" requests)
+    ir=$(cat "$cg".*.1-* 2>/dev/null | sed -n 's/^summary: //p' | awk '{ s += $1 } END { print s + 0 }')
+    printf '%s\t%s\t%s\n' "$m" "$req" "$ir" >>"$OUT/callgrind.tsv"
+    awk -v m="$m" -v req="$req" -v ir="$ir" 'BEGIN { printf "  %s  %d requests, %.0f instructions per request\n", m, req, ir / req }'
+}
+
+if [ "$CALLGRIND" = 1 ]; then
+    echo "== callgrind: instructions per request"
+    : >"$OUT/callgrind.tsv"
+    for m in $(echo "$MODES" | grep -o .); do callgrind_run "$m"; done
+    awk -F'\t' '{ ipr[$1] = $3 / $2 } END { for (m in ipr) if (m != "A" && ("A" in ipr))
+        printf "  %s against A: %+.0f instructions per request (%+.1f %%)\n", m, ipr[m] - ipr["A"], 100 * (ipr[m] / ipr["A"] - 1) }' \
+        "$OUT/callgrind.tsv" | sort
+    cleanup
+    exit 0
+fi
 
 for r in $(seq 1 "$RUNS"); do
     echo "== round $r of $RUNS"

@@ -32,6 +32,7 @@
 #include "cp_ident.h"
 #include "cp_init.h"
 #include "cp_keys.h"
+#include "cp_remote.h"
 #include "cp_route.h"
 
 #define LAUNCH_START_WAIT_MS  10000 /* a new server must answer /health within this */
@@ -45,10 +46,7 @@
 #define LAUNCH_NPM_INSTALL    "npm install -g @anthropic-ai/claude-code"
 #define LAUNCH_EXIT_NOT_FOUND 127
 #define LAUNCH_EXIT_CANT_EXEC 126
-#define STATUS_EXIT_STOPPED   3    /* LSB: program is not running */
-#define REMOTE_TIMEOUT_MS     5000 /* each request to a team server, all told */
-#define REMOTE_CONNECT_MS     3000
-#define REMOTE_BODY_MAX       (64 * 1024) /* the most read of an answer */
+#define STATUS_EXIT_STOPPED   3 /* LSB: program is not running */
 
 typedef struct launch_paths {
     char dir[PATH_MAX];
@@ -389,118 +387,16 @@ static int launch_ensure_server(const cp_cli_t *cli, const cp_config_t *cfg, con
 
 /* ---- the team server (client.url) ----------------------------------------------------------- */
 
-enum remote_state {
-    REMOTE_DOWN = 0, /* no answer: refused, timed out, TLS failed */
-    REMOTE_OTHER,    /* something answers, but not as a ccproxy with team access */
-    REMOTE_NO_KEY,   /* it answers; there is no key here to present */
-    REMOTE_REFUSED,  /* 401 from /ccproxy/key: unknown, revoked or rotated */
-    REMOTE_ACCEPTED, /* 200 from /ccproxy/key */
-};
-
-typedef struct remote_view {
-    enum remote_state state;
-    char why[512];
-    json_t *key; /* owned: /ccproxy/key's answer when ACCEPTED */
-} remote_view_t;
-
-static size_t remote_body(char *p, size_t size, size_t n, void *ud)
-{
-    return cp_buf_add(ud, p, size * n) == CP_OK ? size * n : 0; /* 0: curl stops, the answer is too big */
-}
-
-/* GET <base><path> with <key> as a bearer token (none when NULL); no redirect is followed, so the key
- * goes nowhere else. Returns the HTTP status, or 0 with <why> when nothing answered. */
-static long remote_get(const char *base, const char *path, const char *key, cp_buf_t *body, char *why,
-                       size_t n)
-{
-    char url[1200], hdr[CP_INIT_CLIENT_KEY_MAX + 32], err[CURL_ERROR_SIZE] = "";
-    struct curl_slist *h = NULL;
-    CURL *c = curl_easy_init();
-    long status = 0;
-    CURLcode rc;
-
-    if (c == NULL) {
-        snprintf(why, n, "cannot start libcurl");
-        return 0;
-    }
-    snprintf(url, sizeof(url), "%s%s", base, path);
-    h = curl_slist_append(h, "Accept: application/json");
-    if (key != NULL) {
-        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, hdr);
-        OPENSSL_cleanse(hdr, sizeof(hdr));
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REMOTE_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)REMOTE_CONNECT_MS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, remote_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ccproxy/" CP_VERSION);
-    if ((rc = curl_easy_perform(c)) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(why, n, "%s", err[0] ? err : curl_easy_strerror(rc));
-    curl_easy_cleanup(c);
-    curl_slist_free_all(h);
-    return status;
-}
-
-/* Asks the server at <base>: /health, then /ccproxy/key with <key> (NULL: none configured). */
-static void remote_check(const char *base, const char *key, remote_view_t *v)
-{
-    cp_buf_t b;
-    json_t *j; /* owned */
-    long st;
-
-    memset(v, 0, sizeof(*v));
-    cp_buf_init(&b, REMOTE_BODY_MAX);
-    if ((st = remote_get(base, "/health", NULL, &b, v->why, sizeof(v->why))) == 0) {
-        v->state = REMOTE_DOWN;
-        goto out;
-    }
-    j = json_loadb(cp_buf_str(&b), b.len, 0, NULL);
-    if (st != 200 || !json_is_string(json_object_get(j, "service")) ||
-        strcmp(json_string_value(json_object_get(j, "service")), "ccproxy") != 0) {
-        v->state = REMOTE_OTHER;
-        snprintf(v->why, sizeof(v->why), "GET /health answered HTTP %ld, not as a ccproxy", st);
-    }
-    json_decref(j);
-    if (v->state == REMOTE_OTHER)
-        goto out;
-    if (key == NULL) {
-        v->state = REMOTE_NO_KEY;
-        goto out;
-    }
-    cp_buf_reset(&b, 0);
-    st = remote_get(base, "/ccproxy/key", key, &b, v->why, sizeof(v->why));
-    j = json_loadb(cp_buf_str(&b), b.len, 0, NULL);
-    v->state = st == 200 && json_is_object(j) ? REMOTE_ACCEPTED
-               : st == 401                    ? REMOTE_REFUSED
-               : st == 0                      ? REMOTE_DOWN
-                                              : REMOTE_OTHER;
-    if (v->state == REMOTE_ACCEPTED)
-        v->key = json_incref(j);
-    else if (v->state == REMOTE_OTHER)
-        snprintf(v->why, sizeof(v->why), "GET /ccproxy/key answered HTTP %ld (an older ccproxy?)", st);
-    json_decref(j);
-out:
-    cp_buf_free(&b);
-}
-
 /* Says why the launcher cannot use the server at <url> (state other than ACCEPTED). */
-static void remote_refusal(const cp_config_t *cfg, const char *url, const remote_view_t *v, int local)
+static void remote_refusal(const cp_config_t *cfg, const char *url, const cp_remote_view_t *v, int local)
 {
     const char *what = local ? "the proxy" : "the team server";
 
-    if (v->state == REMOTE_DOWN)
+    if (v->state == CP_REMOTE_DOWN)
         fprintf(stderr, "ccproxy: %s at %s does not answer: %s\n", what, url, v->why);
-    else if (v->state == REMOTE_OTHER)
+    else if (v->state == CP_REMOTE_OTHER)
         fprintf(stderr, "ccproxy: %s at %s: %s\n", what, url, v->why);
-    else if (v->state == REMOTE_REFUSED)
+    else if (v->state == CP_REMOTE_REFUSED)
         fprintf(
             stderr,
             "ccproxy: %s at %s refused the key (unknown, revoked or rotated): ask its admin for a new one, "
@@ -643,11 +539,11 @@ static int launch_exec(const cp_cli_t *cli, const char *claude, const char *url,
  * checked first with /ccproxy/key, so that a wrong key stops here rather than in claude. */
 static int launch_check_client(const cp_config_t *cfg, const char *url, int local)
 {
-    remote_view_t v;
+    cp_remote_view_t v;
 
-    remote_check(url, cfg->client_key, &v);
+    cp_remote_check(url, cfg->client_key, &v);
     json_decref(v.key);
-    if (v.state == REMOTE_ACCEPTED)
+    if (v.state == CP_REMOTE_ACCEPTED)
         return CP_OK;
     remote_refusal(cfg, url, &v, local);
     return CP_ERR;
@@ -795,43 +691,43 @@ static int status_remote(const cp_cli_t *cli, const cp_config_t *cfg)
 {
     static const char *const states[] = {"unreachable", "not ccproxy", "no key", "key refused",
                                          "key accepted"};
-    remote_view_t v;
+    cp_remote_view_t v;
     const json_t *k; /* borrowed from v.key */
     json_t *m;       /* borrowed from v.key */
     size_t i;
     cp_buf_t b = CP_BUF_INIT;
     json_t *j; /* owned */
 
-    remote_check(cfg->client_url, cfg->client_key, &v);
+    cp_remote_check(cfg->client_url, cfg->client_key, &v);
     k = v.key;
     if (cli->json) {
         j = json_pack("{s:s,s:s,s:b,s:s,s:O?,s:O?,s:O?,s:O?,s:O?}", "mode", "remote", "url", cfg->client_url,
-                      "reachable", v.state != REMOTE_DOWN, "state", states[v.state], "server_mode",
+                      "reachable", v.state != CP_REMOTE_DOWN, "state", states[v.state], "server_mode",
                       json_object_get(k, "mode"), "key", json_object_get(k, "key"), "models",
                       json_object_get(k, "models"), "limits", json_object_get(k, "limits"), "usage",
                       json_object_get(k, "usage"));
         json_object_set_new(j, "key_accepted",
-                            v.state == REMOTE_ACCEPTED  ? json_true()
-                            : v.state == REMOTE_REFUSED ? json_false()
-                                                        : json_null());
-        if (v.state != REMOTE_ACCEPTED)
+                            v.state == CP_REMOTE_ACCEPTED  ? json_true()
+                            : v.state == CP_REMOTE_REFUSED ? json_false()
+                                                           : json_null());
+        if (v.state != CP_REMOTE_ACCEPTED)
             json_object_set_new(j, "reason",
-                                json_string(v.state == REMOTE_NO_KEY    ? "no developer key configured"
-                                            : v.state == REMOTE_REFUSED ? "unknown, revoked or rotated"
-                                                                        : v.why));
+                                json_string(v.state == CP_REMOTE_NO_KEY    ? "no developer key configured"
+                                            : v.state == CP_REMOTE_REFUSED ? "unknown, revoked or rotated"
+                                                                           : v.why));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(j);
     } else {
         printf("ccproxy uses the team server at %s (client.url; no local proxy)\n", cfg->client_url);
-        printf("  server    %s\n", v.state == REMOTE_DOWN ? "does not answer"
-                                   : v.state == REMOTE_OTHER
+        printf("  server    %s\n", v.state == CP_REMOTE_DOWN ? "does not answer"
+                                   : v.state == CP_REMOTE_OTHER
                                        ? "answers, but not as a ccproxy with team access"
                                        : "answers");
-        if (v.state == REMOTE_DOWN || v.state == REMOTE_OTHER)
+        if (v.state == CP_REMOTE_DOWN || v.state == CP_REMOTE_OTHER)
             printf("  reason    %s\n", v.why);
-        else if (v.state != REMOTE_ACCEPTED)
-            printf("  key       %s\n", v.state == REMOTE_NO_KEY
+        else if (v.state != CP_REMOTE_ACCEPTED)
+            printf("  key       %s\n", v.state == CP_REMOTE_NO_KEY
                                            ? "none configured (`ccproxy init --remote URL --key -`)"
                                            : "refused (unknown, revoked or rotated)");
         else if (!json_is_string(json_object_get(k, "key")))
@@ -858,9 +754,9 @@ static int status_remote(const cp_cli_t *cli, const cp_config_t *cfg)
         cp_buf_free(&b);
     }
     json_decref(v.key);
-    return v.state == REMOTE_ACCEPTED ? CP_EXIT_OK
-           : v.state == REMOTE_DOWN   ? STATUS_EXIT_STOPPED
-                                      : CP_EXIT_FAIL;
+    return v.state == CP_REMOTE_ACCEPTED ? CP_EXIT_OK
+           : v.state == CP_REMOTE_DOWN   ? STATUS_EXIT_STOPPED
+                                         : CP_EXIT_FAIL;
 }
 
 int cp_cmd_status(const cp_cli_t *cli, const cp_config_t *cfg)

@@ -466,7 +466,8 @@ static void front_messages(front_req_t *r, enum cp_anth_kind kind)
 
         snprintf(r->team.session, sizeof(r->team.session), "%s", sid != NULL ? sid : "");
         snprintf(r->team.agent, sizeof(r->team.agent), "%s", aid != NULL ? aid : "");
-        if (cp_team_admit(r->f->team, &r->team, kind, body, r->model, &rt, &e, hdr, hbuf) != CP_OK) {
+        if (cp_team_admit(r->f->team, &r->team, kind, body, r->bytes_in, r->model, &rt, &e, hdr, hbuf) !=
+            CP_OK) {
             json_decref(body);
             cp_front_req_error(r, &e, hdr);
             return;

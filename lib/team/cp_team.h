@@ -70,13 +70,13 @@ void cp_team_free(cp_team_t *t, unsigned wait_ms);
 int cp_team_auth(const cp_config_t *cfg, int peer_loopback, const char *x_api_key, const char *authorization,
                  cp_team_req_t *tr, cp_err_t *e);
 
-/* Step 2. <body> is the validated request (for the tpm estimate), <model> the client's model, <route>
- * where it goes. Returns CP_OK (admitted), or CP_ERR with <e> (403, 429; a spent budget sets
- * e->no_retry) and <hdr> filled with the reply's extra headers (retry-after for a 429), a
+/* Step 2. <body> is the validated request, <body_bytes> its size (the tpm estimate: 4 bytes a token),
+ * <model> the client's model, <route> where it goes. Returns CP_OK (admitted), or CP_ERR with <e> (403, 429;
+ * a spent budget sets e->no_retry) and <hdr> filled with the reply's extra headers (retry-after for a 429), a
  * NULL-terminated name/value list pointing into <hdr_buf> (24 bytes). */
 int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const json_t *body,
-                  const char *model, const cp_route_t *route, cp_err_t *e, const char *hdr[3],
-                  char hdr_buf[24]);
+                  size_t body_bytes, const char *model, const cp_route_t *route, cp_err_t *e,
+                  const char *hdr[3], char hdr_buf[24]);
 
 /* Step 3. <row> holds what the front knows (rid, models, status, times); the team adds the key, the
  * session, the tokens, the cost, writes the row and charges the limits. <cfg> is the request's
