@@ -59,12 +59,12 @@ json-values|lib/net/cp_front.c|s/> r->cfg->max_json_values) {/> (size_t)-1) {/|e
 drain-error-event|lib/net/cp_server.c|s/cp_front_abort(s->front, "ccproxy is shutting down");/(void)0;/|e2e:81#drain timeout|streams are cut at the drain timeout without event: error
 anth-2xx-garbage|lib/prov/anthropic/cp_prov_anthropic.c|s/if (ok \&\& !raw_utf8 \&\& !ant_answer_ok(st, j)) {/if (ok \&\& raw_utf8 \&\& !raw_utf8 \&\& !ant_answer_ok(st, j)) {/|unit:prov e2e:82#not JSON|an Anthropic-style 200 that is no Message (HTML, a cut body) is relayed
 resend-cap|lib/net/cp_up.c|s/if (++x->sends <= UP_MAX_SENDS)/if (++x->sends > 0)/|e2e:82#kept-alive|a POST resent on every dead reused upstream connection
-auth-loopback-open|lib/team/cp_team.c|s/(m == CP_AUTH_LOOPBACK \&\& peer_loopback)/(m == CP_AUTH_LOOPBACK)/|e2e:90#loopback only|without keys, clients on other addresses are served
+auth-loopback-open|lib/team/cp_team.c|s/(m == CP_AUTH_LOOPBACK \&\& peer_loopback)/(m == CP_AUTH_LOOPBACK \&\& peer_loopback >= 0)/|e2e:90#loopback only|without keys, clients on other addresses are served
 auth-any-key|lib/team/cp_auth.c|s/if (CRYPTO_memcmp(d, k->digest, sizeof(d)) == 0) {/if (1) {/|unit:auth e2e:90#401 without a key|a key whose digest shares a slot is taken for another
 model-list-off|lib/team/cp_team.c|s/if (!cp_auth_model_ok(k, model, route->model, route->provider->name))/if (0)/|e2e:90#403 permission_error|a key's model list is not enforced
 rpm-off|lib/team/cp_limits.c|s/if (lim_rpm(spec) > 0 \&\& k->len >= lim_rpm(spec)) {/if (0) {/|unit:limits e2e:90#rpm:|rpm is never enforced
 replay-refused|lib/team/cp_ledger.c|s/AND admitted = 1 /AND 1 /|unit:ledger e2e:90#survives a restart|refused requests count again after a restart
-usage-none|lib/prov/openai/cp_prov_openai.c|s/return st != NULL \&\& st->tr != NULL \&\& cp_oai_resp_usage(st->tr, out);/return 0;/|unit:prov e2e:90#one row per request|OpenAI-style usage never reaches the ledger
+usage-none|lib/prov/openai/cp_prov_openai.c|s/return st != NULL \&\& st->tr != NULL \&\& cp_oai_resp_usage(st->tr, out);/return st != NULL \&\& st->tr != NULL \&\& cp_oai_resp_usage(st->tr, out) \&\& 0;/|unit:prov e2e:90#one row per request|OpenAI-style usage never reaches the ledger
 EOF
 )
 

@@ -614,6 +614,8 @@ static void front_on_request(struct evhttp_request *req, void *arg)
         } else if (rt->get != NULL) {
             rt->get(r);
         } else {
+            r->team.api = 1; /* a Messages request that passed auth: one ledger row, whatever follows */
+            r->team.count = rt->kind == CP_ANTH_COUNT_TOKENS;
             front_messages(r, rt->kind);
         }
         return;

@@ -339,6 +339,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     s.cfg = cfg;
     s.exit_code = CP_EXIT_OK;
     signal(SIGPIPE, SIG_IGN); /* evbuffer writes use writev(): EPIPE must not kill us */
+    signal(SIGXFSZ,
+           SIG_IGN); /* a file-size limit makes a ledger write fail (and wait), not the process die */
     cp_server_apply_logging(cfg);
     server_raise_nofile();
     server_no_dumps();

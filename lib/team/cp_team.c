@@ -227,7 +227,6 @@ int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const
     cp_limit_refusal_t why;
 
     hdr[0] = NULL;
-    tr->api = 1;
     tr->count = kind == CP_ANTH_COUNT_TOKENS;
     tr->stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
     if (k == NULL)

@@ -39,7 +39,8 @@ typedef struct cp_team_req {
     int64_t ttfb_ms;       /* the first byte of the reply, from t0; -1 until then */
     int64_t est_tokens;    /* the input estimate charged at admission */
     cp_tokens_t tok;       /* what the upstream reported */
-    unsigned api : 1;      /* a Messages or count_tokens request that passed auth: it gets a ledger row */
+    unsigned api : 1;      /* a Messages or count_tokens request that passed auth (set by the front): it
+                              gets a ledger row, also when it is refused as malformed */
     unsigned admitted : 1; /* counted by the limits: cp_team_end releases it */
     unsigned stream : 1;   /* the client asked for a stream */
     unsigned count : 1;    /* count_tokens */

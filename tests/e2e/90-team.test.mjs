@@ -81,6 +81,7 @@ describe('developer keys', () => {
   });
 
   test('403 permission_error for a model outside the key\'s list, naming it; nothing goes upstream', async () => {
+    if (!t) t = await startTeam({ settings: () => ({ auth: { keys: KEYS } }) }); // when run alone
     t.oai.reset();
     t.anth.reset();
     // alice: gpt-* (the client's name) and claude-up@anth (the routed target); bob: every model
@@ -305,11 +306,12 @@ describe('ledger', () => {
       assert.equal((await t.post(ALICE, body('gpt-4o'))).status, 500);
       assert.equal((await t.post(CAROL, body('claude-x'))).status, 403);
       assert.equal((await t.post(ALICE, body(), {}, '/v1/messages/count_tokens')).status, 200);
+      assert.equal((await t.post(ALICE, '{"model": "gpt-4o", "messages": [')).status, 400); // malformed
       assert.equal((await t.post('ccp_nobody', body())).status, 401); // no row: not a key's request
       await t.close({ keepDirs: true });
       const rows = ledgerRows(t.ledgerPath);
-      assert.equal(rows.length, 7, JSON.stringify(rows, null, 1));
-      const [whole, stream, anthStream, anthWhole, failed, denied, count] = rows;
+      assert.equal(rows.length, 8, JSON.stringify(rows, null, 1));
+      const [whole, stream, anthStream, anthWhole, failed, denied, count, malformed] = rows;
       for (const r of rows) {
         assert.match(r.rid, /^req_[0-9a-f]{24}$/);
         assert.ok(r.ts > Date.now() - 120000 && r.ts <= Date.now());
@@ -336,6 +338,10 @@ describe('ledger', () => {
       assert.equal(failed.input_tokens, null, 'no usage reported: unknown, not 0');
       assert.deepEqual([denied.key, denied.status, denied.error_type], ['carol', 403, 'permission_error']);
       assert.equal(count.endpoint, 'count_tokens');
+      assert.equal(count.admitted, 0, 'count_tokens is not limited');
+      assert.equal(whole.admitted, 1);
+      assert.deepEqual([malformed.key, malformed.status, malformed.error_type, malformed.endpoint, malformed.admitted],
+        ['alice', 400, 'invalid_request_error', 'messages', 0]);
       assert.equal(whole.session, stream.session);
       assert.equal(anthWhole.session, null);
     } finally {

@@ -1,10 +1,11 @@
 // The usage ledger under stress (docs/team.md, "The ledger"): SIGTERM writes every row, kill -9 loses
-// at most one flush interval, and a locked, deleted or unwritable database never stops requests: rows
-// wait and land once it can be written; a queue that overflows counts and logs what it dropped.
+// at most one flush interval, and a locked, deleted, unwritable, full or read-only database never stops
+// requests: rows wait and land once it can be written; a queue that overflows counts and logs what it
+// dropped.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startDaemon, makeDirs, removeDirs, waitFor, sleep, CONFIG_EXIT, runCli } from './lib/daemon.mjs';
@@ -120,6 +121,62 @@ describe('a database that cannot be written', () => {
       assert.ok(lines.some((j) => JSON.stringify(j).includes('20')), `the loss is counted: ${JSON.stringify(lines)}`);
       assert.ok(lines.length < 40, `ledger warnings are rate limited: ${lines.length} lines`);
     } finally {
+      await t.close({ keepDirs: true });
+      removeDirs(dirs);
+    }
+  });
+});
+
+/** Runs <cmd> with <args>; fails the test with its output when it does not exit 0. */
+function must(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+describe('a full or read-only database', () => {
+  test('full (a file-size limit on the server): requests flow, rows wait, and land once there is room', async () => {
+    const dirs = makeDirs();
+    const t = await startTeam({ dirs, settings: () => ({ ledger: { flushMs: 100 } }) });
+    try {
+      await posts(t, 1);
+      await waitFor(() => ledgerRows(t.ledgerPath).length === 1, { what: 'the first row' });
+      // commits append to the write-ahead log: it may not grow past its size now (SIGXFSZ is ignored)
+      const size = Math.max(fs.existsSync(`${t.ledgerPath}-wal`) ? fs.statSync(`${t.ledgerPath}-wal`).size : 0, 4096);
+      must('prlimit', ['--pid', String(t.d.proc.pid), `--fsize=${size}:unlimited`]);
+      const from = t.d.mark();
+      await posts(t, 40);
+      await t.d.waitLog((j) => j && /ledger write failed/.test(j.msg), { from, timeoutMs: 8000, what: 'the failure' });
+      assert.ok(t.d.alive(), 'the server survives the file-size limit');
+      assert.equal(ledgerRows(t.ledgerPath).length, 1, 'nothing more fitted');
+      must('prlimit', ['--pid', String(t.d.proc.pid), '--fsize=unlimited:unlimited']);
+      await waitFor(() => ledgerRows(t.ledgerPath).length === 41, { timeoutMs: 20000, what: 'the 40 waiting rows' });
+      await t.d.waitLog((j) => j && /ledger writes again/.test(j.msg), { from, timeoutMs: 5000, what: 'the recovery' });
+    } finally {
+      await t.close({ keepDirs: true });
+      removeDirs(dirs);
+    }
+  });
+
+  // As root, file modes make nothing read-only; the immutable attribute (ext4, xfs, btrfs) does, for
+  // root too. As another user, test_ledger.c covers a read-only file.
+  test('read-only (immutable) while the server runs: requests flow, rows wait, then land', { skip: process.getuid() !== 0 && 'needs root for chattr +i' }, async () => {
+    const dirs = makeDirs();
+    const t = await startTeam({ dirs, settings: () => ({ ledger: { flushMs: 100 } }) });
+    const files = [t.ledgerPath, `${t.ledgerPath}-wal`];
+    let locked = false;
+    try {
+      await posts(t, 2);
+      await waitFor(() => ledgerRows(t.ledgerPath).length === 2, { what: 'two rows' });
+      must('chattr', ['+i', ...files]);
+      locked = true;
+      const from = t.d.mark();
+      await posts(t, 10);
+      await t.d.waitLog((j) => j && /ledger write failed/.test(j.msg), { from, timeoutMs: 8000, what: 'the failure' });
+      must('chattr', ['-i', ...files]);
+      locked = false;
+      await waitFor(() => ledgerRows(t.ledgerPath).length === 12, { timeoutMs: 20000, what: 'the 10 waiting rows' });
+    } finally {
+      if (locked) spawnSync('chattr', ['-i', ...files]);
       await t.close({ keepDirs: true });
       removeDirs(dirs);
     }
