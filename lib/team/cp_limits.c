@@ -440,6 +440,7 @@ static int lim_refuse_rate(cp_limit_refusal_t *why, const char *name, const char
 
     lim_show_name(name, n);
     why->retry_after_s = retry;
+    why->budget = 0;
     snprintf(why->msg, sizeof(why->msg), "key \"%s\" is over its limit of %s (%s); retry in %u s", n, limit,
              field, retry);
     return CP_ERR;
@@ -456,6 +457,7 @@ static int lim_refuse_budget(cp_limit_refusal_t *why, const char *name, const cp
     cp_limits_window(spec->per, t, &ws, &we);
     lim_iso(we, iso);
     why->retry_after_s = lim_ceil_s(we - t);
+    why->budget = 1;
     if (usd)
         snprintf(amount, sizeof(amount), spec->budget_usd < 1e15 ? "$%.2f" : "$%.3g", spec->budget_usd);
     else

@@ -46,6 +46,7 @@ void cp_limits_free(cp_limits_t *l); /* accepts NULL */
 /* Why a request was refused. */
 typedef struct cp_limit_refusal {
     unsigned retry_after_s; /* >= 1 */
+    int budget;             /* the budget refused (it renews in hours or days), not a rate */
     char msg[240];          /* names the key, the limit, its value and its field, e.g. "key \"alice\" is
                                over its limit of 60 requests per minute (rpm); retry in 12 s" or "key \"alice\"
                                has spent its budget of $50.00 for this month (budget.usd); it renews at

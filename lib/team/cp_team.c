@@ -247,7 +247,7 @@ int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const
         hdr[2] = NULL;
         cp_err_set(e, 429, "rate_limit_error", "%s", why.msg);
         /* a spent budget renews in hours or days: the SDKs' short retries cannot help */
-        e->no_retry = strstr(why.msg, "budget") != NULL;
+        e->no_retry = why.budget != 0;
         return CP_ERR;
     }
     tr->admitted = 1;

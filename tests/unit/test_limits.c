@@ -74,6 +74,7 @@ static void test_rpm_edges(void **st)
     assert_int_equal(why.retry_after_s, 12);
     assert_string_equal(why.msg,
                         "key \"alice\" is over its limit of 60 requests per minute (rpm); retry in 12 s");
+    assert_int_equal(why.budget, 0);
     assert_int_equal(admit(l, "alice", &s, t0 + 59999, 0, &why), CP_ERR);
     assert_int_equal(why.retry_after_s, 1);
     /* refusals are not counted */
@@ -363,6 +364,7 @@ static void test_budget_month_usd(void **st)
     assert_string_equal(why.msg,
                         "key \"alice\" has spent its budget of $50.00 for this month (budget.usd); it "
                         "renews at 2027-01-01T00:00:00Z");
+    assert_int_equal(why.budget, 1);
     assert_int_equal(admit(l, "alice", &s, T_2027_01_01, 0, &why), CP_OK);
     cp_limits_free(l);
 }
