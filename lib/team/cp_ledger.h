@@ -63,8 +63,8 @@ typedef struct cp_ledger_stats {
 typedef struct cp_ledger cp_ledger_t;
 
 /* Opens (creating the file 0600, its schema and indexes) and starts the writer thread. Returns new,
- * or NULL with <e> naming the file and the reason (the caller logs it and runs without a ledger only
- * when the admin turned it off; see cp_server). */
+ * or NULL with <e> naming the file and the reason (then the server does not start: cp_team_new; it runs
+ * without a ledger only when the admin turned it off). */
 cp_ledger_t *cp_ledger_open(const cp_ledger_opts_t *o, cp_err_t *e);
 
 /* Queues one row (copied; each string cut to CP_LEDGER_STR_MAX bytes). Never blocks on the disk: it
