@@ -26,6 +26,7 @@
 #include "cp_auth.h"
 #include "cp_buf.h"
 #include "cp_json.h"
+#include "cp_metrics.h"
 #include "cp_oai_flavor.h"
 #include "cp_price.h"
 #include "cp_prov.h"
@@ -92,7 +93,10 @@ enum cfg_kind {
     K_BOOL,
     K_KEYS,   /* auth.keys: checked by lib/team/cp_auth.c */
     K_PRICES, /* prices: checked by lib/team/cp_price.c */
+    K_CIDRS,  /* array of at most CFG_CIDRS_MAX address ranges (lib/net/cp_metrics.h, cp_cidr_parse) */
 };
+
+#define CFG_CIDRS_MAX 256 /* metrics.allow entries */
 
 typedef struct cfg_field {
     const char *path; /* dotted, "*" stands for a provider name */
@@ -151,6 +155,10 @@ static const cfg_field_t cfg_schema[] = {
     {"ledger.flushMs", K_UINT, 10, 60000},
     {"ledger.batchRows", K_UINT, 1, 100000},
     {"ledger.queueRows", K_UINT, 100, 10000000},
+    {"metrics", K_OBJECT, 0, 0},
+    {"metrics.token", K_NONEMPTY, 0, 0},
+    {"metrics.allow", K_CIDRS, 0, 0},
+    {"metrics.maxModels", K_UINT, 1, 10000},
     {"client", K_OBJECT, 0, 0},
     {"client.url", K_URL, 0, 0},
     {"client.key", K_NONEMPTY, 0, 0},
@@ -318,6 +326,26 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
                    : "\"\" (no proxy) or a proxy URL such as \"http://proxy.example:3128\"";
     case K_BOOL:
         return json_is_boolean(v) ? NULL : "true or false";
+    case K_CIDRS:
+        if (!json_is_array(v) || json_array_size(v) > CFG_CIDRS_MAX) {
+            snprintf(buf, n, "an array of at most %d address ranges such as \"10.0.0.0/8\" or \"fd00::/8\"",
+                     CFG_CIDRS_MAX);
+            return buf;
+        }
+        json_array_foreach(v, i, it)
+        {
+            cp_cidr_t c;
+            if (!json_is_string(it) || cp_cidr_parse(json_string_value(it), &c) != CP_OK) {
+                char got[96];
+                cp_json_describe(it, got, sizeof(got));
+                snprintf(buf, n,
+                         "[%zu]: %s is not an address range such as \"10.0.0.0/8\", \"fd00::/8\" or "
+                         "\"192.0.2.7\"",
+                         i, got);
+                return buf;
+            }
+        }
+        return NULL;
     case K_KEYS:
     case K_PRICES:
         return NULL; /* cfg_check_value asks their modules */
@@ -374,6 +402,8 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
             return cp_err_set(cx->e, 0, NULL, "%s: %s%s", where, path, msg);
         return CP_OK;
     }
+    if (expect != NULL && expect[0] == '[') /* K_CIDRS: one bad entry, named */
+        return cp_err_set(cx->e, 0, NULL, "%s: %s%s", where, path, expect);
     if (expect != NULL) {
         if (f->kind == K_PROXY && json_is_string(v)) /* a proxy URL may hold a password: its length only */
             snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(v));
@@ -928,6 +958,24 @@ static char *cfg_ledger_default(const cfg_ctx_t *cx)
     return cp_xasprintf("%s/.ccproxy/usage.db", cx->home != NULL ? cx->home : ".");
 }
 
+/* metrics (docs/configuration.md, "metrics"); the values were checked by the schema. */
+static void cfg_build_metrics(cp_config_t *c, const json_t *met)
+{
+    const json_t *allow = json_object_get(met, "allow"); /* borrowed */
+    const char *token = cfg_str(met, "token", NULL);
+    size_t i;
+    json_t *it; /* borrowed */
+
+    c->metrics_token = token != NULL ? cp_xstrdup(token) : NULL;
+    c->metrics_max_models = (unsigned)cfg_int(met, "maxModels", CP_METRICS_MODELS_DEFAULT);
+    c->metrics_allow = cp_xcalloc(json_array_size(allow) + 1, sizeof(cp_cidr_t));
+    json_array_foreach(allow, i, it)
+    {
+        if (cp_cidr_parse(json_string_value(it), &c->metrics_allow[c->metrics_nallow]) == CP_OK)
+            c->metrics_nallow++;
+    }
+}
+
 /* auth, prices, ledger, client (docs/team.md). */
 static int cfg_build_team(cfg_ctx_t *cx, cp_config_t *c)
 {
@@ -945,6 +993,7 @@ static int cfg_build_team(cfg_ctx_t *cx, cp_config_t *c)
     c->ledger_batch_rows = (unsigned)cfg_int(led, "batchRows", 500);
     c->ledger_queue_rows = (size_t)cfg_int(led, "queueRows", 100000);
     c->client_url = url != NULL ? cp_xstrdup(url) : NULL;
+    cfg_build_metrics(c, json_object_get(c->merged, "metrics"));
     c->client_key_env = key_env != NULL ? cp_xstrdup(key_env) : NULL;
     if (key == NULL && key_env != NULL)
         key = getenv(key_env);
@@ -1149,6 +1198,8 @@ void cp_config_unref(cp_config_t *c)
     cp_auth_free(c->auth);
     cp_prices_free(c->prices);
     free(c->ledger_path);
+    free(c->metrics_token);
+    free(c->metrics_allow);
     free(c->client_url);
     free(c->client_key);
     free(c->client_key_env);
@@ -1184,6 +1235,8 @@ json_t *cp_config_dump(const cp_config_t *c)
                 json_object_set_new(hdrs, hk, json_string(CFG_REDACTED)); /* replacing keeps the iteration */
         }
     }
+    if (json_is_string(json_object_get(json_object_get(cfg, "metrics"), "token")))
+        json_object_set_new(json_object_get(cfg, "metrics"), "token", json_string(CFG_REDACTED));
     if (json_is_string(json_object_get(json_object_get(cfg, "client"), "key")))
         json_object_set_new(json_object_get(cfg, "client"), "key", json_string(CFG_REDACTED));
     return json_pack("{s:o,s:O,s:o}", "config", cfg, "sources", c->sources, "keys",

@@ -70,9 +70,13 @@ typedef struct cp_config {
     unsigned ledger_flush_ms;   /* ledger.flushMs */
     unsigned ledger_batch_rows; /* ledger.batchRows */
     size_t ledger_queue_rows;   /* ledger.queueRows */
-    char *client_url;           /* client.url: the team server the launcher uses (no local server); or NULL */
-    char *client_key;           /* client.key, else $<client.keyEnv>: the developer key sent; or NULL */
-    char *client_key_env;       /* client.keyEnv, or NULL */
+    char *metrics_token;        /* metrics.token: Bearer token for /metrics from other addresses; or NULL */
+    struct cp_cidr *metrics_allow; /* metrics.allow: address ranges /metrics admits; owned */
+    size_t metrics_nallow;
+    unsigned metrics_max_models; /* metrics.maxModels: distinct client model label values */
+    char *client_url;     /* client.url: the team server the launcher uses (no local server); or NULL */
+    char *client_key;     /* client.key, else $<client.keyEnv>: the developer key sent; or NULL */
+    char *client_key_env; /* client.keyEnv, or NULL */
     /* logging */
     enum cp_log_level log_level;
     enum cp_log_format log_format;

@@ -59,6 +59,10 @@ typedef struct exchange {
     unsigned paused : 1;    /* we paused the transfer: client output above the high-water mark */
     unsigned in_curl : 1;   /* inside on_head/on_body: the transfer must not be removed now */
     long status;            /* of the upstream answer */
+    unsigned sent;          /* upstream requests sent (the first and each retry) */
+    uint64_t sent_us;       /* when the current one was sent (cp_mono_us) */
+    uint64_t up_us;         /* in flight, summed over the attempts that ended */
+    int64_t ttfb_us;        /* sent -> head of the current attempt; -1: no head yet */
     cp_buf_t out;           /* client bytes the adapter produced, not written yet */
     cp_buf_t body;          /* the collected upstream body */
     struct event *ping;
@@ -147,14 +151,17 @@ static void ex_release(exchange_t *x, unsigned half)
 
 /* ---- whole replies -------------------------------------------------------------------------- */
 
-/* Hands the front the tokens the upstream reported, for the ledger and the limits (before <x->fr> is
- * released). */
+/* Hands the front the tokens the upstream reported, for the ledger and the limits, and the upstream's
+ * times, for the metrics (before <x->fr> is released). */
 static void ex_report_usage(exchange_t *x)
 {
     cp_anth_usage_t u;
 
     if (x->fr != NULL && x->st != NULL && x->ops->usage(x->st, &u))
         cp_front_req_usage(x->fr, &u);
+    if (x->fr != NULL && x->sent > 0) /* a transfer still open (a stream ending, lingering) counts till now */
+        cp_front_req_upstream(x->fr, x->ttfb_us, x->up_us + (x->xfer != NULL ? cp_mono_us() - x->sent_us : 0),
+                              x->sent - 1);
 }
 
 static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
@@ -357,6 +364,7 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
     int rc = CP_OK;
 
     x->status = status;
+    x->ttfb_us = (int64_t)(cp_mono_us() - x->sent_us);
     cp_buf_free(&x->body);
     cp_buf_init(&x->body, status >= 200 && status < 300 ? x->cfg->max_answer_bytes : EX_ERROR_BODY_MAX);
     if (x->fr == NULL)
@@ -439,6 +447,7 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
 {
     exchange_t *x = ud;
 
+    x->up_us += cp_mono_us() - x->sent_us;
     x->xfer = NULL;
     ex_release(x, EX_HALF_UPSTREAM); /* the client half is still held: nothing is freed here */
     if (x->fr == NULL)
@@ -484,12 +493,15 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     cp_log_j(CP_LOG_DEBUG, "upstream request",
              json_pack("{s:s,s:s,s:s,s:I}", "rid", x->rid, "provider", x->prov->name, "url", req->url,
                        "bytes", (json_int_t)ur.body_len));
+    x->sent_us = cp_mono_us();
+    x->ttfb_us = -1;
     x->xfer = cp_up_start(x->xs->up, &ur, &ex_cbs, x, &e);
     cp_upreq_free(req);
     if (x->xfer == NULL) {
         ex_error(x, &e, NULL);
         return;
     }
+    x->sent++;
     x->live |= EX_HALF_UPSTREAM;
     cp_front_req_watch(x->fr, ex_on_gone, x);
 }

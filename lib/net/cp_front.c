@@ -44,13 +44,15 @@
 #include "cp_json.h"
 #include "cp_log.h"
 #include "cp_route.h"
+#include "cp_scrape.h"
 #include "cp_team.h"
 
 struct cp_front {
     struct event_base *base;
     cp_front_handler_fn handler; /* answers Messages requests */
     void *handler_ud;
-    cp_team_t *team; /* borrowed: developer keys, limits, the ledger; NULL in unit tests */
+    cp_team_t *team;       /* borrowed: developer keys, limits, the ledger; NULL in unit tests */
+    cp_metrics_t *metrics; /* borrowed: GET /metrics and what it counts; NULL: none */
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
@@ -199,6 +201,7 @@ static void front_access(front_req_t *r, int status, size_t bytes_out)
                        "provider", r->provider[0] ? r->provider : NULL, "upstream_model",
                        r->upstream_model[0] ? r->upstream_model : NULL, "bytes_in", (json_int_t)r->bytes_in,
                        "bytes_out", (json_int_t)bytes_out));
+    cp_scrape_count(r->f->metrics, &r->team, r->provider, r->model, status, dur_us);
     if (r->f->team != NULL && (r->team.api || r->team.admitted)) {
         cp_ledger_row_t row = {0};
         row.rid = r->rid;
@@ -486,6 +489,27 @@ static void front_key(front_req_t *r)
     front_json(r, 200, cp_team_key_view(r->f->team, &r->team, r->cfg));
 }
 
+/* GET /metrics (lib/net/cp_scrape.h): loopback, metrics.allow or metrics.token; 401 / 403 otherwise. */
+static void front_metrics(front_req_t *r)
+{
+    struct evhttp_connection *evc = evhttp_request_get_connection(r->req);
+    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+    cp_metrics_gauges_t g = {.active_requests =
+                                 (double)r->f->active - (r->conn != NULL), /* not this scrape */
+                             .active_streams = (double)r->f->streams,
+                             .open_connections = (double)cp_conns_count(r->f->conns)};
+    cp_buf_t b;
+    cp_err_t e = {0};
+
+    cp_buf_init(&b, CP_METRICS_TEXT_MAX);
+    if (cp_scrape(r->f->metrics, r->f->team, r->cfg, evc ? evhttp_connection_get_addr(evc) : NULL, authz, &g,
+                  &b, &e) == CP_OK)
+        front_reply(r, 200, CP_METRICS_CONTENT_TYPE, cp_buf_str(&b), b.len, NULL);
+    else
+        cp_front_req_error(r, &e, NULL);
+    cp_buf_free(&b);
+}
+
 /* Who is asking (lib/team/cp_team.h): CP_OK, or CP_ERR after answering 401. */
 static int front_auth(front_req_t *r)
 {
@@ -517,6 +541,7 @@ static const front_route_t front_routes[] = {
     {"/v1/messages", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_MESSAGES, 1},
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, "POST", NULL, CP_ANTH_COUNT_TOKENS, 1},
     {"/ccproxy/key", EVHTTP_REQ_GET, "GET", front_key, 0, 1},
+    {"/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", front_metrics, 0, 0},
 };
 
 static const char *front_method_name(enum evhttp_cmd_type m)
@@ -604,6 +629,7 @@ static void front_on_request(struct evhttp_request *req, void *arg)
 
         if (strcmp(r->path, rt->path) != 0)
             continue;
+        r->team.msg_route = rt->get == NULL && (rt->methods & (unsigned)m);
         if (!(rt->methods & (unsigned)m)) {
             const char *const allow[] = {"Allow", rt->allow, NULL};
             snprintf(msg, sizeof(msg), "Method %s is not allowed on %s; use %s", r->method, rt->path,
@@ -661,6 +687,19 @@ void cp_front_req_failed(cp_front_req_t *r, const char *error_type)
 void cp_front_set_team(cp_front_t *f, cp_team_t *team)
 {
     f->team = team;
+}
+
+void cp_front_set_metrics(cp_front_t *f, cp_metrics_t *m)
+{
+    f->metrics = m;
+}
+
+void cp_front_req_upstream(cp_front_req_t *r, int64_t ttfb_us, uint64_t inflight_us, unsigned retries)
+{
+    r->team.upstream = 1;
+    r->team.up_ttfb_us = ttfb_us;
+    r->team.up_us = inflight_us;
+    r->team.up_retries = retries;
 }
 
 void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model)

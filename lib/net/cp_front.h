@@ -77,6 +77,17 @@ const char *cp_front_req_header(const cp_front_req_t *r, const char *name); /* a
 typedef struct cp_team cp_team_t;
 void cp_front_set_team(cp_front_t *f, cp_team_t *team);
 
+/* The registry GET /metrics serves and every finished request is counted in (lib/net/cp_metrics.h),
+ * borrowed; NULL (the default): /metrics is 404 and nothing is counted. Set once, before the loop runs. */
+typedef struct cp_metrics cp_metrics_t;
+void cp_front_set_metrics(cp_front_t *f, cp_metrics_t *m);
+
+/* What the upstream side of <r> took, for the metrics: <ttfb_us> from the upstream request sent to its
+ * head (the last attempt; -1: no head), <inflight_us> the time upstream transfers were in flight
+ * (summed over attempts), <retries> the requests sent again. Call before the reply ends (or from the
+ * gone callback), like cp_front_req_usage. */
+void cp_front_req_upstream(cp_front_req_t *r, int64_t ttfb_us, uint64_t inflight_us, unsigned retries);
+
 /* The tokens the upstream reported for <r> (copied), for the ledger and the limits: call before the
  * reply ends (or from the gone callback). */
 void cp_front_req_usage(cp_front_req_t *r, const cp_anth_usage_t *u);

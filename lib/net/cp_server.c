@@ -22,6 +22,7 @@
 #include "cp_front.h"
 #include "cp_ident.h"
 #include "cp_log.h"
+#include "cp_metrics.h"
 #include "cp_prov.h"
 #include "cp_team.h"
 #include "cp_up.h"
@@ -82,7 +83,8 @@ typedef struct server {
     cp_up_t *up;
     cp_exchanges_t *xs; /* every exchange, and what they share (learned output caps) */
     cp_front_t *front;
-    cp_team_t *team; /* developer keys' limits and the ledger */
+    cp_metrics_t *metrics; /* owned: GET /metrics; kept across reloads, so counters never reset */
+    cp_team_t *team;       /* developer keys' limits and the ledger */
     const cp_config_opts_t *opts;
     char *watch[SERVER_WATCH_MAX]; /* the settings files (cp_config_watch_paths) */
     size_t nwatch;
@@ -266,9 +268,12 @@ static void server_reload(server_t *s, const char *why)
         cp_log_j(CP_LOG_ERROR, "config reload failed; keeping the running configuration",
                  json_pack("{s:s}", "error", e.msg));
         cp_config_unref(next);
+        cp_metrics_reload(s->metrics, 0);
         server_sd_notify("READY=1");
         return;
     }
+    cp_metrics_reload(s->metrics, 1);
+    cp_metrics_set_max_models(s->metrics, next->metrics_max_models);
     cp_config_unref(s->cfg);
     s->cfg = next;
     cp_server_apply_logging(next);
@@ -327,6 +332,20 @@ static void server_pid_remove(const char *path)
         unlink(path);
 }
 
+/* The "listening" line and the access mode (and, for any free port, the port on stdout). */
+static void server_announce(const server_t *s, const cp_config_t *cfg)
+{
+    cp_log_j(CP_LOG_INFO, "listening",
+             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cp_front_port(s->front),
+                       "version", CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
+                       cfg->small_model));
+    cp_team_log_mode(cfg, cp_front_port(s->front));
+    if (cfg->port == 0) { /* any free port: say which on stdout too, whatever the log level */
+        printf("ccproxy listening on %s port %d\n", cfg->host, cp_front_port(s->front));
+        fflush(stdout);
+    }
+}
+
 int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pid_file)
 {
     server_t s;
@@ -371,6 +390,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
         goto out;
     }
     cp_front_set_team(s.front, s.team);
+    s.metrics = cp_metrics_new(cfg->metrics_max_models);
+    cp_front_set_metrics(s.front, s.metrics);
     if (server_watch_start(&s) != CP_OK)
         goto out;
     s.sig_term = evsignal_new(s.base, SIGTERM, server_on_stop, &s);
@@ -388,15 +409,7 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
             goto out;
         pid_written = 1;
     }
-    cp_log_j(CP_LOG_INFO, "listening",
-             json_pack("{s:s,s:i,s:s,s:i,s:s,s:s}", "host", cfg->host, "port", cp_front_port(s.front),
-                       "version", CP_VERSION, "pid", (int)getpid(), "bigModel", cfg->big_model, "smallModel",
-                       cfg->small_model));
-    cp_team_log_mode(cfg, cp_front_port(s.front));
-    if (cfg->port == 0) { /* any free port: say which on stdout too, whatever the log level */
-        printf("ccproxy listening on %s port %d\n", cfg->host, cp_front_port(s.front));
-        fflush(stdout);
-    }
+    server_announce(&s, cfg);
     server_sd_notify("READY=1");
     event_base_dispatch(s.base);
     rc = s.exit_code;
@@ -408,6 +421,7 @@ out:
         event_base_loop(s.base, EVLOOP_NONBLOCK); /* run the deferred frees those queued */
     cp_exchanges_free(s.xs);
     cp_team_free(s.team, SERVER_LEDGER_WAIT_MS); /* after the last request ended: every row is queued */
+    cp_metrics_free(s.metrics);                  /* after the front: it counted into it till the end */
     cp_up_free(s.up);
     if (s.watch_ev)
         event_free(s.watch_ev);

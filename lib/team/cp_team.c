@@ -331,3 +331,11 @@ json_t *cp_team_key_view(cp_team_t *t, const cp_team_req_t *tr, const cp_config_
     return json_pack("{s:s,s:s,s:O?,s:o,s:o}", "mode", "keys", "key", k->name, "models", k->models, "limits",
                      lim, "usage", cp_limits_view(t->limits, k->name, &k->lim, (int64_t)cp_wall_ms()));
 }
+
+int cp_team_ledger_stats(cp_team_t *t, cp_ledger_stats_t *out)
+{
+    if (t == NULL || t->ledger == NULL)
+        return 0;
+    cp_ledger_stats(t->ledger, out);
+    return 1;
+}

@@ -39,12 +39,17 @@ typedef struct cp_team_req {
     int64_t ttfb_ms;       /* the first byte of the reply, from t0; -1 until then */
     int64_t est_tokens;    /* the input estimate charged at admission */
     cp_tokens_t tok;       /* what the upstream reported */
+    int64_t up_ttfb_us;    /* upstream request sent -> its head, the last attempt; -1: no head */
+    uint64_t up_us;        /* upstream transfers in flight, summed over attempts */
+    unsigned up_retries;   /* upstream requests sent again */
     unsigned api : 1;      /* a Messages or count_tokens request that passed auth (set by the front): it
                               gets a ledger row, also when it is refused as malformed */
     unsigned admitted : 1; /* counted by the limits: cp_team_end releases it */
     unsigned stream : 1;   /* the client asked for a stream */
     unsigned count : 1;    /* count_tokens */
     unsigned tokens_known : 1;
+    unsigned upstream : 1;  /* the exchange sent an upstream request (up_* are set) */
+    unsigned msg_route : 1; /* a Messages route, counted by the metrics even when auth refused it */
 } cp_team_req_t;
 
 typedef struct cp_team cp_team_t;
@@ -83,6 +88,9 @@ int cp_team_admit(cp_team_t *t, cp_team_req_t *tr, enum cp_anth_kind kind, const
  * session, the tokens, the cost, writes the row and charges the limits. <cfg> is the request's
  * snapshot (prices, the key's limits). */
 void cp_team_end(cp_team_t *t, cp_team_req_t *tr, const cp_config_t *cfg, cp_ledger_row_t *row);
+
+/* The ledger's counters (lib/team/cp_ledger.h). Returns 1, or 0 when there is no ledger. */
+int cp_team_ledger_stats(cp_team_t *t, cp_ledger_stats_t *out);
 
 /* GET /ccproxy/key: the caller's key, its limits and where it stands. Returns new. */
 json_t *cp_team_key_view(cp_team_t *t, const cp_team_req_t *tr, const cp_config_t *cfg);
