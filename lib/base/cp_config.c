@@ -10,7 +10,11 @@
  * reported against the layer that set the offending value.
  * Why this file is long: every key's schema entry, default, check and error wording live here, in one
  * place, so a reader finds any configuration rule without chasing modules; so does the order of the
- * layers (whether a file may be trusted, and what it says about keys, is lib/base/cp_trust.c's). */
+ * layers (whether a file may be trusted, and what it says about keys, is lib/base/cp_trust.c's). The
+ * one job is still "settings files to a typed, checked snapshot": the entries of auth.keys, prices and
+ * metrics.allow are checked by the modules that own their meaning (cp_auth_keys_check,
+ * cp_prices_check, cp_cidr_parse), called from the schema check here, so their errors still name the
+ * file and the path. */
 #include "cp_config.h"
 #include "cp_route.h"
 
