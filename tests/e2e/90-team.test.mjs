@@ -283,6 +283,33 @@ describe('reload', () => {
 });
 
 describe('ledger', () => {
+  test('a client that leaves mid-stream: one row, 499 client_closed, its stream released, the upstream dropped', async () => {
+    const dirs = makeDirs();
+    const t = await startTeam({ dirs, settings: () => ({ auth: { keys: [keyEntry('alice', ALICE, { maxStreams: 1 })] } }) });
+    try {
+      t.anth.enqueue({
+        chunks: [
+          { event: 'message_start', data: { type: 'message_start', message: { id: 'm1', type: 'message', role: 'assistant', model: 'claude-up', content: [], stop_reason: null, usage: { input_tokens: 33, output_tokens: 1 } } } },
+          { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } },
+        ],
+        hang: true,
+      });
+      const s = openStream(t.port, body('claude-x', { stream: true }), { headers: { 'x-api-key': ALICE } });
+      await s.waitFor((text) => text.includes('content_block_start'), 5000, 'the stream to start');
+      s.destroy();
+      await t.anth.waitFor(() => t.anth.requests.length === 1 && t.anth.requests[0].clientClosed, { timeoutMs: 5000, what: 'the upstream dropped' });
+      // the key's only stream slot was released: the next request is admitted
+      assert.equal((await t.post(ALICE, body('gpt-4o'))).status, 200);
+      await t.close({ keepDirs: true });
+      const rows = ledgerRows(t.ledgerPath);
+      assert.equal(rows.length, 2, JSON.stringify(rows));
+      assert.deepEqual([rows[0].key, rows[0].status, rows[0].error_type, rows[0].stream, rows[0].input_tokens],
+        ['alice', 499, 'client_closed', 1, 33], 'what the upstream had reported before the client left');
+    } finally {
+      removeDirs(dirs);
+    }
+  });
+
   test('one row per request with what the upstream reported, the key, the session, the cost', async () => {
     const dirs = makeDirs();
     const t = await startTeam({
