@@ -6,7 +6,8 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 ARGS       ?=
 
-.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan fuzz format format-check clean
+.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan fuzz format format-check clean \
+        package test-package
 
 all: build
 
@@ -24,10 +25,11 @@ build: deps
 run: build
 	./$(BUILD)/ccproxy server $(ARGS)
 
-# Everything CI runs: format check; gcc build + unit + e2e; clang ASan+UBSan build + unit + e2e;
-# each libFuzzer target for FUZZ_SECONDS.
+# Everything CI runs: format check; gcc build + unit + e2e; the .deb built, installed, checked and
+# purged; clang ASan+UBSan build + unit + e2e; each libFuzzer target for FUZZ_SECONDS.
 test: deps-test format-check
 	$(MAKE) --no-print-directory test-unit test-e2e BUILD=$(BUILD) CC=gcc
+	$(MAKE) --no-print-directory test-package
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz
 
@@ -80,6 +82,25 @@ fuzz: deps-test
 # One target's run (FUZZ_JOBS of them at once, one per core: each fuzzer is single-threaded).
 fuzz-run-%:
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $* $(FUZZ_SECONDS) $(or $(FUZZ_MAX_LEN_$*),4096) $(FUZZ_SEEDS_$*)
+
+# The Debian package (cmake/package.cmake, packaging/debian/, docs/ccproxy.1): $(PKG_BUILD)/
+# ccproxy_<version>_<arch>.deb from a RelWithDebInfo build with Debian's hardening flags
+# (dpkg-buildflags), stripped by CPack. test-package installs it on this machine, checks it and
+# purges it (scripts/test-package.sh; root, refuses to run if ccproxy is installed already).
+PKG_BUILD ?= build-pkg
+PKG_FLAGS  = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+
+package: deps
+	cmake -S . -B $(PKG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCCPROXY_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_C_FLAGS="$$($(PKG_FLAGS) CFLAGS) $$($(PKG_FLAGS) CPPFLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$$($(PKG_FLAGS) LDFLAGS)" $(CMAKE_ARGS) >/dev/null
+	cmake --build $(PKG_BUILD) -j $(JOBS)
+	rm -f $(PKG_BUILD)/ccproxy_*.deb
+	cd $(PKG_BUILD) && cpack -G DEB
+	@ls -l $(PKG_BUILD)/ccproxy_*.deb
+
+test-package: package
+	scripts/test-package.sh $(PKG_BUILD)/ccproxy_*.deb
 
 FORMAT_FILES = $(wildcard lib/*/*.c lib/*/*.h lib/*/*/*.c lib/*/*/*.h daemon/*.c daemon/*.h \
                  tests/unit/*.c tests/unit/*.h tests/fuzz/*.c)

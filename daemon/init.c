@@ -453,7 +453,7 @@ static void init_next_steps(const cp_init_answers_t *a, int project)
     if (a->api_key != NULL && project)
         printf("\nThe key is in ./.ccproxy/settings.json: keep that file out of version control (for git: "
                "add .ccproxy/ to .gitignore).\n");
-    cp_ctl_base_url(c->host, c->port, url, sizeof(url));
+    cp_ctl_base_url(c->host, c->port, c->tls_cert, url, sizeof(url));
     if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK) {
         init_running(c, url);
         curl_global_cleanup();

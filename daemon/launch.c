@@ -571,7 +571,10 @@ int cp_cmd_launch(const cp_cli_t *cli, const cp_config_t *cfg)
             return CP_EXIT_FAIL;
         return launch_exec(cli, claude, cfg->client_url, cfg->client_key);
     }
-    cp_ctl_base_url(cfg->host, cfg->port, url, sizeof(url));
+    cp_ctl_base_url(cfg->host, cfg->port, cfg->tls_cert, url, sizeof(url));
+    if (cfg->tls_cert != NULL && getenv("NODE_EXTRA_CA_CERTS") == NULL)
+        setenv("NODE_EXTRA_CA_CERTS", cfg->tls_cert,
+               1); /* server.tls: claude trusts the proxy's certificate */
     if (keys && cfg->client_key == NULL) {
         fprintf(stderr,
                 "ccproxy: this proxy has developer keys (auth.keys), so claude needs yours: store it with "
@@ -620,7 +623,7 @@ static void ctl_view(const cp_config_t *cfg, long timeout_ms, ctl_view_t *v)
     v->have_paths = launch_paths(&v->p, 0) == CP_OK;
     if (v->have_paths)
         k = launch_key(&v->p, 0, &key, why, sizeof(why));
-    cp_ctl_base_url(cfg->host, cfg->port, v->url, sizeof(v->url));
+    cp_ctl_base_url(cfg->host, cfg->port, cfg->tls_cert, v->url, sizeof(v->url));
     cp_ctl_expect_init(&x, k, why, cfg->merged);
     cp_ctl_probe(v->url, timeout_ms, &x, &v->h);
     if (k != NULL)

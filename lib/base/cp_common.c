@@ -82,6 +82,7 @@ int cp_err_set(cp_err_t *e, int status, const char *type, const char *fmt, ...)
     e->http_status = status;
     e->type = type;
     e->no_retry = 0;
+    e->config = 0;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);

@@ -32,6 +32,7 @@ typedef struct cp_err {
     const char *type; /* Anthropic error.type: "invalid_request_error", "api_error", ... */
     char msg[512];
     unsigned no_retry : 1; /* retrying cannot help (a 429 for an exhausted quota): x-should-retry: false */
+    unsigned config : 1;   /* the configuration is at fault (a file it names): exit CP_EXIT_CONFIG */
 } cp_err_t;
 
 /* Fills <e> (which may be NULL) and returns CP_ERR, for `return cp_err_set(...)`. */

@@ -95,9 +95,11 @@ enum cfg_kind {
     K_MODELMAP, /* object of glob pattern -> model name */
     K_PROXY,    /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
     K_BOOL,
-    K_KEYS,   /* auth.keys: checked by lib/team/cp_auth.c */
-    K_PRICES, /* prices: checked by lib/team/cp_price.c */
-    K_CIDRS,  /* array of at most CFG_CIDRS_MAX address ranges (lib/net/cp_metrics.h, cp_cidr_parse) */
+    K_KEYS,    /* auth.keys: checked by lib/team/cp_auth.c */
+    K_PRICES,  /* prices: checked by lib/team/cp_price.c */
+    K_CIDRS,   /* array of at most CFG_CIDRS_MAX address ranges (lib/net/cp_metrics.h, cp_cidr_parse) */
+    K_TLSVER,  /* "1.2" or "1.3" */
+    K_ABSPATH, /* an absolute file path */
 };
 
 #define CFG_CIDRS_MAX 256 /* metrics.allow entries */
@@ -129,6 +131,10 @@ static const cfg_field_t cfg_schema[] = {
     {"server.maxConcurrentRequests", K_UINT, 0, 10000000},
     {"server.allowedHosts", K_STRLIST, 0, 0},
     {"server.allowedOrigins", K_STRLIST, 0, 0},
+    {"server.tls", K_OBJECT, 0, 0},
+    {"server.tls.cert", K_ABSPATH, 0, 0},
+    {"server.tls.key", K_ABSPATH, 0, 0},
+    {"server.tls.minVersion", K_TLSVER, 0, 0},
     {"providers", K_MAP, 0, 0},
     {"providers.*", K_OBJECT, 0, 0},
     {"providers.*.baseURL", K_URL, 0, 0},
@@ -268,6 +274,10 @@ static const char *cfg_expect_choice(const cfg_field_t *f, const json_t *v, char
                    ? NULL
                    : "one of \"error\", \"warn\", \"info\", \"debug\"";
     }
+    case K_TLSVER:
+        return s != NULL && (strcmp(s, "1.2") == 0 || strcmp(s, "1.3") == 0) ? NULL : "\"1.2\" or \"1.3\"";
+    case K_ABSPATH:
+        return s != NULL && s[0] == '/' && strlen(s) < PATH_MAX ? NULL : "an absolute file path";
     case K_FORMAT: {
         enum cp_log_format fm;
         return s != NULL && cp_log_format_parse(s, &fm) == CP_OK ? NULL : "\"json\" or \"text\"";
@@ -849,6 +859,24 @@ static void cfg_build_server(cp_config_t *c, const json_t *srv)
                              : json_array();
 }
 
+/* server.tls: both files or neither (lib/net/cp_tls.c reads them). */
+static int cfg_build_tls(cfg_ctx_t *cx, cp_config_t *c, const json_t *tls)
+{
+    const char *cert = cfg_str(tls, "cert", NULL), *key = cfg_str(tls, "key", NULL);
+
+    c->tls_min_version = strcmp(cfg_str(tls, "minVersion", "1.2"), "1.3") == 0 ? 13 : 12;
+    if (tls == NULL)
+        return CP_OK;
+    if (cert == NULL || key == NULL)
+        return cp_err_set(cx->e, 0, NULL,
+                          "%s: server.tls: needs both \"cert\" (PEM certificate chain) and "
+                          "\"key\" (PEM private key)",
+                          cfg_source_under(c, "server.tls."));
+    c->tls_cert = cp_xstrdup(cert);
+    c->tls_key = cp_xstrdup(key);
+    return CP_OK;
+}
+
 /* The key of provider <p>: apiKey, else the <NAME>_API_KEY variable (recorded as the key's source,
  * and put in the merged tree so that `ccproxy config` shows where it came from). */
 static void cfg_provider_key(cp_config_t *c, cp_provider_t *p, json_t *pv)
@@ -1014,6 +1042,8 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     size_t i = 0;
 
     cfg_build_server(c, json_object_get(c->merged, "server"));
+    if (cfg_build_tls(cx, c, json_object_get(json_object_get(c->merged, "server"), "tls")) != CP_OK)
+        return CP_ERR;
     c->nproviders = json_object_size(prov);
     c->providers = cp_xcalloc(c->nproviders ? c->nproviders : 1, sizeof(cp_provider_t));
     json_object_foreach(prov, name, pv)
@@ -1189,6 +1219,8 @@ void cp_config_unref(cp_config_t *c)
     }
     free(c->providers);
     free(c->host);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c->big_model);
     free(c->small_model);
     free(c->preferred_provider);

@@ -54,6 +54,9 @@ typedef struct cp_config {
     json_t
         *allowed_hosts; /* server.allowedHosts: Host names accepted besides loopback and IP literals; owned */
     json_t *allowed_origins; /* server.allowedOrigins: Origin values accepted ("*": any); owned, [] = none */
+    char *tls_cert;          /* server.tls.cert: PEM certificate chain; NULL: plain HTTP; owned */
+    char *tls_key;           /* server.tls.key: PEM private key; set with tls_cert; owned */
+    int tls_min_version;     /* server.tls.minVersion: 12 (TLS 1.2, the default) or 13 */
     /* providers, sorted by name */
     cp_provider_t *providers;
     size_t nproviders;

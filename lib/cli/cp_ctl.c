@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "cp_trust.h"
 #include <jansson.h>
 
 #define CTL_BODY_MAX 65536 /* a /health answer is ~150 bytes; anything longer is not ours */
@@ -35,18 +39,44 @@ const char *cp_ctl_client_host(const char *host)
     return host;
 }
 
-void cp_ctl_base_url(const char *host, int port, char *buf, size_t n)
+/* Whether the certificate in <path> names the IP address <ip> (0), only "localhost" (1), or neither or
+ * cannot be read (-1). */
+static int ctl_cert_names(const char *path, const char *ip)
+{
+    cp_trust_file_t f = {0};
+    BIO *b = NULL;
+    X509 *x = NULL;
+    int r = -1;
+
+    if (cp_trust_read(path, 1, &f, NULL) == CP_OK && (b = BIO_new_mem_buf(f.data, (int)f.len)) != NULL &&
+        (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        r = X509_check_ip_asc(x, ip, 0) == 1 ? 0 : X509_check_host(x, "localhost", 9, 0, NULL) == 1 ? 1 : -1;
+    X509_free(x);
+    BIO_free(b);
+    cp_trust_file_free(&f);
+    return r;
+}
+
+void cp_ctl_base_url(const char *host, int port, const char *tls_cert, char *buf, size_t n)
 {
     const char *h = cp_ctl_client_host(host);
     int v6 = strchr(h, ':') != NULL && h[0] != '[';
 
-    snprintf(buf, n, "http://%s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", port);
+    if (tls_cert != NULL && ctl_cert_names(tls_cert, h) == 1)
+        snprintf(buf, n, "https://localhost:%d", port);
+    else
+        snprintf(buf, n, "%s://%s%s%s:%d", tls_cert != NULL ? "https" : "http", v6 ? "[" : "", h,
+                 v6 ? "]" : "", port);
 }
 
 void cp_ctl_expect_init(cp_ctl_expect_t *x, const cp_ident_key_t *key, const char *no_key_why,
                         const json_t *merged)
 {
+    const char *cafile = json_string_value(
+        json_object_get(json_object_get(json_object_get(merged, "server"), "tls"), "cert")); /* borrowed */
+
     memset(x, 0, sizeof(*x));
+    snprintf(x->cafile, sizeof(x->cafile), "%s", cafile != NULL ? cafile : "");
     x->key = key;
     snprintf(x->no_key_why, sizeof(x->no_key_why), "%s", no_key_why ? no_key_why : "no instance key");
     if (key == NULL || cp_ident_nonce_new(x->nonce) != CP_OK) {
@@ -153,7 +183,11 @@ void cp_ctl_probe(const char *base_url, long timeout_ms, const cp_ctl_expect_t *
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, strncmp(base_url, "https:", 6) == 0 ? "https" : "http");
+    if (x != NULL && x->cafile[0] != '\0') { /* server.tls: its own certificate, whatever name it bears */
+        curl_easy_setopt(c, CURLOPT_CAINFO, x->cafile);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (x != NULL && x->key != NULL) {
         snprintf(line, sizeof(line), "%s: %s", CP_IDENT_NONCE_HEADER, x->nonce);
         hdrs = curl_slist_append(hdrs, line);

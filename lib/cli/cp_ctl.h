@@ -36,17 +36,22 @@ typedef struct cp_ctl_expect {
     char auth[CP_IDENT_HEX + 1];        /* our credential for that nonce */
     char digest[CP_IDENT_HEX + 1];      /* the caller's configuration digest; "" when unknown */
     char no_key_why[512];               /* key == NULL: why there is none (for the message) */
+    char cafile[1024]; /* server.tls.cert of the caller's configuration: trusted as is over HTTPS; "" when
+                          none */
 } cp_ctl_expect_t;
 
 /* The host a client on this machine connects to for a server bound to <host>: 127.0.0.1 for
  * 0.0.0.0 (and empty), ::1 for ::, <host> otherwise. Borrows or returns a literal. */
 const char *cp_ctl_client_host(const char *host);
 
-/* "http://HOST:PORT" for a server bound to <host>:<port> (client host, IPv6 in brackets). */
-void cp_ctl_base_url(const char *host, int port, char *buf, size_t n);
+/* "http://HOST:PORT" for a server bound to <host>:<port> (client host, IPv6 in brackets); "https://"
+ * when <tls_cert> (server.tls.cert) is not NULL, with "localhost" as the host when that certificate
+ * names localhost but not the address (what a client checking names, like claude, needs). */
+void cp_ctl_base_url(const char *host, int port, const char *tls_cert, char *buf, size_t n);
 
 /* Prepares <x> for one probe: borrows <key> (NULL allowed: <no_key_why> then says why there is none),
- * draws a fresh nonce, and computes the digest of <merged> (NULL: no digest, so same_config stays 0). */
+ * draws a fresh nonce, and computes the digest of <merged> (NULL: no digest, so same_config stays 0)
+ * and takes its server.tls.cert as the certificate to trust. */
 void cp_ctl_expect_init(cp_ctl_expect_t *x, const cp_ident_key_t *key, const char *no_key_why,
                         const json_t *merged);
 
@@ -57,7 +62,9 @@ void cp_ctl_parse_health(long status, const char *body, size_t len, const cp_ctl
                          cp_ctl_health_t *h);
 
 /* GET <base_url>/health with the nonce and our credential (when x->key is set), bounded by
- * <timeout_ms>, bypassing any HTTP proxy from the environment. Needs curl_global_init. */
+ * <timeout_ms>, bypassing any HTTP proxy from the environment. Over HTTPS the certificate must be
+ * x->cafile's (its name is not checked: the instance key's proof says whose server it is). Needs
+ * curl_global_init. */
 void cp_ctl_probe(const char *base_url, long timeout_ms, const cp_ctl_expect_t *x, cp_ctl_health_t *h);
 
 /* ---- the pid file --------------------------------------------------------------------------------- */

@@ -24,6 +24,7 @@ static long remote_get(const char *base, const char *path, const char *key, cp_b
     char url[1200], hdr[CP_INIT_CLIENT_KEY_MAX + 32], err[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
     CURL *c = curl_easy_init();
+    const char *extra;
     long status = 0;
     CURLcode rc;
 
@@ -48,6 +49,12 @@ static long remote_get(const char *base, const char *path, const char *key, cp_b
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ccproxy/" CP_VERSION);
+    if ((extra = getenv("NODE_EXTRA_CA_CERTS")) != NULL && *extra != '\0') {
+        /* the CA claude is told to trust (a team server on a private CA): trusted here too, with the
+         * system's (the directory stays: the file named replaces only the default bundle) */
+        curl_easy_setopt(c, CURLOPT_CAINFO, extra);
+        curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
+    }
     if ((rc = curl_easy_perform(c)) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     else

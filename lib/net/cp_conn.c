@@ -28,11 +28,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include "cp_anth.h"
 #include "cp_frame.h"
 #include "cp_log.h"
 #include "cp_peers.h"
+#include "cp_tls.h"
 
 #define CONN_HTML_TAIL     "</BODY></HTML>\n"
 #define CONN_HTML_TAIL_LEN (sizeof(CONN_HTML_TAIL) - 1)
@@ -63,6 +66,7 @@ struct cp_conn {
     unsigned closing : 1;    /* TASK_CLOSE scheduled */
     unsigned refusing : 1;   /* TASK_REFUSE scheduled: what arrives meanwhile is dropped */
     unsigned line_done : 1;  /* <line> holds the whole request line */
+    unsigned tls : 1;        /* an OpenSSL bufferevent: its buffers are never frozen */
     int refuse_status;       /* framing refused while a request was in flight: refused after it */
     const char *refuse_why;
     char line[160]; /* start of the current request line, for logging evhttp's own errors */
@@ -79,6 +83,7 @@ struct cp_conns {
     cp_conn_t **by_fd; /* associated connections indexed by socket, for O(1) lookup */
     size_t nby_fd;
     cp_peers_t *peers;
+    cp_tls_t *tls;      /* server.tls: new connections speak TLS; NULL: plain HTTP; owned */
     uint64_t uploading; /* sum of every connection's <reserved> */
     uint64_t warned_us; /* when the last "connections refused" warning was logged */
     unsigned refused;   /* connections refused at accept since then */
@@ -182,7 +187,8 @@ static void conn_taken_write(struct bufferevent *bev, void *arg)
 {
     cp_conn_t *c = arg;
 
-    (void)bev;
+    if (c->tls && bufferevent_openssl_get_ssl(bev) != NULL)
+        SSL_shutdown(bufferevent_openssl_get_ssl(bev)); /* close_notify, then the TCP end */
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_WR); /* the reply is out: the client sees it, then EOF */
 }
@@ -383,6 +389,10 @@ static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
     /* the socket bufferevent freezes the start of its output between its own writes, and a frozen
      * start refuses copyout and drain: after the first reply on a connection, evhttp's pages went out
      * as HTML. Its write callback unfreezes the start before each write, so freezing it again is safe. */
+    if (c->tls) { /* the OpenSSL bufferevent never freezes its buffers */
+        conn_rewrite_html(c, buf, len);
+        return;
+    }
     evbuffer_unfreeze(buf, 1);
     conn_rewrite_html(c, buf, len);
     evbuffer_freeze(buf, 1);
@@ -455,12 +465,39 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- accept and close --------------------------------------------------------------------------- */
 
 /* evhttp_connection_free is tearing the connection down; the bufferevent is freed right after. */
+/* Plain HTTP sent to a TLS port: OpenSSL saw "GET ", "POST ", "HEAD " or "PUT " where a handshake
+ * belongs and sent no alert, so the client can read a plain answer. As nginx does, it gets a 400 that
+ * says to use https:// instead of a bare close. What it sent is read first (bounded), so the close does
+ * not reset the connection under the reply. */
+static void conn_plain_on_tls(cp_conn_t *c)
+{
+    struct evbuffer *out;
+    unsigned long err;
+    int plain = 0;
+    char junk[4096];
+
+    while ((err = bufferevent_get_openssl_error(c->bev)) != 0)
+        plain |= ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;
+    if (!plain || c->fd < 0 || (out = evbuffer_new()) == NULL)
+        return;
+    for (int i = 0; i < 16 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+        ;
+    conn_write_error(c, out, "HTTP/1.1", 400, "invalid_request_error",
+                     "this port speaks HTTPS (server.tls): use an https:// URL", 0);
+    (void)evbuffer_write(out, c->fd); /* a few hundred bytes into an empty socket buffer */
+    shutdown(c->fd, SHUT_WR);
+    evbuffer_free(out);
+    cp_log(CP_LOG_DEBUG, "plain HTTP on the TLS port: answered 400");
+}
+
 static void conn_on_close(struct evhttp_connection *evc, void *arg)
 {
     cp_conn_t *c = arg;
     cp_conns_t *s = c->set;
 
     (void)evc;
+    if (c->tls)
+        conn_plain_on_tls(c);
     if (c->pending != NULL || c->in_request)
         s->closed(s->ud, c->pending, c->in_request); /* evhttp frees the request after we return */
     conn_release(c);
@@ -581,10 +618,30 @@ static void conn_task_cb(evutil_socket_t fd, short what, void *arg)
         conn_refuse(c, c->refuse_status, "invalid_request_error", c->refuse_why, 0);
 }
 
+/* A TLS connection's bufferevent: the SSL is freed with it (BEV_OPT_CLOSE_ON_FREE). Never NULL: evhttp
+ * would make a plain one instead, and a TLS port must never speak plain HTTP. */
+static struct bufferevent *conn_tls_bev(struct event_base *base, cp_tls_t *tls)
+{
+    SSL *ssl = cp_tls_ssl(tls);
+    struct bufferevent *bev =
+        ssl == NULL
+            ? NULL
+            : bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+
+    if (bev == NULL) {
+        cp_log(CP_LOG_ERROR, "out of memory setting up a TLS connection");
+        abort();
+    }
+    /* a client that closes without close_notify has simply gone (EOF), as almost all of them do */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
 {
     cp_conns_t *s = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev =
+        s->tls != NULL ? conn_tls_bev(base, s->tls) : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     cp_conn_t *c;
 
     if (bev == NULL)
@@ -592,6 +649,7 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     c = cp_xcalloc(1, sizeof(*c));
     c->set = s;
     c->bev = bev;
+    c->tls = s->tls != NULL;
     c->fd = -1;
     cp_frame_init(&c->frame);
     c->task_ev = event_new(base, -1, 0, conn_task_cb, c);
@@ -638,13 +696,20 @@ void cp_conns_free(cp_conns_t *s)
         free(c);
     }
     cp_peers_free(s->peers);
+    cp_tls_free(s->tls);
     free(s->by_fd);
     free(s);
 }
 
-void cp_conns_config(cp_conns_t *s, const cp_config_t *cfg)
+void cp_conns_config(cp_conns_t *s, const cp_config_t *cfg, cp_tls_t *tls)
 {
     s->cfg = cfg;
+    cp_tls_free(s->tls); /* its connections keep their own reference */
+    s->tls = tls;
+    if (tls != NULL)
+        cp_log_j(CP_LOG_INFO, "TLS on",
+                 json_pack("{s:s,s:s,s:s}", "certificate", cp_tls_describe(tls), "file", cfg->tls_cert,
+                           "minVersion", cfg->tls_min_version == 13 ? "1.3" : "1.2"));
 }
 
 void cp_conns_drain(cp_conns_t *s)
@@ -739,6 +804,27 @@ size_t cp_conn_unsent(const cp_conn_t *c)
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+/* cp_conn_absorb on TLS: the bytes go through the connection's SSL, never raw into the buffer. */
+static int conn_absorb_tls(cp_conn_t *c, struct evbuffer *in, size_t want)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    char buf[4096];
+
+    while (ssl != NULL && want > 0) {
+        int n = SSL_read(ssl, buf, (int)(want < sizeof(buf) ? want : sizeof(buf)));
+        if (n <= 0) {
+            int err = SSL_get_error(ssl, n);
+            ERR_clear_error();
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+                break;
+            return -1; /* close_notify, EOF, reset or a broken record: the client has gone */
+        }
+        evbuffer_add(in, buf, (size_t)n); /* through the input callback: the cap applies */
+        want -= (size_t)n;
+    }
+    return c->closing || c->taken ? 1 : 0;
+}
+
 int cp_conn_absorb(cp_conn_t *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -748,6 +834,8 @@ int cp_conn_absorb(cp_conn_t *c)
 
     if (c->closing || c->taken)
         return 1;
+    if (c->tls)
+        return conn_absorb_tls(c, in, have < cap ? cap - have : 1);
     evbuffer_unfreeze(in, 0); /* the socket bufferevent freezes its input's end between its reads */
     n = evbuffer_read(in, c->fd, (int)(have < cap ? cap - have : 1));
     saved = errno;

@@ -27,6 +27,7 @@
 
 typedef struct cp_conns cp_conns_t; /* every client connection of one front */
 typedef struct cp_conn cp_conn_t;
+struct cp_tls; /* lib/net/cp_tls.h */
 
 /* The front's side of a connection's close: <pending> is the request it had in flight (NULL: none);
  * <in_request> says whether a request had been handed to the front and not completed. Called from
@@ -41,8 +42,9 @@ cp_conns_t *cp_conns_new(struct event_base *base, struct evhttp *http, const cp_
 /* Call after evhttp_free (which closes every associated connection): frees what is left. */
 void cp_conns_free(cp_conns_t *s);
 
-/* The current configuration (borrowed until the next call or cp_conns_free). */
-void cp_conns_config(cp_conns_t *s, const cp_config_t *cfg);
+/* The current configuration (borrowed until the next call or cp_conns_free), and the TLS context new
+ * connections use (taken; NULL: plain HTTP): lib/net/cp_tls.h. */
+void cp_conns_config(cp_conns_t *s, const cp_config_t *cfg, struct cp_tls *tls);
 
 /* Drain: closes the connections with nothing under way, and each one that becomes so. */
 void cp_conns_drain(cp_conns_t *s);

@@ -1,18 +1,7 @@
 /* lib/net/cp_front.c: see cp_front.h.
  *
- * Connections. evhttp 2.1.12 gives no hook when a server connection opens, so the front supplies
- * each connection's bufferevent itself (evhttp_set_bevcb) and, on the next pass of the loop, finds
- * the evhttp_connection that took it (the bufferevent's callback argument) and installs a close
- * callback whose argument is our per-connection record. That record therefore lives exactly as long
- * as the connection: it is freed in front_on_close, which evhttp calls from evhttp_connection_free
- * (client EOF, timeout, "Connection: close" after a reply, evhttp_free). An input-buffer callback
- * marks the connection busy as soon as request bytes arrive, so a drain knows which connections are
- * idle (closed at once) and which carry a request still being uploaded (left to finish).
- *
- * Errors evhttp answers by itself (request line or headers malformed, headers or body over the
- * limits) come out as a small HTML page. An output-buffer callback recognises that page while it is
- * still in the buffer and rewrites it into the Anthropic error envelope, so every error a client
- * sees is JSON. The body limit is enforced by evhttp from Content-Length before it reads the body.
+ * Connections, from accept to close (tracking, limits, framing, deadlines, TLS, evhttp's own HTML
+ * error pages rewritten as Anthropic errors): lib/net/cp_conn.c.
  *
  * Requests. Each request runs with its own reference to the config snapshot that was current when
  * it started. Replies are sent with evhttp_send_reply; the access log line is written when the
@@ -46,6 +35,7 @@
 #include "cp_route.h"
 #include "cp_scrape.h"
 #include "cp_team.h"
+#include "cp_tls.h"
 
 struct cp_front {
     struct event_base *base;
@@ -873,6 +863,7 @@ cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, v
                          cp_err_t *e)
 {
     cp_front_t *f = cp_xcalloc(1, sizeof(*f));
+    cp_tls_t *tls = NULL;
 
     f->base = base;
     f->handler = handler;
@@ -894,20 +885,27 @@ cp_front_t *cp_front_new(struct event_base *base, cp_front_handler_fn handler, v
     f->conns = cp_conns_new(base, f->http, f->cfg, front_conn_closed, f);
     evhttp_set_gencb(f->http, front_on_request, f);
     front_apply_limits(f, cfg);
-    if (front_bind(f, cfg->host, cfg->port, e) != CP_OK) {
+    if (cp_tls_load(cfg, &tls, e) != CP_OK || front_bind(f, cfg->host, cfg->port, e) != CP_OK) {
+        cp_tls_free(tls);
         cp_front_free(f);
         return NULL;
     }
+    cp_conns_config(f->conns, cfg, tls);
     return f;
 }
 
 int cp_front_reload(cp_front_t *f, cp_config_t *cfg, cp_err_t *e)
 {
-    if ((strcmp(cfg->host, f->host) != 0 || cfg->port != f->port) && !f->draining &&
-        front_bind(f, cfg->host, cfg->port, e) != CP_OK)
+    cp_tls_t *tls = NULL; /* certificate and key read again: a renewed certificate needs only SIGHUP */
+
+    if (cp_tls_load(cfg, &tls, e) != CP_OK ||
+        ((strcmp(cfg->host, f->host) != 0 || cfg->port != f->port) && !f->draining &&
+         front_bind(f, cfg->host, cfg->port, e) != CP_OK)) {
+        cp_tls_free(tls);
         return CP_ERR;
+    }
     front_apply_limits(f, cfg);
-    cp_conns_config(f->conns, cfg);
+    cp_conns_config(f->conns, cfg, tls);
     cp_config_unref(f->cfg);
     f->cfg = cp_config_ref(cfg);
     return CP_OK;
@@ -972,6 +970,11 @@ unsigned cp_front_active(const cp_front_t *f)
     return f->active;
 }
 
+unsigned cp_front_streams(const cp_front_t *f)
+{
+    return f->streams;
+}
+
 unsigned cp_front_connections(const cp_front_t *f)
 {
     return f->conns != NULL ? cp_conns_count(f->conns) : 0;
@@ -991,8 +994,6 @@ void cp_front_free(cp_front_t *f)
         event_free(f->idle_ev);
     f->idle_ev = NULL;
     cp_config_unref(f->cfg);
-    f->cfg = NULL;
     free(f->host);
-    f->host = NULL;
     free(f);
 }

@@ -58,6 +58,9 @@ int cp_front_port(const cp_front_t *f);
 unsigned cp_front_active(const cp_front_t *f);
 unsigned cp_front_connections(const cp_front_t *f);
 
+/* Of the requests in flight, those whose reply is being streamed. */
+unsigned cp_front_streams(const cp_front_t *f);
+
 /* Closes every connection and frees the front. Accepts NULL. */
 void cp_front_free(cp_front_t *f);
 

@@ -120,6 +120,7 @@ struct cp_metrics {
     met_set_t model_index;
     unsigned max_models;
     uint64_t dropped; /* samples lost to CP_METRICS_SERIES_MAX */
+    uint64_t served;  /* API requests answered (cp_metrics_served) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -334,6 +335,11 @@ void cp_metrics_set_max_models(cp_metrics_t *m, unsigned max_models)
     m->max_models = max_models ? max_models : CP_METRICS_MODELS_DEFAULT;
 }
 
+uint64_t cp_metrics_served(const cp_metrics_t *m)
+{
+    return m->served;
+}
+
 void cp_metrics_reload(cp_metrics_t *m, int ok)
 {
     const char *v[] = {ok ? "ok" : "error"};
@@ -353,6 +359,7 @@ void cp_metrics_request(cp_metrics_t *m, const cp_metrics_req_t *r)
     }
     if (!r->api)
         return;
+    m->served++;
     {
         const char *model = met_model(m, r->model);
         char status[16];

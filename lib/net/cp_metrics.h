@@ -67,6 +67,9 @@ cp_metrics_t *cp_metrics_new(unsigned max_models);
 void cp_metrics_set_max_models(cp_metrics_t *m, unsigned max_models);
 
 void cp_metrics_request(cp_metrics_t *m, const cp_metrics_req_t *r);
+
+/* API requests counted since start (the sum of ccproxy_requests_total), for systemd's STATUS=. */
+uint64_t cp_metrics_served(const cp_metrics_t *m);
 void cp_metrics_reload(cp_metrics_t *m, int ok);
 
 /* Appends the whole exposition to <out> (whose cap bounds it). Returns CP_OK, or CP_ERR when <out>

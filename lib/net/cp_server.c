@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -23,6 +21,7 @@
 #include "cp_ident.h"
 #include "cp_log.h"
 #include "cp_metrics.h"
+#include "cp_notify.h"
 #include "cp_prov.h"
 #include "cp_team.h"
 #include "cp_up.h"
@@ -93,6 +92,7 @@ typedef struct server {
     struct event *watch_ev; /* SERVER_WATCH_MS */
     cp_config_t *cfg;       /* owned reference to the current snapshot */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+    cp_notify_t *notify; /* owned: what systemd is told (READY, RELOADING, STOPPING, STATUS, WATCHDOG) */
     int stopping;
     int aborted; /* the drain timeout passed: requests were ended with errors */
     int exit_code;
@@ -109,28 +109,17 @@ void cp_server_apply_logging(const cp_config_t *cfg)
     cp_log_set_secrets(keys, n);
 }
 
-/* Tells systemd (Type=notify) a state, when NOTIFY_SOCKET is set; a no-op otherwise. */
-static void server_sd_notify(const char *state)
+static void server_status(void *ud, char *buf, size_t cap)
 {
-    const char *path = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un sa;
-    socklen_t len;
-    int fd;
+    const server_t *s = ud;
+    unsigned active = s->front != NULL ? cp_front_active(s->front) : 0;
+    unsigned streams = s->front != NULL ? cp_front_streams(s->front) : 0;
+    unsigned conns = s->front != NULL ? cp_front_connections(s->front) : 0;
 
-    if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
-        return;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path));
-    if (sa.sun_path[0] == '@')
-        sa.sun_path[0] = '\0'; /* abstract namespace */
-    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd == -1)
-        return;
-    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa, len) == -1)
-        cp_log(CP_LOG_DEBUG, "sd_notify failed");
-    close(fd);
+    snprintf(buf, cap, "%s%u request%s in flight (%u streaming), %u connection%s, %llu served",
+             s->stopping ? "Draining: " : "", active, active == 1 ? "" : "s", streams, conns,
+             conns == 1 ? "" : "s",
+             (unsigned long long)(s->metrics != NULL ? cp_metrics_served(s->metrics) : 0));
 }
 
 static void server_on_drained(cp_front_t *f, void *ud)
@@ -174,7 +163,7 @@ static void server_on_stop(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = 1;
-    server_sd_notify("STOPPING=1");
+    cp_notify_stopping(s->notify);
     cp_log_j(CP_LOG_INFO, "draining",
              json_pack("{s:s,s:I,s:I,s:I}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "active",
                        (json_int_t)cp_front_active(s->front), "connections",
@@ -260,7 +249,7 @@ static void server_reload(server_t *s, const char *why)
     if (s->stopping)
         return;
     s->watch_sig = s->watch_seen = server_watch_sig(s); /* before loading: a change while loading is seen */
-    server_sd_notify("RELOADING=1");
+    cp_notify_reloading(s->notify);
     next = cp_config_load(s->opts, server_warn, NULL, &e);
     if (next != NULL)
         server_effective_limits(next);
@@ -269,7 +258,7 @@ static void server_reload(server_t *s, const char *why)
                  json_pack("{s:s}", "error", e.msg));
         cp_config_unref(next);
         cp_metrics_reload(s->metrics, 0);
-        server_sd_notify("READY=1");
+        cp_notify_ready(s->notify);
         return;
     }
     cp_metrics_reload(s->metrics, 1);
@@ -284,7 +273,7 @@ static void server_reload(server_t *s, const char *why)
                        "access", cp_auth_mode_name(cp_auth_mode(next->auth)), "keys",
                        (json_int_t)next->auth->n));
     cp_team_log_mode(next, cp_front_port(s->front));
-    server_sd_notify("READY=1");
+    cp_notify_ready(s->notify);
 }
 
 /* Writes our pid to <path>: into a new file next to it (O_EXCL, 0600) that we write-lock, rename into
@@ -387,11 +376,13 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     s.front = cp_front_new(s.base, cp_exchange_start, s.xs, cfg, &e);
     if (s.front == NULL) {
         cp_log(CP_LOG_ERROR, "%s", e.msg);
+        rc = e.config ? CP_EXIT_CONFIG : CP_EXIT_FAIL; /* a file the config names (server.tls) is wrong */
         goto out;
     }
     cp_front_set_team(s.front, s.team);
     s.metrics = cp_metrics_new(cfg->metrics_max_models);
     cp_front_set_metrics(s.front, s.metrics);
+    s.notify = cp_notify_new(s.base, server_status, &s);
     if (server_watch_start(&s) != CP_OK)
         goto out;
     s.sig_term = evsignal_new(s.base, SIGTERM, server_on_stop, &s);
@@ -410,11 +401,12 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
         pid_written = 1;
     }
     server_announce(&s, cfg);
-    server_sd_notify("READY=1");
+    cp_notify_ready(s.notify);
     event_base_dispatch(s.base);
     rc = s.exit_code;
 out:
-    cp_front_free(s.front); /* clients gone: their exchanges cancel their transfers */
+    cp_notify_free(s.notify); /* first: its timers read the front, and must not run in the last loop pass */
+    cp_front_free(s.front);   /* clients gone: their exchanges cancel their transfers */
     if (s.xs != NULL)
         cp_exchange_cancel_all(s.xs); /* and those whose reply had already ended */
     if (s.base)

@@ -1,5 +1,5 @@
 // Signals: SIGTERM/SIGINT graceful drain, drain timeout, double signal, SIGHUP reload (config, listener,
-// the client-side limits, requests in flight), and what the daemon tells systemd (Type=notify).
+// the client-side limits, requests in flight). What the daemon tells systemd: tests/e2e/96-systemd.test.mjs.
 // No sleeps as synchronisation: each step waits for a log line, a state or an answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,6 @@ import {
   freePort, REQUEST_ID_RE,
 } from './lib/daemon.mjs';
 import { startMock, oaiCompletion } from './lib/mock-upstream.mjs';
-import { notifySocket } from './lib/sockets.mjs';
 
 /** Open a raw connection and send a POST with only part of its body. */
 async function partialPost(port, body) {
@@ -333,34 +332,5 @@ describe('reload re-applies the client-side limits', () => {
   });
 });
 
-describe('systemd Type=notify: NOTIFY_SOCKET', () => {
-  for (const kind of ['a socket file', 'the abstract namespace']) {
-    test(`${kind}: READY=1 when serving, RELOADING=1 + READY=1 around every SIGHUP (even a failed one), STOPPING=1 on SIGTERM`, async () => {
-      const dirs = makeDirs();
-      const where = kind === 'a socket file' ? path.join(dirs.root, 'notify.sock') : `@ccproxy-e2e-notify-${process.pid}-${Date.now()}`;
-      const n = await notifySocket(where);
-      let d;
-      try {
-        d = await startDaemon({ dirs, env: { NOTIFY_SOCKET: where } });
-        await n.waitFor('READY=1');
-        assert.deepEqual(n.messages(), ['READY=1'], 'once, at start');
-        d.signal('SIGHUP');
-        await n.waitFor('READY=1', { from: 1 });
-        assert.deepEqual(n.messages(), ['READY=1', 'RELOADING=1', 'READY=1']);
-        writeFile(d.dirs.homeSettingsPath, '{ "server": ');
-        d.signal('SIGHUP');
-        await n.waitFor('READY=1', { from: 3 });
-        assert.deepEqual(n.messages().slice(3), ['RELOADING=1', 'READY=1'], 'a failed reload: ready again on the old config');
-        await d.waitLog('config reload failed');
-        d.signal('SIGTERM');
-        await n.waitFor('STOPPING=1', { from: 5 });
-        assert.deepEqual(await d.waitExit(5000), { code: 0, signal: null });
-        assert.deepEqual(n.messages(), ['READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
-      } finally {
-        if (d) await d.stop();
-        await n.close();
-        removeDirs(dirs);
-      }
-    });
-  }
-});
+// What the daemon tells systemd (READY, RELOADING + MONOTONIC_USEC, STATUS, WATCHDOG, STOPPING) is tested in
+// tests/e2e/96-systemd.test.mjs, for a socket file and the abstract namespace.

@@ -163,7 +163,7 @@ describe('the launcher in remote mode (a fake claude records what it got)', () =
     assert.equal(r.code, 0, r.stderr);
     const runs = claudeRuns(dirs);
     assert.equal(runs.length, 1);
-    assert.deepEqual(runs[0].env, { ANTHROPIC_BASE_URL: t.url, ANTHROPIC_AUTH_TOKEN: ALICE, ANTHROPIC_API_KEY: null });
+    assert.deepEqual(runs[0].env, { ANTHROPIC_BASE_URL: t.url, ANTHROPIC_AUTH_TOKEN: ALICE, ANTHROPIC_API_KEY: null, NODE_EXTRA_CA_CERTS: null });
     assert.deepEqual(runs[0].argv, ['-p', 'hello'], 'the key is in no argv');
     assert.equal(runs[0].health.status, 200, 'claude reached the team server');
     assert.equal(readPidFile(dirs), 0, 'no local server');
@@ -209,7 +209,7 @@ describe('the launcher with a local proxy that has developer keys', () => {
     const r = await run(dirs, ['-p', 'x'], { env: { ANTHROPIC_API_KEY: 'sk-ant-other' } });
     assert.equal(r.code, 0, r.stderr);
     const [c] = claudeRuns(dirs);
-    assert.deepEqual(c.env, { ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`, ANTHROPIC_AUTH_TOKEN: ALICE, ANTHROPIC_API_KEY: null });
+    assert.deepEqual(c.env, { ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`, ANTHROPIC_AUTH_TOKEN: ALICE, ANTHROPIC_API_KEY: null, NODE_EXTRA_CA_CERTS: null });
     assert.ok(readPidFile(dirs) > 0, 'the local server was started');
     // a key the local proxy does not know stops the launcher
     const bad = await run(dirs, ['init', '--key', '-'], { input: CAROL });

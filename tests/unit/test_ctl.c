@@ -25,16 +25,58 @@ static void test_client_address(void **s)
     assert_string_equal(cp_ctl_client_host(""), "127.0.0.1");
     assert_string_equal(cp_ctl_client_host("::"), "::1");
     assert_string_equal(cp_ctl_client_host("10.1.2.3"), "10.1.2.3");
-    cp_ctl_base_url("0.0.0.0", 8082, url, sizeof(url));
+    cp_ctl_base_url("0.0.0.0", 8082, NULL, url, sizeof(url));
     assert_string_equal(url, "http://127.0.0.1:8082");
-    cp_ctl_base_url("::", 9000, url, sizeof(url));
+    cp_ctl_base_url("::", 9000, NULL, url, sizeof(url));
     assert_string_equal(url, "http://[::1]:9000");
-    cp_ctl_base_url("fe80::1", 9000, url, sizeof(url));
+    cp_ctl_base_url("fe80::1", 9000, NULL, url, sizeof(url));
     assert_string_equal(url, "http://[fe80::1]:9000");
-    cp_ctl_base_url("localhost", 1, url, sizeof(url));
+    cp_ctl_base_url("localhost", 1, NULL, url, sizeof(url));
     assert_string_equal(url, "http://localhost:1");
-    cp_ctl_base_url("192.168.1.5", 8082, url, sizeof(url));
+    cp_ctl_base_url("192.168.1.5", 8082, NULL, url, sizeof(url));
     assert_string_equal(url, "http://192.168.1.5:8082");
+}
+
+/* A self-signed certificate in <dir>/<name>.pem naming <san> (openssl req; the key is thrown away). */
+static void make_cert(const char *dir, const char *name, const char *san, char *path, size_t n)
+{
+    char cmd[1024];
+
+    snprintf(path, n, "%s/%s.pem", dir, name);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s/%s.key "
+             "-out %s -days 2 -subj /CN=%s -addext subjectAltName=%s >/dev/null 2>&1",
+             dir, name, path, name, san);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* server.tls: https, and "localhost" when the certificate names it but not the address. */
+static void test_tls_url(void **s)
+{
+    char dir[256], ip[320], lh[320], other[320], fifo[320], url[128];
+
+    (void)s;
+    unit_test_dir(dir, sizeof(dir), "ctl_tls");
+    make_cert(dir, "ip", "IP:127.0.0.1,DNS:localhost", ip, sizeof(ip));
+    make_cert(dir, "lh", "DNS:localhost", lh, sizeof(lh));
+    make_cert(dir, "other", "DNS:team.example.com", other, sizeof(other));
+    cp_ctl_base_url("0.0.0.0", 8443, ip, url, sizeof(url));
+    assert_string_equal(url, "https://127.0.0.1:8443");
+    cp_ctl_base_url("127.0.0.1", 8443, lh, url, sizeof(url));
+    assert_string_equal(url, "https://localhost:8443");
+    cp_ctl_base_url("::", 8443, lh, url, sizeof(url));
+    assert_string_equal(url, "https://localhost:8443");
+    cp_ctl_base_url("0.0.0.0", 8443, other, url, sizeof(url)); /* claude will refuse it; status still works */
+    assert_string_equal(url, "https://127.0.0.1:8443");
+    cp_ctl_base_url("::", 8443, "/nonexistent/cert.pem", url, sizeof(url));
+    assert_string_equal(url, "https://[::1]:8443");
+    snprintf(fifo, sizeof(fifo), "%s/fifo.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    cp_ctl_base_url("0.0.0.0", 8443, fifo, url, sizeof(url)); /* never blocks on a FIFO */
+    assert_string_equal(url, "https://127.0.0.1:8443");
+    cp_ctl_base_url("0.0.0.0", 8443, dir, url, sizeof(url));
+    assert_string_equal(url, "https://127.0.0.1:8443");
+    unit_rmtree(dir);
 }
 
 /* The /health body a server holding <k> gives for <nonce>, claiming <pid> and signing <signed_pid>. */
@@ -413,9 +455,10 @@ static void test_pidfile_hostile(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_address),  cmocka_unit_test(test_parse_health),
-        cmocka_unit_test(test_pidfile_ours),    cmocka_unit_test(test_pidfile_refused),
-        cmocka_unit_test(test_pidfile_as_user), cmocka_unit_test(test_pidfile_hostile),
+        cmocka_unit_test(test_client_address),  cmocka_unit_test(test_tls_url),
+        cmocka_unit_test(test_parse_health),    cmocka_unit_test(test_pidfile_ours),
+        cmocka_unit_test(test_pidfile_refused), cmocka_unit_test(test_pidfile_as_user),
+        cmocka_unit_test(test_pidfile_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

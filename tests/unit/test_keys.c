@@ -305,6 +305,44 @@ static void test_file_edit(void **s)
     free(dir);
 }
 
+/* The managed file of a system service is root:ccproxy 0640 (systemd/ccproxy.service): an edit by root
+ * keeps its group, not root's, or the service could no longer read it. */
+static void test_file_group(void **s)
+{
+    char *dir = unit_tmpdir();
+    char path[1100];
+    cp_keys_file_t f;
+    cp_err_t e = {0};
+    struct stat st;
+    gid_t other = (gid_t)-1, groups[64];
+    int n = getgroups(64, groups);
+
+    (void)s;
+    if (geteuid() == 0)
+        other = getegid() == 4242 ? 4243 : 4242; /* root may give a file any group */
+    for (int i = 0; i < n && other == (gid_t)-1; i++)
+        if (groups[i] != getegid())
+            other = groups[i]; /* others may give it one of their own groups */
+    if (other == (gid_t)-1) {
+        unit_rmtree(dir);
+        free(dir);
+        skip(); /* no second group to try */
+    }
+    unit_write(dir, "etc/managed-settings.json", "{\"a\": 1}");
+    snprintf(path, sizeof(path), "%s/etc/managed-settings.json", dir);
+    assert_int_equal(chown(path, (uid_t)-1, other), 0);
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(cp_keys_file_open(path, 0755, &f, &e), CP_OK);
+    json_object_set_new(f.root, "b", json_integer(2));
+    assert_int_equal(cp_keys_file_commit(&f, NULL, NULL, &e), CP_OK);
+    cp_keys_file_close(&f);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_gid, other);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    unit_rmtree(dir);
+    free(dir);
+}
+
 static void test_client(void **s)
 {
     cp_err_t e = {0};
@@ -348,7 +386,8 @@ int main(void)
         cmocka_unit_test(test_parse_int),    cmocka_unit_test(test_parse_usd),
         cmocka_unit_test(test_parse_models), cmocka_unit_test(test_apply_flags),
         cmocka_unit_test(test_tree),         cmocka_unit_test(test_words),
-        cmocka_unit_test(test_file_edit),    cmocka_unit_test(test_client),
+        cmocka_unit_test(test_file_edit),    cmocka_unit_test(test_file_group),
+        cmocka_unit_test(test_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

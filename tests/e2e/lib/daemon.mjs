@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -302,6 +303,7 @@ export async function startDaemon(opts = {}) {
     }
     args.push(...extra);
     const d = spawnDaemon(args, env, dirs, ownDirs, port);
+    d.tlsCA = opts.tlsCA; // server.tls is on: health checks go over HTTPS, trusting this PEM
     const up = await d.waitHealthy(opts.timeoutMs ?? 5000);
     if (up === 'ok') return d;
     if (up === 'exited' && picked && attempt < 5 && LISTEN_IN_USE_RE.test(d.stderrText())) continue;
@@ -411,7 +413,7 @@ function spawnDaemon(args, env, dirs, ownDirs, port) {
           continue;
         }
         try {
-          const r = await request(port, { path: '/health', timeoutMs: 1000 });
+          const r = await request(port, { path: '/health', timeoutMs: 1000, ca: d.tlsCA });
           if (r.status === 200 && r.json && r.json.pid === proc.pid) return 'ok';
         } catch { /* not up yet */ }
         if (Date.now() >= deadline) return exitInfo ? 'exited' : 'timeout';
@@ -457,11 +459,12 @@ export function parseJsonLines(text) {
 }
 
 /**
- * HTTP request via node:http. body: string | Buffer | object (JSON-encoded).
- * → {status, headers, text, json, reusedSocket}
+ * HTTP request via node:http, or node:https when <ca> (PEM) is given: the server's certificate must chain
+ * to it and name <servername> (default 127.0.0.1); <ca> true: HTTPS without checking the certificate. body: string | Buffer | object (JSON-encoded).
+ * → {status, headers, text, json, reusedSocket, socket}
  */
 export function request(port, {
-  method = 'GET', path: p = '/', headers = {}, body, agent = false, timeoutMs = 5000,
+  method = 'GET', path: p = '/', headers = {}, body, agent = false, timeoutMs = 5000, ca, servername,
 } = {}) {
   return new Promise((resolve, reject) => {
     let payload;
@@ -472,7 +475,8 @@ export function request(port, {
       if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
       h['content-length'] = Buffer.byteLength(payload);
     }
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent });
+    const req = ca === undefined ? http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent })
+      : https.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent, ca: ca === true ? undefined : ca, rejectUnauthorized: ca !== true, servername });
     const timer = setTimeout(() => {
       req.destroy(new Error(`HTTP ${method} ${p} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
@@ -486,7 +490,7 @@ export function request(port, {
         const text = Buffer.concat(chunks).toString('utf8');
         let json;
         try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode, headers: res.headers, text, json, reusedSocket: req.reusedSocket });
+        resolve({ status: res.statusCode, headers: res.headers, text, json, reusedSocket: req.reusedSocket, socket: res.socket });
       });
     });
     if (payload !== undefined) req.end(payload);

@@ -2,7 +2,7 @@
 // ccproxy with a given HOME, and cleaning up the background server it starts.
 //
 // The fake claude (a Node script) writes one JSON record per run into $FAKE_CLAUDE_OUT/<pid>.json:
-//   {argv, pid, env: {ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_API_KEY (null when unset)},
+//   {argv, pid, env: {ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_API_KEY, NODE_EXTRA_CA_CERTS (null when unset)},
 //    health: <GET $ANTHROPIC_BASE_URL/health as JSON, or {error}>, ready, signal}
 // then exits with $FAKE_CLAUDE_EXIT (default 0). With FAKE_CLAUDE_WAIT=1 it stays until SIGINT or SIGTERM,
 // records the signal and exits 128 + its number.
@@ -23,6 +23,7 @@ const rec = {
     ANTHROPIC_BASE_URL: process.env.ANTHROPIC_BASE_URL ?? null,
     ANTHROPIC_AUTH_TOKEN: process.env.ANTHROPIC_AUTH_TOKEN ?? null,
     ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY ?? null,
+    NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? null,
   },
   health: null,
   ready: false,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseSSE } from './proxy.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -21,8 +22,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export function openStream(port, body, opts = {}) {
   const {
-    path = '/v1/messages', headers = {}, agent = false, timeoutMs = 15000, pauseReading = false,
-  } = opts;
+    path = '/v1/messages', headers = {}, agent = false, timeoutMs = 15000, pauseReading = false, ca,
+  } = opts; // ca (PEM): over HTTPS, trusting it
   const payload = typeof body === 'string' ? body : JSON.stringify(body);
   const h = {
     'content-type': 'application/json',
@@ -44,7 +45,7 @@ export function openStream(port, body, opts = {}) {
   let headReject;
   const head = new Promise((resolve, reject) => { headResolve = resolve; headReject = reject; });
   head.catch(() => {});
-  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, headers: h, agent });
+  const req = (ca === undefined ? http : https).request({ host: '127.0.0.1', port, method: 'POST', path, headers: h, agent, ca });
   const handle = {
     req, t0, head, chunks,
     bytes: () => Buffer.concat(parts),
