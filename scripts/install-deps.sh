@@ -4,13 +4,14 @@
 #   scripts/install-deps.sh --test   also what the tests need: cmocka, clang, clang-format, libFuzzer
 #                                    (libclang-rt-14-dev), Node.js, tmux and script (terminal-driven tests),
 #                                    python3 and openssl (peers node cannot play: tests/e2e/lib/sockets.mjs),
-#                                    lintian (the .deb), podman, runc and debootstrap (the container image)
+#                                    lintian (the .deb), podman, runc and debootstrap (the container image),
+#                                    nginx-light and haproxy (the reverse-proxy lines of docs/deployment.md)
 # Runs apt-get as root, or through sudo when not root.
 set -eu
 
 pkgs="build-essential cmake pkg-config git libevent-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 openssl sqlite3 lintian podman runc debootstrap"
+    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 openssl sqlite3 lintian podman runc debootstrap nginx-light haproxy"
     # Node.js 18+ runs the end-to-end tests; a newer one already on the machine is fine.
     if ! command -v node >/dev/null 2>&1 || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
         pkgs="$pkgs nodejs"
