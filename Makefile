@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 ARGS       ?=
 
-.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan fuzz format format-check clean \
+.PHONY: all deps deps-test build run test test-unit test-e2e e2e-deps build-asan test-asan fuzz format format-check clean test-container \
         package test-package
 
 all: build
@@ -26,12 +26,19 @@ run: build
 	./$(BUILD)/ccproxy server $(ARGS)
 
 # Everything CI runs: format check; gcc build + unit + e2e; the .deb built, installed, checked and
-# purged; clang ASan+UBSan build + unit + e2e; each libFuzzer target for FUZZ_SECONDS.
+# purged; clang ASan+UBSan build + unit + e2e; then, side by side, each libFuzzer target for
+# FUZZ_SECONDS and the container image built and run (mostly downloads and disk: the fuzzers, bounded
+# in time, only get fewer runs while it builds).
 test: deps-test format-check
 	$(MAKE) --no-print-directory test-unit test-e2e BUILD=$(BUILD) CC=gcc
 	$(MAKE) --no-print-directory test-package
 	$(MAKE) --no-print-directory test-asan
-	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory -j2 fuzz test-container
+
+# The container image (Dockerfile, docker-compose.yml) built with podman on a locally made Debian 12
+# base and checked (tests/container/run.sh; root). About 3 minutes the first time (debootstrap).
+test-container: deps-test
+	tests/container/run.sh
 
 test-unit:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCCPROXY_TESTS=ON $(CMAKE_ARGS) >/dev/null

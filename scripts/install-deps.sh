@@ -11,7 +11,7 @@ set -eu
 
 pkgs="build-essential cmake pkg-config git libevent-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 openssl sqlite3 lintian podman runc debootstrap nginx-light haproxy"
+    pkgs="$pkgs libcmocka-dev clang clang-format libclang-rt-14-dev curl tmux bsdutils python3 python3-yaml openssl sqlite3 lintian podman runc debootstrap nginx-light haproxy"
     # Node.js 18+ runs the end-to-end tests; a newer one already on the machine is fine.
     if ! command -v node >/dev/null 2>&1 || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
         pkgs="$pkgs nodejs"
