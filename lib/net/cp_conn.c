@@ -196,7 +196,8 @@ static void conn_taken_write(struct bufferevent *bev, void *arg)
 static void conn_taken_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
-    (void)what;
+    if (what & BEV_EVENT_CONNECTED)
+        return;                     /* TLS: the handshake is done, so the reply can now go out */
     conn_schedule(arg, TASK_CLOSE); /* EOF, error or evhttp's timeout: done */
 }
 
@@ -464,7 +465,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accept and close --------------------------------------------------------------------------- */
 
-/* evhttp_connection_free is tearing the connection down; the bufferevent is freed right after. */
 /* Plain HTTP sent to a TLS port: OpenSSL saw "GET ", "POST ", "HEAD " or "PUT " where a handshake
  * belongs and sent no alert, so the client can read a plain answer. As nginx does, it gets a 400 that
  * says to use https:// instead of a bare close. What it sent is read first (bounded), so the close does
@@ -490,6 +490,7 @@ static void conn_plain_on_tls(cp_conn_t *c)
     cp_log(CP_LOG_DEBUG, "plain HTTP on the TLS port: answered 400");
 }
 
+/* evhttp_connection_free is tearing the connection down; the bufferevent is freed right after. */
 static void conn_on_close(struct evhttp_connection *evc, void *arg)
 {
     cp_conn_t *c = arg;

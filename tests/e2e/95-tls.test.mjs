@@ -259,6 +259,31 @@ describe('the TLS port and odd clients', () => {
     assert.equal(line.status, 499);
   });
 
+  test('a connection over the per-peer limit is refused over TLS: a readable 429, then a close', async () => {
+    const d6 = await startDaemon({ homeSettings: { ...tlsSettings(pki.a), server: { tls: { cert: pki.a.cert, key: pki.a.key }, maxConnectionsPerPeer: 1 } }, tlsCA: pki.rootPem });
+    try {
+      const held = await tlsSocket(d6.port);
+      await waitFor(async () => (await d6.jsonLines()).length > 0, { what: 'the daemon log' });
+      const extra = await tlsSocket(d6.port);
+      extra.s.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      const text = await extra.closed;
+      assert.match(text, /^HTTP\/1\.1 429 /, text);
+      assert.match(text, /"type":"rate_limit_error"/);
+      held.s.end();
+    } finally {
+      await d6.stop();
+    }
+  });
+
+  test('the framing checks see the decrypted bytes: two Content-Lengths over TLS get 400 and a close', async () => {
+    const c = await tlsSocket(d.port);
+    c.s.write('POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}');
+    const text = await c.closed;
+    assert.match(text, /^HTTP\/1\.1 400 /, text);
+    assert.match(text, /"type":"invalid_request_error"/);
+    assert.equal(mock.requests.length, 0);
+  });
+
   test('pipelined requests over one TLS connection, the first one slow: both answered in order', async () => {
     mock.enqueue({ delayMs: 300, json: { id: 'x', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'first' }, finish_reason: 'stop' }] } });
     const c = await tlsSocket(d.port);
