@@ -36,8 +36,9 @@ test: deps-test format-check
 	$(MAKE) --no-print-directory -j2 fuzz test-container
 
 # The container image (Dockerfile, docker-compose.yml) built with podman on a locally made Debian 12
-# base and checked (tests/container/run.sh; root). About 3 minutes the first time (debootstrap).
-test-container: deps-test
+# base and checked, and the .deb installed on that bare base (tests/container/run.sh; root). About 3
+# minutes the first time (debootstrap).
+test-container: deps-test package
 	tests/container/run.sh
 
 test-unit:

@@ -20,6 +20,7 @@
 #   - the usage ledger is written to the volume (usage.db), and `ccproxy usage` reads it;
 #   - `podman stop -t 30` with a request in flight: the request completes, the daemon logs
 #     "drained; exiting" and exits 0, well within the timeout;
+#   - the .deb (build-pkg/, from `make package`) installs with apt on the bare Debian 12 base, and purges;
 #   - prints the image size.
 # Every wait is bounded; the container, the mock and the temporary files go on exit (the base image
 # and the built image localhost/ccproxy:test stay, so a second run skips debootstrap and reuses
@@ -262,6 +263,37 @@ ok "podman stop -t 30 with a request in flight: it completed, 'drained; exiting'
 ! grep -qF -f "$TMP/key" "$TMP/ccproxy.log" "$TMP/status.out" "$TMP/run.err" "$TMP/hc.out" ||
     fail "the provider key appears in the container's output"
 ok "the dummy provider key is in none of the $(wc -l <"$TMP/ccproxy.log") log lines"
+
+# ---- the .deb on a clean Debian 12 --------------------------------------------------------------------------
+# The package from `make package` (build-pkg/, or $CCPROXY_DEB) installed with apt on the bare debootstrap
+# base, which has none of its dependencies and no systemd (the postinst then makes the user with adduser),
+# checked, then purged.
+deb=${CCPROXY_DEB:-$(ls build-pkg/ccproxy_*.deb 2>/dev/null | head -1)}
+[ -n "$deb" ] && [ -f "$deb" ] || fail "no .deb to install: run \`make package\` first (or set CCPROXY_DEB)"
+say "installing $(basename "$deb") on the clean base $BASE_IMAGE"
+# shellcheck disable=SC2016 # expanded by the container's shell
+if ! PODMAN_TIMEOUT=600 P run --rm --network host -v /etc/apt:/etc/apt:ro -v "$(cd "$(dirname "$deb")" && pwd)":/pkg:ro \
+    -e DEB="/pkg/$(basename "$deb")" "$BASE_IMAGE" sh -euc '
+    export DEBIAN_FRONTEND=noninteractive
+    if dpkg-query -W ccproxy >/dev/null 2>&1; then echo "ccproxy is installed in the base image"; exit 1; fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$DEB" >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+    /usr/bin/ccproxy version
+    id ccproxy
+    test "$(stat -c %a:%U:%G /etc/ccproxy/managed-settings.json)" = 640:root:ccproxy
+    test "$(stat -c %a:%U:%G /etc/ccproxy/ccproxy.env)" = 600:root:root
+    test "$(stat -c %a:%U /var/lib/ccproxy)" = 700:ccproxy
+    test -f /usr/lib/systemd/system/ccproxy.service
+    su -s /bin/sh ccproxy -c "HOME=/var/lib/ccproxy /usr/bin/ccproxy config >/dev/null"
+    apt-get purge -y -qq ccproxy >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }
+    if dpkg-query -W -f "\${Status}" ccproxy 2>/dev/null | grep -q installed; then echo "still installed"; exit 1; fi
+    test ! -e /usr/bin/ccproxy && test ! -e /etc/ccproxy/managed-settings.json && test ! -e /var/lib/ccproxy
+    echo clean-install-ok
+    ' >"$TMP/deb.log" 2>&1 || ! grep -q clean-install-ok "$TMP/deb.log"; then
+    tail -30 "$TMP/deb.log" >&2
+    fail "the .deb on a clean Debian 12"
+fi
+ok "the .deb installs on a clean Debian 12 with its dependencies (apt), the service user reads its settings, purge leaves nothing"
 
 # ---- the size ------------------------------------------------------------------------------------------------
 size=$(P image inspect --format '{{.Size}}' "$IMAGE")
