@@ -58,7 +58,7 @@ install(FILES ${CP_PKG_GEN}/ccproxy.1.gz DESTINATION share/man/man1 PERMISSIONS 
 install(FILES ${CP_PKG_GEN}/changelog.gz ${CP_PKG_DIR}/copyright DESTINATION share/doc/ccproxy
         PERMISSIONS ${CP_PKG_R644})
 install(FILES README.md DESTINATION share/doc/ccproxy PERMISSIONS ${CP_PKG_R644})
-install(FILES docs/cli.md docs/configuration.md docs/team.md docs/security.md docs/providers.md
+install(FILES docs/cli.md docs/configuration.md docs/deployment.md docs/team.md docs/security.md docs/providers.md
         DESTINATION share/doc/ccproxy/docs PERMISSIONS ${CP_PKG_R644})
 install(FILES ${CP_PKG_DIR}/ccproxy.lintian-overrides DESTINATION share/lintian/overrides RENAME ccproxy
         PERMISSIONS ${CP_PKG_R644})
