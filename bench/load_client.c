@@ -16,10 +16,15 @@
  * With --nonstream the answer must instead be a JSON Message (status 200, "type":"message"): long
  * non-stream requests (a mock started with --hold) exercise the same number of open exchanges.
  *
+ * With --tls each connection speaks TLS (OpenSSL through libevent's bufferevent_openssl, a full
+ * handshake per connection: no session is reused; the certificate is not verified and no SNI is sent,
+ * this is a load tool). The times then include the handshake.
+ *
  * Output: a readable report, then one line "RESULT key=value ..." for scripts.
  * Exit status: 0 when every stream completed, 1 otherwise, 2 on usage errors.
  *
- * Build: cc -O2 -o load_client load_client.c $(pkg-config --cflags --libs libevent) -lm
+ * Build: cc -O2 -o load_client load_client.c \
+ *            $(pkg-config --cflags --libs libevent libevent_openssl openssl) -lm
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,7 +45,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 /* connect: the TCP connection never opened; reset: it opened but closed or failed before any answer
  * byte; eof: the answer started but the body did not end cleanly. */
@@ -60,7 +68,8 @@ static struct {
     int sample_ms;
     int verbose;
     int nonstream;
-} opt = {"127.0.0.1", 8082, 100, 2000.0, 60.0, NULL, "/v1/messages", 0, 100, 0, 0};
+    int tls;
+} opt = {"127.0.0.1", 8082, 100, 2000.0, 60.0, NULL, "/v1/messages", 0, 100, 0, 0, 0};
 
 typedef struct conn {
     int idx;
@@ -81,12 +90,14 @@ typedef struct conn {
     int result; /* 0 pending, 1 ok, 2 failed */
     int fail;
     int connected;
-    int err; /* errno of a socket error */
+    int err;               /* errno of a socket error */
+    unsigned long ssl_err; /* --tls: OpenSSL's error of a failed connection */
     long bytes;
 } conn_t;
 
 static struct event_base *base;
 static struct sockaddr_in addr;
+static SSL_CTX *ssl_ctx; /* --tls */
 static char *request;
 static size_t request_len;
 static conn_t *conns;
@@ -197,11 +208,19 @@ static void conn_finish(conn_t *c, int fail)
                     errnos[k].count++;
                     break;
                 }
-        if (opt.verbose)
+        if (opt.verbose) {
+            char tls_why[256] = "";
+            if (c->ssl_err != 0 && ERR_GET_LIB(c->ssl_err) == 0) {
+                snprintf(tls_why, sizeof(tls_why), ", TLS: SSL_get_error %lu", c->ssl_err);
+            } else if (c->ssl_err != 0) {
+                strcpy(tls_why, ", TLS: ");
+                ERR_error_string_n(c->ssl_err, tls_why + 7, sizeof(tls_why) - 7);
+            }
             fprintf(stderr,
-                    "stream %d failed after %.3f s: %s (status %d, events %d, first %s, last %s%s%s)\n",
+                    "stream %d failed after %.3f s: %s (status %d, events %d, first %s, last %s%s%s%s)\n",
                     c->idx, (double)(c->t_end - c->t0) / 1e6, FAIL_NAMES[fail], c->status, c->nevents,
-                    c->first_ev, c->last_ev, c->err ? ", " : "", c->err ? strerror(c->err) : "");
+                    c->first_ev, c->last_ev, c->err ? ", " : "", c->err ? strerror(c->err) : "", tls_why);
+        }
     }
     if (c->bev != NULL) {
         bufferevent_free(c->bev);
@@ -392,8 +411,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (c->result != 0)
         return;
-    if (what & BEV_EVENT_ERROR)
+    if (what & BEV_EVENT_ERROR) {
         c->err = EVUTIL_SOCKET_ERROR();
+        if (opt.tls) {
+            unsigned long e;
+            /* libevent queues SSL_get_error's code, then OpenSSL's own errors: keep the latter */
+            while ((e = bufferevent_get_openssl_error(bev)) != 0)
+                if (c->ssl_err == 0 || ERR_GET_LIB(e) != 0)
+                    c->ssl_err = e;
+        }
+    }
     if (c->state == 2 && c->close_delim && (what & BEV_EVENT_EOF)) {
         on_read(c->bev, c); /* drain */
         if (c->result == 0)
@@ -416,7 +443,22 @@ static void launch_one(void)
     c->content_left = -1;
     c->chunk_left = -1;
     c->sse = evbuffer_new();
-    c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (opt.tls) {
+        /* a fresh SSL per connection, no session set: every connection does a full handshake; the
+         * request written below waits in the output buffer until the handshake is done */
+        SSL *ssl = SSL_new(ssl_ctx);
+        c->bev = ssl == NULL ? NULL
+                             : bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                              BEV_OPT_CLOSE_ON_FREE);
+        if (c->bev == NULL) {
+            fprintf(stderr, "load_client: cannot set up a TLS connection\n");
+            exit(1);
+        }
+        /* a server that closes without close_notify ends a close-delimited body, as without TLS */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     bufferevent_write(c->bev, request, request_len);
@@ -534,8 +576,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: load_client --body FILE [--host H] [--port N] [--n N] [--rate CONN_PER_S]\n"
             "                   [--timeout S] [--path P] [--pid PROXY_PID] [--sample-ms MS]\n"
-            "                   [--nonstream] [-v]\n"
-            "  --nonstream  expect a JSON Message (200, \"type\":\"message\") instead of an event stream\n");
+            "                   [--nonstream] [--tls] [-v]\n"
+            "  --nonstream  expect a JSON Message (200, \"type\":\"message\") instead of an event stream\n"
+            "  --tls        connect with TLS (full handshake per connection, certificate not verified)\n");
     exit(2);
 }
 
@@ -554,6 +597,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--nonstream") == 0) {
             opt.nonstream = 1;
+            continue;
+        }
+        if (strcmp(a, "--tls") == 0) {
+            opt.tls = 1;
             continue;
         }
         if (v == NULL)
@@ -597,6 +644,15 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (opt.tls) {
+        if ((ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+            fprintf(stderr, "load_client: cannot create a TLS context\n");
+            return 2;
+        }
+        SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL); /* a load tool: any certificate */
+        SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS); /* the client's memory, for 10,000 connections */
+    }
 
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
@@ -654,8 +710,8 @@ int main(int argc, char **argv)
     int failed = opt.n - ok_count;
     double wall = (double)(t_done - t_begin) / 1e6;
 
-    printf("streams         %d requested, %d complete (%s), %d failed\n", opt.n, ok_count,
-           opt.nonstream ? "JSON Message" : "message_start ... message_stop", failed);
+    printf("streams         %d requested%s, %d complete (%s), %d failed\n", opt.n, opt.tls ? " over TLS" : "",
+           ok_count, opt.nonstream ? "JSON Message" : "message_start ... message_stop", failed);
     if (failed > 0) {
         printf("failures       ");
         for (int k = 1; k < F_NKINDS; k++)
@@ -683,7 +739,7 @@ int main(int argc, char **argv)
         printf("proxy cpu       %.1f %% of one core over %.2f s (%.2f s of CPU)\n", cpu_pct, secs,
                (double)(cpu_end - cpu_start) / (double)ticks);
     }
-    printf("RESULT n=%d complete=%d failed=%d", opt.n, ok_count, failed);
+    printf("RESULT n=%d tls=%d complete=%d failed=%d", opt.n, opt.tls, ok_count, failed);
     for (int k = 1; k < F_NKINDS; k++)
         printf(" fail_%s=%d", FAIL_NAMES[k], fail_count[k]);
     printf(" open_max=%d ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f event_p50_ms=%.2f event_p99_ms=%.2f "
@@ -706,5 +762,6 @@ int main(int argc, char **argv)
     event_free(deadline_ev);
     event_free(sample_ev);
     event_base_free(base);
+    SSL_CTX_free(ssl_ctx);
     return failed == 0 ? 0 : 1;
 }

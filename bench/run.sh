@@ -115,8 +115,9 @@ CC_BIN=$OUT/ccproxy
 EV_FLAGS=$(pkg-config --cflags --libs libevent)
 # shellcheck disable=SC2086
 cc -O2 -std=c11 -Wall -o "$OUT/bin/mock_upstream" "$HERE/mock_upstream.c" $EV_FLAGS
-# shellcheck disable=SC2086
-cc -O2 -std=c11 -Wall -o "$OUT/bin/load_client" "$HERE/load_client.c" $EV_FLAGS
+# shellcheck disable=SC2046
+cc -O2 -std=c11 -Wall -o "$OUT/bin/load_client" "$HERE/load_client.c" \
+    $(pkg-config --cflags --libs libevent libevent_openssl openssl)
 cc -O2 -std=c11 -Wall -o "$OUT/bin/startup" "$HERE/startup.c"
 for b in small small-stream cc70k cc70k-stream; do
     if [ ! -f "$HERE/bodies/$b.json" ]; then need node; node "$HERE/make-bodies.mjs" >/dev/null; break; fi
@@ -181,7 +182,7 @@ done
 write_settings() { # mock port
     cat >"$OUT/home/.ccproxy/settings.json" <<EOF
 {
-  "server": {"host": "127.0.0.1", "port": $PROXY_PORT, "drainTimeoutSeconds": 2},
+  "server": {"host": "127.0.0.1", "port": $PROXY_PORT, "drainTimeoutSeconds": 2, "maxConnectionsPerPeer": 0},
   "providers": {"mock": {"baseURL": "http://127.0.0.1:$1/v1", "apiKey": "bench", "responseStyle": "openai"}},
   "models": {"bigModel": "mock-model@mock", "smallModel": "mock-model@mock", "preferredProvider": "mock"},
   "logging": {"level": "$LOG_LEVEL"}

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -580,6 +582,11 @@ static void conn_associate(cp_conn_t *c)
     c->associated = 1;
     c->fd = bufferevent_getfd(c->bev);
     if (c->fd >= 0) {
+        int one = 1;
+        /* no Nagle: an answer often leaves in two writes (TLS writes the head and the body as two
+         * records) and an SSE stream in many small ones; Nagle held each second write until the client's
+         * delayed ACK, 40 ms later (bench/tls.sh measured it) */
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if ((size_t)c->fd >= s->nby_fd) {
             size_t n = (size_t)c->fd * 2 + 64;
             s->by_fd = cp_xrealloc(s->by_fd, n * sizeof(*s->by_fd));

@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import {
   startDaemon, request, runCli, makeDirs, removeDirs, SANITIZER_RE, CONFIG_EXIT, sleep, waitFor,
@@ -282,6 +283,27 @@ describe('the TLS port and odd clients', () => {
     assert.match(text, /^HTTP\/1\.1 400 /, text);
     assert.match(text, /"type":"invalid_request_error"/);
     assert.equal(mock.requests.length, 0);
+  });
+
+  test('no Nagle stall: keep-alive requests over TLS answer in milliseconds, not after a delayed ACK', async () => {
+    // the head and the body of an answer leave as two TLS records; with Nagle's algorithm the second one
+    // waited for the client's delayed ACK (40 ms on Linux) on every request of a kept-alive connection
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const times = [];
+      for (let i = 0; i < 21; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = await request(d.port, { path: '/health', ca: pki.rootPem, agent });
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        assert.equal(r.status, 200);
+        if (i > 0) assert.equal(r.reusedSocket, true, 'one kept-alive connection');
+      }
+      const rest = times.slice(1).sort((a, b) => a - b); // the first one paid the handshake
+      const median = rest[rest.length >> 1];
+      assert.ok(median < 25, `median ${median.toFixed(1)} ms over 20 kept-alive requests: ${rest.map((t) => t.toFixed(1)).join(' ')}`);
+    } finally {
+      agent.destroy();
+    }
   });
 
   test('pipelined requests over one TLS connection, the first one slow: both answered in order', async () => {
