@@ -2,7 +2,9 @@
 // itself and run with the real nginx and HAProxy in front of ccproxy: TLS at the proxy, a developer key,
 // the Host the client used (in server.allowedHosts), a streamed answer that arrives event by event (not
 // buffered to the end), a body of several MiB, and a plain error passed through. If the document's lines
-// stop working, this fails.
+// stop working, this fails. Also the document's Kubernetes manifests, which no cluster here can run:
+// they parse (python3's yaml), and their settings load in the real ccproxy, their probes, user, grace
+// period and volumes agree with the Dockerfile and the defaults.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -10,7 +12,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO, startDaemon, freePort, waitFor } from './lib/daemon.mjs';
+import { REPO, startDaemon, freePort, waitFor, runCli, makeDirs, removeDirs } from './lib/daemon.mjs';
 import { startMock } from './lib/mock-upstream.mjs';
 import { oaiTextChunks, streamedText } from './lib/stream.mjs';
 import { parseSSE } from './lib/proxy.mjs';
@@ -128,6 +130,44 @@ after(async () => {
   if (d) await d.stop();
   if (mock) await mock.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('docs/deployment.md: the Kubernetes manifests', () => {
+  test('they parse; the settings load; probes, user, grace period and mounts agree with the image', async () => {
+    const yaml = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('kind: Deployment'));
+    assert.ok(yaml, 'a ```yaml block with the Deployment');
+    const docs = JSON.parse(execFileSync('python3', ['-c',
+      'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))'], { input: yaml, encoding: 'utf8' }));
+    const kind = (k) => docs.find((x) => x && x.kind === k);
+    const dep = kind('Deployment');
+    const svc = kind('Service');
+    const cm = kind('ConfigMap');
+    for (const k of ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service']) assert.ok(kind(k), k);
+    const spec = dep.spec.template.spec;
+    const c = spec.containers[0];
+    const dockerfile = fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
+    assert.equal(dep.spec.replicas, 1, 'one writer of the ledger');
+    assert.ok(spec.terminationGracePeriodSeconds > 30, 'longer than the default drain');
+    assert.match(dockerfile, new RegExp(`USER ${spec.securityContext.runAsUser}:${spec.securityContext.runAsGroup}`));
+    assert.match(dockerfile, /VOLUME \/var\/lib\/ccproxy/);
+    assert.deepEqual(c.volumeMounts.map((m) => m.mountPath).sort(), ['/etc/ccproxy', '/var/lib/ccproxy']);
+    for (const p of [c.readinessProbe, c.livenessProbe]) {
+      assert.equal(p.httpGet.path, '/health');
+      assert.equal(p.httpGet.port, c.ports[0].name);
+    }
+    assert.equal(c.ports[0].containerPort, 8082);
+    assert.equal(svc.spec.ports[0].targetPort, c.ports[0].name);
+    assert.deepEqual(svc.spec.selector, dep.spec.template.metadata.labels);
+    // the ConfigMap's settings load in the real ccproxy (strict checking: a misspelt key would fail)
+    const settings = JSON.parse(cm.data['managed-settings.json'].replace('"…"', `"${'0'.repeat(64)}"`));
+    const dirs = makeDirs();
+    try {
+      const r = await runCli(['config'], { dirs, managedSettings: settings, env: { OPENAI_API_KEY: 'sk-k8s-test' } });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      removeDirs(dirs);
+    }
+  });
 });
 
 describe('docs/deployment.md: the front proxies, as written', () => {
