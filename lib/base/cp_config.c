@@ -87,13 +87,14 @@ enum cfg_kind {
     K_FLAVOR, /* an OpenAI-style flavor name (cp_oai_flavor.h) */
     K_LEVEL,
     K_FORMAT,
-    K_MODEL,    /* "name" or "name@provider" */
-    K_HEADERS,  /* object of strings */
-    K_STRLIST,  /* array of non-empty strings */
-    K_MAXTOK,   /* "auto", "max_tokens", "max_completion_tokens" */
-    K_TRISTATE, /* true, false or "auto" */
-    K_MODELMAP, /* object of glob pattern -> model name */
-    K_PROXY,    /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
+    K_MODEL,     /* "name" or "name@provider" */
+    K_HEADERS,   /* object of strings */
+    K_STRLIST,   /* array of non-empty strings */
+    K_MAXTOK,    /* "auto", "max_tokens", "max_completion_tokens" */
+    K_TRISTATE,  /* true, false or "auto" */
+    K_MODELMAP,  /* object of glob pattern -> model name */
+    K_FALLBACKS, /* object of model -> array of 1..CP_CONFIG_FALLBACKS_MAX models */
+    K_PROXY,     /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
     K_BOOL,
     K_KEYS,    /* auth.keys: checked by lib/team/cp_auth.c */
     K_PRICES,  /* prices: checked by lib/team/cp_price.c */
@@ -155,6 +156,7 @@ static const cfg_field_t cfg_schema[] = {
     {"models.smallModel", K_MODEL, 0, 0},
     {"models.preferredProvider", K_NONEMPTY, 0, 0},
     {"models.map", K_MODELMAP, 0, 0},
+    {"models.fallbacks", K_FALLBACKS, 0, 0},
     {"auth", K_OBJECT, 0, 0},
     {"auth.keys", K_KEYS, 0, 0},
     {"auth.allowUnauthenticated", K_BOOL, 0, 0},
@@ -332,6 +334,8 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
         return NULL;
     case K_MODELMAP:
         return json_is_object(v) ? NULL : "an object of model-name patterns to \"model@provider\"";
+    case K_FALLBACKS:
+        return json_is_object(v) ? NULL : "an object of \"model@provider\" to an array of \"model@provider\"";
     case K_HEADERS:
         return json_is_object(v) ? NULL : "an object of header names to string values";
     case K_PROXY:
@@ -368,6 +372,22 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
     }
 }
 
+/* Whether a models.fallbacks value is not an array of 1..CP_CONFIG_FALLBACKS_MAX model names. */
+static int cfg_fallback_bad(const json_t *v)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CP_CONFIG_FALLBACKS_MAX)
+        return 1;
+    json_array_foreach(v, i, it)
+    {
+        if (!json_is_string(it) || !cp_config_model_ok(json_string_value(it)))
+            return 1;
+    }
+    return 0;
+}
+
 /* The entries of a models.map or headers object <v>: each value is checked, and a bad one is
  * reported under its own key. */
 static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path, const cfg_field_t *f,
@@ -386,6 +406,13 @@ static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path,
             return cp_err_set(cx->e, 0, NULL,
                               "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
                               where, path, k, got);
+        }
+        if (f->kind == K_FALLBACKS && (*k == '\0' || !cp_config_model_ok(k) || cfg_fallback_bad(ev))) {
+            cp_json_describe(ev, got, sizeof(got));
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: %s.%s: expected a model name as the key and an array of 1 to %d of them, "
+                              "\"model\" or \"model@provider\", got %s",
+                              where, path, k, CP_CONFIG_FALLBACKS_MAX, got);
         }
         if (f->kind == K_HEADERS &&
             (s == NULL || strpbrk(k, " :\r\n") != NULL || *k == '\0' || strpbrk(s, "\r\n") != NULL)) {
@@ -425,7 +452,7 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
             cp_json_describe(v, got, sizeof(got));
         return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
     }
-    if (f->kind == K_MODELMAP || f->kind == K_HEADERS)
+    if (f->kind == K_MODELMAP || f->kind == K_HEADERS || f->kind == K_FALLBACKS)
         return cfg_check_entries(cx, where, path, f, v);
     return CP_OK;
 }
@@ -948,6 +975,47 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
 }
 
 /* models.*: every "model@provider" must name a configured provider. */
+/* A model target made whole: "model@provider" as given, or "model@" models.preferredProvider (new). */
+static json_t *cfg_whole_target(const cp_config_t *c, const char *s)
+{
+    char *t = strrchr(s, '@') != NULL ? cp_xstrdup(s) : cp_xasprintf("%s@%s", s, c->preferred_provider);
+    json_t *j = json_string(t);
+
+    free(t);
+    return j;
+}
+
+/* models.fallbacks into c->fallbacks, every name made whole and its provider checked. */
+static int cfg_build_fallbacks(cfg_ctx_t *cx, cp_config_t *c, const json_t *fb)
+{
+    const char *k;
+    json_t *list; /* borrowed from fb */
+
+    c->fallbacks = json_object();
+    json_object_foreach((json_t *)fb, k, list)
+    {
+        json_t *whole = json_array(), *key = cfg_whole_target(c, k), *it;
+        char path[512];
+        size_t i;
+        int rc = CP_OK;
+
+        snprintf(path, sizeof(path), "models.fallbacks.%s", k);
+        rc = cfg_check_model_provider(cx, c, path, k);
+        json_array_foreach(list, i, it)
+        {
+            if (rc == CP_OK && (rc = cfg_check_model_provider(cx, c, path, json_string_value(it))) == CP_OK)
+                json_array_append_new(whole, cfg_whole_target(c, json_string_value(it)));
+        }
+        if (rc == CP_OK)
+            json_object_set(c->fallbacks, json_string_value(key), whole);
+        json_decref(whole);
+        json_decref(key);
+        if (rc != CP_OK)
+            return CP_ERR;
+    }
+    return CP_OK;
+}
+
 static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
 {
     const json_t *map = json_object_get(mod, "map"); /* borrowed */
@@ -975,7 +1043,7 @@ static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
                           "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
                           cfg_source(c, "models.preferredProvider"), c->preferred_provider, list);
     }
-    return CP_OK;
+    return cfg_build_fallbacks(cx, c, json_object_get(mod, "fallbacks"));
 }
 
 /* The default ledger: systemd's StateDirectory for the service, else ~/.ccproxy/usage.db. */
@@ -1219,6 +1287,7 @@ void cp_config_unref(cp_config_t *c)
     }
     free(c->providers);
     free(c->host);
+    json_decref(c->fallbacks);
     free(c->tls_cert);
     free(c->tls_key);
     free(c->big_model);

@@ -65,6 +65,8 @@ typedef struct cp_config {
     char *small_model;
     char *preferred_provider;
     json_t *model_map; /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
+    json_t *fallbacks; /* models.fallbacks: {"model@provider": ["model@provider", ...]}, keys and
+                          values made whole with models.preferredProvider; owned, never NULL */
     /* team access (docs/team.md) */
     struct cp_auth *auth;       /* auth: developer keys and the unauthenticated mode; owned, never NULL */
     struct cp_prices *prices;   /* prices: the config's before the built-in table; owned, never NULL */
@@ -93,6 +95,9 @@ typedef struct cp_config {
     char *project_path;      /* its realpath when it was read, else NULL; owned */
     char project_sha256[65]; /* the SHA-256 of the bytes read, "" when none */
 } cp_config_t;
+
+/* The most candidates a models.fallbacks entry names (after its own target). */
+#define CP_CONFIG_FALLBACKS_MAX 7
 
 /* The managed layer when $CCPROXY_MANAGED_PATH is not set: what the system service reads. */
 #define CP_CONFIG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"

@@ -70,13 +70,41 @@ static int route_target(const cp_config_t *c, const char *s, size_t n, const cha
     return CP_OK;
 }
 
+/* Fills out->next from models.fallbacks["model@provider"] (names made whole by the config loader). */
+static void route_fallbacks(const cp_config_t *c, cp_route_t *out)
+{
+    char whole[CP_ROUTE_MODEL_MAX + 128];
+    const json_t *list, *it; /* borrowed from the config */
+    size_t i;
+
+    snprintf(whole, sizeof(whole), "%s@%s", out->model, out->provider->name);
+    list = json_object_get(c->fallbacks, whole);
+    json_array_foreach(list, i, it)
+    {
+        cp_route_t t;
+        int dup;
+
+        if (out->nnext >= CP_CONFIG_FALLBACKS_MAX ||
+            route_target(c, json_string_value(it), json_string_length(it), "models.fallbacks", &t, NULL) !=
+                CP_OK)
+            continue;
+        dup = t.provider == out->provider && strcmp(t.model, out->model) == 0;
+        for (size_t k = 0; k < out->nnext && !dup; k++)
+            dup = t.provider == out->next[k].provider && strcmp(t.model, out->next[k].model) == 0;
+        if (!dup) {
+            out->next[out->nnext].provider = t.provider;
+            memcpy(out->next[out->nnext++].model, t.model, sizeof(t.model));
+        }
+    }
+}
+
 int cp_route_target(const cp_config_t *c, const char *target, cp_route_t *out, cp_err_t *e)
 {
     memset(out, 0, sizeof(*out));
     return route_target(c, target, strlen(target), "", out, e);
 }
 
-int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e)
+static int route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e)
 {
     size_t n = route_base_len(model);
 
@@ -99,4 +127,12 @@ int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, c
     if (route_contains(model, n, "sonnet") || route_contains(model, n, "opus"))
         return route_target(c, c->big_model, strlen(c->big_model), "models.bigModel", out, e);
     return route_target(c, model, n, "", out, e);
+}
+
+int cp_route_resolve(const cp_config_t *c, const char *model, cp_route_t *out, cp_err_t *e)
+{
+    if (route_resolve(c, model, out, e) != CP_OK)
+        return CP_ERR;
+    route_fallbacks(c, out);
+    return CP_OK;
 }

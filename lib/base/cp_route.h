@@ -8,12 +8,21 @@
 
 #define CP_ROUTE_MODEL_MAX 256
 
+/* One more candidate for a request: models.fallbacks of the route's target. */
+typedef struct cp_route_next {
+    const cp_provider_t *provider; /* borrowed, as cp_route_t's */
+    char model[CP_ROUTE_MODEL_MAX];
+} cp_route_next_t;
+
 typedef struct cp_route {
     const cp_provider_t *provider;  /* borrowed from the config snapshot the request holds */
     char model[CP_ROUTE_MODEL_MAX]; /* the upstream model name */
+    size_t nnext;                   /* candidates after this one, in order (docs/resilience.md) */
+    cp_route_next_t next[CP_CONFIG_FALLBACKS_MAX];
 } cp_route_t;
 
-/* Resolves the client's <model>:
+/* Resolves the client's <model> (then fills <next> from models.fallbacks of the resulting
+ * "model@provider", duplicates of the target or of each other left out):
  *   "name@provider"          -> that provider, upstream model "name"
  *   contains "haiku"         -> models.smallModel (itself "name" or "name@provider")
  *   contains "sonnet"/"opus" -> models.bigModel

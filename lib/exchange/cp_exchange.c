@@ -10,12 +10,14 @@
  *
  * Nothing is sent to the client before the upstream status is known, so a failure before then is a
  * plain Anthropic error response; after the reply started it is an "event: error" (the adapter writes
- * it). Backpressure: above server.streamBufferBytes of output the client has not taken, the transfer
- * is paused (on_body returns CP_AGAIN, curl keeps the bytes) and resumed from the front's drain
- * callback. A ping event goes out whenever the stream has been silent for server.pingIntervalSeconds
- * (and the adapter is between events), so no idle timeout fires during a long think. Callbacks only
- * record facts and release halves; the exchange is freed from its own zero-delay event once both are
- * released, so no callback frees the object that delivered it. */
+ * it). A route with a fallback chain (models.fallbacks, docs/resilience.md) keeps the client's request
+ * until the reply starts: a candidate that answers a failover status, or nothing at all, is dropped
+ * (its adapter state freed) and the next one starts from the same request, of whatever style. Backpressure:
+ * above server.streamBufferBytes of output the client has not taken, the transfer is paused (on_body returns
+ * CP_AGAIN, curl keeps the bytes) and resumed from the front's drain callback. A ping event goes out whenever
+ * the stream has been silent for server.pingIntervalSeconds (and the adapter is between events), so no idle
+ * timeout fires during a long think. Callbacks only record facts and release halves; the exchange is freed
+ * from its own zero-delay event once both are released, so no callback frees the object that delivered it. */
 #include "cp_exchange.h"
 
 #include <stdio.h>
@@ -53,6 +55,11 @@ typedef struct exchange {
     void *st;                       /* owned: the adapter's state */
     char model[CP_ROUTE_MODEL_MAX]; /* the client's model */
     char upstream_model[CP_ROUTE_MODEL_MAX];
+    cp_route_next_t *chain; /* owned: the candidates still to try (models.fallbacks); NULL when none */
+    unsigned nchain, next;  /* how many, and the next one's index */
+    json_t *request;        /* own reference to the client's body while another candidate may be tried */
+    enum cp_anth_kind kind;
+    unsigned client_stream : 1;
     char rid[CP_REQ_ID_LEN + 1];
     unsigned live;          /* EX_HALF_* still held */
     unsigned streaming : 1; /* the streamed reply started */
@@ -75,6 +82,25 @@ typedef struct exchange {
 
 static void ex_release(exchange_t *x, unsigned half);
 static void ex_send(exchange_t *x, cp_upreq_t *req);
+static int ex_next(exchange_t *x, const char *why);
+
+/* Upstream statuses after which the next candidate of a chain is tried (docs/resilience.md). */
+static int ex_failover_status(long status)
+{
+    switch (status) {
+    case 408:
+    case 409:
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+    case 529:
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 cp_exchanges_t *cp_exchanges_new(struct event_base *base, cp_up_t *up)
 {
@@ -133,6 +159,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     if (x->linger != NULL)
         event_free(x->linger);
     x->ops->free(x->st);
+    free(x->chain);
+    json_decref(x->request);
     cp_buf_free(&x->out);
     cp_buf_free(&x->body);
     cp_config_unref(x->cfg);
@@ -172,6 +200,8 @@ static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
         return;
     ex_report_usage(x);
     x->fr = NULL;
+    if (x->sent > 0) /* which provider answered, for the client (docs/resilience.md) */
+        cp_front_req_add_header(fr, "x-ccproxy-provider", x->prov->name);
     if (e->http_status >= 500)
         cp_log_j(CP_LOG_WARN, "upstream error",
                  json_pack("{s:s,s:s,s:i,s:s}", "rid", x->rid, "provider", x->prov->name, "status",
@@ -189,6 +219,8 @@ static void ex_reply(exchange_t *x, int status, const char *ctype, const char *b
         return;
     ex_report_usage(x);
     x->fr = NULL;
+    if (x->sent > 0)
+        cp_front_req_add_header(fr, "x-ccproxy-provider", x->prov->name);
     cp_front_req_reply(fr, status, ctype, body, len, extra);
     ex_release(x, EX_HALF_CLIENT);
 }
@@ -288,6 +320,9 @@ static int ex_stream_begin(exchange_t *x)
         x->ping_store = tv;
         x->ping_tv = &x->ping_store;
     }
+    json_decref(x->request); /* the client gets bytes now: no other candidate will be tried */
+    x->request = NULL;
+    cp_front_req_add_header(x->fr, "x-ccproxy-provider", x->prov->name);
     cp_front_req_stream_start(x->fr, "text/event-stream", ex_on_drain, x);
     if (x->ops->stream_begin(x->st, &x->out) != CP_OK)
         return CP_ERR;
@@ -424,8 +459,11 @@ static void ex_finish(exchange_t *x, cp_xfer_t *xf)
     cp_upreq_t req = {0};
     cp_err_t e = {0};
     const char *hdr[8];
-    int rc = x->ops->finish(x->st, x->status, cp_buf_str(&x->body), x->body.len, &reply, &req, &e);
+    int rc;
 
+    if (ex_failover_status(x->status) && ex_next(x, NULL))
+        return;
+    rc = x->ops->finish(x->st, x->status, cp_buf_str(&x->body), x->body.len, &reply, &req, &e);
     ex_retry_headers(xf, hdr, 8);
     if (rc == CP_AGAIN) {
         cp_log_j(CP_LOG_INFO, "retrying upstream",
@@ -461,6 +499,8 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
         }
         ex_stream_end(x, failed);
     } else if (rc != CP_OK) {
+        if (x->status == 0 && ex_next(x, e->msg)) /* no answer at all: connect, TLS, first byte */
+            return;
         ex_error(x, e, NULL);
     } else {
         ex_finish(x, xf);
@@ -550,33 +590,24 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
     return x;
 }
 
-void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
-                       const cp_route_t *route)
+/* Runs the current candidate's adapter on the client's <body>: sends its upstream request, or answers. */
+static void ex_begin(exchange_t *x, json_t *body)
 {
-    cp_exchanges_t *xs = ud;
-    exchange_t *x;
     cp_prov_args_t a = {0};
     cp_prov_reply_t reply = {0};
     cp_upreq_t req = {0};
     cp_err_t e = {0};
     int rc;
 
-    if (ex_admit(xs, r, route->provider, &e) != CP_OK) {
-        json_decref(body);
-        cp_front_req_error(r, &e, NULL);
-        return;
-    }
-    x = ex_new(xs, r, body, route);
     a.prov = x->prov;
     a.client_model = x->model;
     a.upstream_model = x->upstream_model;
-    a.anthropic_version = cp_front_req_header(r, "anthropic-version");
-    a.anthropic_beta = cp_front_req_header(r, "anthropic-beta");
-    a.caps = xs->caps;
-    a.kind = kind;
-    a.client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
+    a.anthropic_version = cp_front_req_header(x->fr, "anthropic-version");
+    a.anthropic_beta = cp_front_req_header(x->fr, "anthropic-beta");
+    a.caps = x->xs->caps;
+    a.kind = x->kind;
+    a.client_stream = x->client_stream;
     rc = x->ops->start(&a, body, &x->st, &req, &reply, &e);
-    json_decref(body);
     if (rc == CP_OK) {
         if (req.note != NULL)
             cp_log_j(CP_LOG_DEBUG, "request translated",
@@ -590,4 +621,63 @@ void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json
     else
         ex_error(x, &e, NULL);
     cp_buf_free(&reply.body);
+}
+
+/* Before the client got a byte, the current candidate failed (<why>: what failed, or NULL for its
+ * status): the next candidate of the chain with a key gets the request. Returns 1 when one was started
+ * (it may have answered already), 0 when none is left: the caller then answers as without a chain. */
+static int ex_next(exchange_t *x, const char *why)
+{
+    char reason[64];
+
+    if (x->fr == NULL || x->request == NULL)
+        return 0;
+    while (x->next < x->nchain && x->chain[x->next].provider->api_key == NULL &&
+           cp_prov_key_required(x->chain[x->next].provider))
+        x->next++; /* a candidate without its key cannot serve anyone */
+    if (x->next >= x->nchain)
+        return 0;
+    if (why == NULL)
+        snprintf(reason, sizeof(reason), "HTTP %ld", x->status);
+    cp_log_j(CP_LOG_WARN, "upstream failed; trying the next candidate",
+             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "model",
+                       x->upstream_model, "why", why != NULL ? why : reason, "next",
+                       x->chain[x->next].provider->name, "next_model", x->chain[x->next].model));
+    x->ops->free(x->st);
+    x->st = NULL;
+    x->prov = x->chain[x->next].provider;
+    x->ops = cp_prov_ops(x->prov);
+    snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", x->chain[x->next].model);
+    x->next++;
+    x->status = 0;
+    cp_buf_free(&x->body);
+    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
+    cp_front_req_note(x->fr, x->prov->name, x->upstream_model);
+    ex_begin(x, x->request);
+    return 1;
+}
+
+void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
+                       const cp_route_t *route)
+{
+    cp_exchanges_t *xs = ud;
+    exchange_t *x;
+    cp_err_t e = {0};
+
+    if (ex_admit(xs, r, route->provider, &e) != CP_OK) {
+        json_decref(body);
+        cp_front_req_error(r, &e, NULL);
+        return;
+    }
+    x = ex_new(xs, r, body, route);
+    x->kind = kind;
+    x->client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
+    if (route->nnext > 0) { /* kept until the client gets a byte, for the next candidates */
+        x->chain = cp_xcalloc(route->nnext, sizeof(*x->chain));
+        memcpy(x->chain, route->next, route->nnext * sizeof(*x->chain));
+        x->nchain = (unsigned)route->nnext;
+        x->request = json_incref(body);
+    }
+    ex_begin(x, body);
+    json_decref(body);
 }

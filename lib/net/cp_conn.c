@@ -134,25 +134,47 @@ static void conn_access(const cp_conn_t *c, const char *rid, int status, size_t 
                        (json_int_t)bytes_out));
 }
 
-static const char *conn_phrase(int status)
+const char *cp_conn_phrase(int status)
 {
     switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
     case 408:
         return "Request Timeout";
     case 413:
         return "Request Entity Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 417:
         return "Expectation Failed";
     case 429:
         return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
     case 501:
         return "Not Implemented";
-    case 505:
-        return "HTTP Version Not Supported";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 529:
+        return "Overloaded";
     default:
-        return "Bad Request";
+        return "Status";
     }
 }
 
@@ -168,7 +190,7 @@ static void conn_write_error(cp_conn_t *c, struct evbuffer *out, const char *ver
     evbuffer_add_printf(out,
                         "%s %d %s\r\nContent-Type: application/json\r\nrequest-id: %s\r\n"
                         "Connection: close\r\n",
-                        version, status, conn_phrase(status), rid);
+                        version, status, cp_conn_phrase(status), rid);
     if (retry_after > 0)
         evbuffer_add_printf(out, "retry-after: %d\r\n", retry_after);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n%s", strlen(json), json);

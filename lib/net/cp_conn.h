@@ -57,6 +57,9 @@ void cp_conns_each_pending(cp_conns_t *s, void (*fn)(void *pending, void *ud), v
 /* The record of <evc>, or NULL when it is not one of ours. */
 cp_conn_t *cp_conns_find(cp_conns_t *s, struct evhttp_connection *evc);
 
+/* The reason phrase of an HTTP status line ("Status" for one not listed). */
+const char *cp_conn_phrase(int status);
+
 /* A request on <c> reached the front (1) / its reply completed (0). */
 void cp_conn_request(cp_conn_t *c, int begin);
 

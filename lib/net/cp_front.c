@@ -107,44 +107,6 @@ static void front_conn_closed(void *ud, void *pending, int in_request)
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
-static const char *front_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Request Entity Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    case 529:
-        return "Overloaded";
-    default:
-        return "Status";
-    }
-}
-
 /* evhttp's completion of a reply (the connection record is the argument: it outlives requests). */
 static void front_on_complete(struct evhttp_request *req, void *arg)
 {
@@ -293,7 +255,7 @@ static void front_reply(front_req_t *r, int status, const char *ctype, const cha
     front_first_byte(r);
     front_access(r, status, len);
     front_req_free(r);
-    evhttp_send_reply(req, status, front_phrase(status), out);
+    evhttp_send_reply(req, status, cp_conn_phrase(status), out);
     evbuffer_free(out);
 }
 
@@ -696,6 +658,11 @@ void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upst
 {
     snprintf(r->provider, sizeof(r->provider), "%s", provider);
     snprintf(r->upstream_model, sizeof(r->upstream_model), "%s", upstream_model);
+}
+
+void cp_front_req_add_header(cp_front_req_t *r, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
 }
 
 void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud)

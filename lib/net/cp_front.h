@@ -102,6 +102,9 @@ void cp_front_req_failed(cp_front_req_t *r, const char *error_type);
 /* Records the resolved provider and upstream model for the access log (copied). */
 void cp_front_req_note(cp_front_req_t *r, const char *provider, const char *upstream_model);
 
+/* Adds a header (copied) to the reply that is yet to start: a whole reply, an error, or a stream. */
+void cp_front_req_add_header(cp_front_req_t *r, const char *name, const char *value);
+
 /* Takes the request asynchronous: watches the client connection so that <cb> is called if it closes
  * before the reply. */
 void cp_front_req_watch(cp_front_req_t *r, cp_front_gone_cb cb, void *ud);

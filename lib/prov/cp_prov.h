@@ -88,8 +88,9 @@ typedef struct cp_prov_ops {
     int (*key_required)(const cp_provider_t *p);
 
     /* Builds the per-request state into *<st> (returns new; may stay NULL on CP_ERR) from the
-     * validated request <anth> (borrowed; the adapter may change it: it is dropped after start, and a
-     * Claude Code request is too big to copy). Returns CP_OK with <req> filled (send it), CP_DECLINED with
+     * validated request <anth> (borrowed; the adapter may set its "model" and change nothing else: a
+     * Claude Code request is too big to copy, and the exchange hands the same one to the next candidate
+     * of a fallback chain). Returns CP_OK with <req> filled (send it), CP_DECLINED with
      * <reply> filled (answer locally; no upstream), or CP_ERR with <e> (answer the error). */
     int (*start)(const cp_prov_args_t *a, json_t *anth, void **st, cp_upreq_t *req, cp_prov_reply_t *reply,
                  cp_err_t *e);

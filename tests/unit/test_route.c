@@ -98,12 +98,50 @@ static void test_unknown_provider(void **s)
     cp_config_unref(c);
 }
 
+/* models.fallbacks: found by the resolved "model@provider" whichever rule led there, bare names made
+ * whole with models.preferredProvider, the target itself and repeats left out, at most
+ * CP_CONFIG_FALLBACKS_MAX, none for a target without an entry. */
+static void test_fallbacks(void **s)
+{
+    cp_config_t *c = cfg_with(
+        "{\"providers\":{\"local\":{\"baseURL\":\"http://127.0.0.1:1/v1\"}},"
+        "\"models\":{\"bigModel\":\"big@openai\",\"smallModel\":\"small@local\","
+        "\"preferredProvider\":\"openrouter\",\"map\":{\"chain-*\":\"big@openai\"},"
+        "\"fallbacks\":{\"big@openai\":[\"b2@gemini\",\"b3\",\"big@openai\",\"b2@gemini\",\"b4@local\"],"
+        "\"deepseek-chat\":[\"ds@local\"]}}}");
+    const char *models[] = {"claude-opus-4-8[1m]", "chain-x", "big@openai", "BIG@openai"};
+    cp_route_t r;
+    cp_err_t e = {0};
+
+    (void)s;
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cp_route_resolve(c, models[i], &r, &e), CP_OK);
+        assert_int_equal(r.nnext, 3);
+        assert_string_equal(r.next[0].provider->name, "gemini");
+        assert_string_equal(r.next[0].model, "b2");
+        assert_string_equal(r.next[1].provider->name, "openrouter"); /* "b3": the preferred provider */
+        assert_string_equal(r.next[1].model, "b3");
+        assert_string_equal(r.next[2].provider->name, "local");
+        assert_string_equal(r.next[2].model, "b4");
+    }
+    assert_int_equal(cp_route_resolve(c, models[3], &r, &e), CP_OK); /* a name is matched as written */
+    assert_int_equal(r.nnext, 0);
+    assert_int_equal(cp_route_resolve(c, "deepseek-chat", &r, &e),
+                     CP_OK); /* key "deepseek-chat": preferred */
+    assert_int_equal(r.nnext, 1);
+    assert_string_equal(r.next[0].model, "ds");
+    assert_int_equal(cp_route_resolve(c, "claude-haiku-4-5", &r, &e), CP_OK);
+    assert_int_equal(r.nnext, 0);
+    cp_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_model_map),
         cmocka_unit_test(test_unknown_provider),
+        cmocka_unit_test(test_fallbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
