@@ -48,8 +48,12 @@ tls-kind|lib/net/cp_up.c|s/what = "TLS failed";/what = "the transfer failed";/|e
 dns-kind|lib/net/cp_up.c|s/what = "its host name does not resolve";/what = "connection refused";/|e2e:52#does not resolve|a DNS failure reported as a refused connection
 anth-version|lib/prov/anthropic/cp_prov_anthropic.c|s/: "2023-06-01");/: "2023-01-01");/|e2e:51#no anthropic-version|the default anthropic-version is not 2023-06-01
 text-log|lib/base/cp_log.c|s/"%s %-5s ", ts, lvl/"%s %s ", ts, lvl/|unit:log e2e:30#text|the text log format loses its aligned level column
-notify-ready|lib/net/cp_server.c|/^int cp_server_run/,/^}/s/server_sd_notify("READY=1");/(void)0;/|e2e:40#READY=1|Type=notify: READY=1 never sent at start
-notify-reload|lib/net/cp_server.c|s/server_sd_notify("RELOADING=1");/(void)0;/|e2e:40#READY=1|Type=notify: RELOADING=1 never sent on SIGHUP
+notify-ready|lib/net/cp_server.c|/^int cp_server_run/,/^}/s/cp_notify_ready(s.notify);/(void)0;/|e2e:96#READY=1 from the daemon|Type=notify: READY=1 never sent at start
+notify-reload|lib/net/cp_server.c|s/cp_notify_reloading(s->notify);/(void)0;/|e2e:96#SIGHUP|Type=notify: RELOADING=1 never sent on SIGHUP
+tls-plain-400|lib/net/cp_conn.c|s/plain |= ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;/plain |= 0;/|e2e:95#plain HTTP to the TLS port|plain HTTP to the TLS port gets a bare close instead of a 400 saying https
+nagle|lib/net/cp_conn.c|s/        int one = 1;/        int one = 0;/|e2e:95#no Nagle stall|client sockets keep Nagle's algorithm (40 ms per keep-alive HTTPS answer)
+fallback-off|lib/exchange/cp_exchange.c|s/if (x->next >= x->nchain)/if (1)/|e2e:98#the second answers|models.fallbacks chains are never followed
+retry-after-off|lib/exchange/cp_exchange.c|s/if (wait >= 0 \&\& budget \&\& wait <= /if (0 \&\& wait >= 0 \&\& budget \&\& wait <= /|e2e:99#429 with retry-after: 1|a short Retry-After is never waited for
 frame-chunk-ext|lib/net/cp_frame.c|s/return frame_bad(s, "Chunk extensions are not supported");/return CP_FRAME_MORE;/|unit:frame e2e:81#a chunk extension|a chunk extension is not refused (evhttp answers it 413)
 pipeline-cap|lib/net/cp_conn.c|s/evbuffer_get_length(buf) > cfg->max_header_bytes) {/evbuffer_get_length(buf) > (size_t)-1) {/|e2e:81#pipelined behind|bytes pipelined behind a request in flight are not capped
 head-deadline|lib/net/cp_conn.c|s/want = DL_HEAD;/want = DL_NONE;/|e2e:81#head has a total deadline|the request head has no total deadline (slowloris)

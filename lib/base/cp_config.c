@@ -157,6 +157,9 @@ static const cfg_field_t cfg_schema[] = {
     {"models.preferredProvider", K_NONEMPTY, 0, 0},
     {"models.map", K_MODELMAP, 0, 0},
     {"models.fallbacks", K_FALLBACKS, 0, 0},
+    {"retry", K_OBJECT, 0, 0},
+    {"retry.maxWaitSeconds", K_UINT, 0, 300},
+    {"retry.maxAttempts", K_UINT, 1, 10},
     {"auth", K_OBJECT, 0, 0},
     {"auth.keys", K_KEYS, 0, 0},
     {"auth.allowUnauthenticated", K_BOOL, 0, 0},
@@ -1122,6 +1125,8 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     qsort(c->providers, c->nproviders, sizeof(cp_provider_t), cfg_provider_cmp);
     if (cfg_build_models(cx, c, json_object_get(c->merged, "models")) != CP_OK)
         return CP_ERR;
+    c->retry_max_wait_s = (unsigned)cfg_int(json_object_get(c->merged, "retry"), "maxWaitSeconds", 10);
+    c->retry_max_attempts = (unsigned)cfg_int(json_object_get(c->merged, "retry"), "maxAttempts", 3);
     cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
     cp_log_format_parse(cfg_str(lg, "format", "json"), &c->log_format);
     return cfg_build_team(cx, c);

@@ -64,9 +64,11 @@ typedef struct cp_config {
     char *big_model;
     char *small_model;
     char *preferred_provider;
-    json_t *model_map; /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
-    json_t *fallbacks; /* models.fallbacks: {"model@provider": ["model@provider", ...]}, keys and
-                          values made whole with models.preferredProvider; owned, never NULL */
+    json_t *model_map;         /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
+    unsigned retry_max_wait_s; /* retry.maxWaitSeconds: the longest Retry-After waited for */
+    unsigned retry_max_attempts; /* retry.maxAttempts: how often one candidate is asked at most */
+    json_t *fallbacks;           /* models.fallbacks: {"model@provider": ["model@provider", ...]}, keys and
+                                    values made whole with models.preferredProvider; owned, never NULL */
     /* team access (docs/team.md) */
     struct cp_auth *auth;       /* auth: developer keys and the unauthenticated mode; owned, never NULL */
     struct cp_prices *prices;   /* prices: the config's before the built-in table; owned, never NULL */

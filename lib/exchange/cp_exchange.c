@@ -29,6 +29,7 @@
 #include "cp_caps.h"
 #include "cp_log.h"
 #include "cp_prov.h"
+#include "cp_retry.h"
 #include "cp_up.h"
 
 #define EX_ERROR_BODY_MAX (64u * 1024u) /* what we keep of a non-2xx upstream body */
@@ -57,7 +58,11 @@ typedef struct exchange {
     char upstream_model[CP_ROUTE_MODEL_MAX];
     cp_route_next_t *chain; /* owned: the candidates still to try (models.fallbacks); NULL when none */
     unsigned nchain, next;  /* how many, and the next one's index */
-    json_t *request;        /* own reference to the client's body while another candidate may be tried */
+    json_t *request;        /* own reference to the client's body while another attempt may be made */
+    struct event *wait;     /* a Retry-After or backoff pause before the same candidate is asked again */
+    unsigned tries;         /* attempts on the current candidate */
+    uint64_t start_us;      /* when the request reached the exchange */
+    uint64_t free_at_ms;    /* the earliest a candidate said it frees up (wall clock); 0: none said */
     enum cp_anth_kind kind;
     unsigned client_stream : 1;
     char rid[CP_REQ_ID_LEN + 1];
@@ -83,6 +88,7 @@ typedef struct exchange {
 static void ex_release(exchange_t *x, unsigned half);
 static void ex_send(exchange_t *x, cp_upreq_t *req);
 static int ex_next(exchange_t *x, const char *why);
+static int ex_again(exchange_t *x, cp_xfer_t *xf);
 
 /* Upstream statuses after which the next candidate of a chain is tried (docs/resilience.md). */
 static int ex_failover_status(long status)
@@ -161,6 +167,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
     x->ops->free(x->st);
     free(x->chain);
     json_decref(x->request);
+    if (x->wait != NULL)
+        event_free(x->wait);
     cp_buf_free(&x->out);
     cp_buf_free(&x->body);
     cp_config_unref(x->cfg);
@@ -404,6 +412,10 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
     cp_buf_init(&x->body, status >= 200 && status < 300 ? x->cfg->max_answer_bytes : EX_ERROR_BODY_MAX);
     if (x->fr == NULL)
         return CP_ERR;
+    if (status >= 200 && status < 300) { /* an answer: no other attempt will be made */
+        json_decref(x->request);
+        x->request = NULL;
+    }
     if (x->ops->head(x->st, status, cp_xfer_header(xf, "content-type")) == CP_PROV_STREAM) {
         x->in_curl = 1;
         rc = ex_stream_begin(x);
@@ -436,12 +448,25 @@ static int ex_on_body(void *ud, cp_xfer_t *xf, const char *p, size_t n)
     return CP_OK;
 }
 
-/* Copies retry-after headers of the upstream answer into <hdr> (NULL-terminated name/value pairs). */
-static void ex_retry_headers(cp_xfer_t *xf, const char **hdr, size_t cap)
+/* Copies retry-after headers of the upstream answer into <hdr> (NULL-terminated name/value pairs); when
+ * a candidate named the time it frees up, the wait until the earliest such time instead: retry-after in
+ * whole seconds (<buf>), retry-after-ms (<buf> + 24). <buf> holds 48 bytes. */
+static void ex_retry_headers(const exchange_t *x, cp_xfer_t *xf, const char **hdr, size_t cap, char *buf)
 {
     static const char *const names[] = {"retry-after", "retry-after-ms"};
     size_t n = 0;
 
+    if (x->free_at_ms > 0 && ex_failover_status(x->status)) {
+        uint64_t now = cp_wall_ms(), ms = x->free_at_ms > now ? x->free_at_ms - now : 1;
+        snprintf(buf, 24, "%llu", (unsigned long long)((ms + 999) / 1000));
+        snprintf(buf + 24, 24, "%llu", (unsigned long long)ms);
+        hdr[n++] = "retry-after";
+        hdr[n++] = buf;
+        hdr[n++] = "retry-after-ms";
+        hdr[n++] = buf + 24;
+        hdr[n] = NULL;
+        return;
+    }
     for (size_t i = 0; i < 2 && n + 2 < cap; i++) {
         const char *v = cp_xfer_header(xf, names[i]);
         if (v != NULL) {
@@ -459,12 +484,21 @@ static void ex_finish(exchange_t *x, cp_xfer_t *xf)
     cp_upreq_t req = {0};
     cp_err_t e = {0};
     const char *hdr[8];
+    char secs[48];
     int rc;
 
-    if (ex_failover_status(x->status) && ex_next(x, NULL))
+    if (ex_failover_status(x->status) && ex_again(x, xf))
         return;
+    ex_retry_headers(x, xf, hdr, 8, secs);
+    if (x->nchain > 0 && x->free_at_ms > 0 && ex_failover_status(x->status) && x->status != 429) {
+        /* a chain whose every candidate failed, one of them busy until a known time: that is the news */
+        cp_err_set(&e, 429, "rate_limit_error",
+                   "every provider for this model is busy; the first one frees up in %s s (retry-after)",
+                   secs);
+        ex_error(x, &e, hdr);
+        return;
+    }
     rc = x->ops->finish(x->st, x->status, cp_buf_str(&x->body), x->body.len, &reply, &req, &e);
-    ex_retry_headers(xf, hdr, 8);
     if (rc == CP_AGAIN) {
         cp_log_j(CP_LOG_INFO, "retrying upstream",
                  json_pack("{s:s,s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "model",
@@ -574,6 +608,7 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
     x->xs = xs;
     x->fr = r;
     x->cfg = cp_config_ref(cp_front_req_config(r));
+    x->start_us = cp_mono_us();
     x->prov = route->provider;
     x->ops = cp_prov_ops(x->prov);
     x->live = EX_HALF_CLIENT;
@@ -649,12 +684,87 @@ static int ex_next(exchange_t *x, const char *why)
     x->ops = cp_prov_ops(x->prov);
     snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", x->chain[x->next].model);
     x->next++;
+    x->tries = 1;
     x->status = 0;
     cp_buf_free(&x->body);
     cp_buf_init(&x->body, x->cfg->max_answer_bytes);
     cp_front_req_note(x->fr, x->prov->name, x->upstream_model);
     ex_begin(x, x->request);
     return 1;
+}
+
+/* The pause of a Retry-After or a backoff is over: the same candidate is asked again. */
+static void ex_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exchange_t *x = arg;
+
+    (void)fd;
+    (void)what;
+    if (x->fr == NULL || x->request == NULL)
+        return; /* the client left meanwhile: the exchange is on its way out */
+    x->ops->free(x->st);
+    x->st = NULL;
+    x->tries++;
+    x->status = 0;
+    cp_buf_free(&x->body);
+    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
+    ex_begin(x, x->request);
+}
+
+/* Asks the same candidate again in <ms>, on a loop timer. Returns 1, or 0 when no timer could be made. */
+static int ex_wait(exchange_t *x, int64_t ms, const char *why)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    if (x->wait == NULL && (x->wait = evtimer_new(x->xs->base, ex_wait_cb, x)) == NULL)
+        return 0;
+    cp_log_j(CP_LOG_INFO, "upstream asks to wait; retrying",
+             json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "rid", x->rid, "provider", x->prov->name, "model",
+                       x->upstream_model, "status", (json_int_t)x->status, "why", why, "wait_ms",
+                       (json_int_t)ms, "attempt", (json_int_t)x->tries + 1));
+    evtimer_add(x->wait, &tv);
+    return 1;
+}
+
+/* Whether <ms> more still fits the client's own timeout (x-stainless-timeout, seconds, as the SDKs and
+ * Claude Code send it); no header: it fits. */
+static int ex_patient(const exchange_t *x, int64_t ms)
+{
+    const char *t = cp_front_req_header(x->fr, "x-stainless-timeout");
+    char *end;
+    double s = t != NULL ? strtod(t, &end) : 0;
+
+    if (t == NULL || end == t || s <= 0)
+        return 1;
+    return (double)(cp_mono_us() - x->start_us) / 1000.0 + (double)ms < s * 1000.0 - 1000.0;
+}
+
+/* A failover status from the current candidate (docs/resilience.md): wait for its Retry-After when short
+ * and ask it again; else hand over to the next candidate; else, with no Retry-After at all, back off and
+ * ask it again; all within retry.maxAttempts per candidate. Returns 1 when something was started, 0 when
+ * the answer stands. */
+static int ex_again(exchange_t *x, cp_xfer_t *xf)
+{
+    cp_retry_hdrs_t h = {cp_xfer_header(xf, "retry-after-ms"), cp_xfer_header(xf, "retry-after"),
+                         cp_xfer_header(xf, "x-ratelimit-reset-requests"),
+                         cp_xfer_header(xf, "x-ratelimit-reset-tokens")};
+    int64_t wait = x->status == 429 || x->status == 503 || x->status == 529
+                       ? cp_retry_after_ms(&h, (int64_t)cp_wall_ms())
+                       : -1;
+    int budget = x->tries < x->cfg->retry_max_attempts && x->request != NULL && x->fr != NULL;
+
+    if (wait >= 0 && budget && wait <= (int64_t)x->cfg->retry_max_wait_s * 1000 && ex_patient(x, wait))
+        return ex_wait(x, wait, "retry-after");
+    if (wait >= 0 && (x->free_at_ms == 0 || cp_wall_ms() + (uint64_t)wait < x->free_at_ms))
+        x->free_at_ms = cp_wall_ms() + (uint64_t)wait; /* too long to wait here: the client may */
+    if (ex_next(x, NULL))
+        return 1;
+    if (wait < 0 && budget) {
+        int64_t pause = cp_retry_backoff_ms(x->tries + 1, (uint32_t)(cp_mono_us() * 2654435761u));
+        if (ex_patient(x, pause))
+            return ex_wait(x, pause, "backoff");
+    }
+    return 0;
 }
 
 void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
@@ -672,11 +782,12 @@ void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json
     x = ex_new(xs, r, body, route);
     x->kind = kind;
     x->client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
-    if (route->nnext > 0) { /* kept until the client gets a byte, for the next candidates */
+    x->request = json_incref(body); /* kept until the answer starts: another attempt may need it */
+    x->tries = 1;
+    if (route->nnext > 0) {
         x->chain = cp_xcalloc(route->nnext, sizeof(*x->chain));
         memcpy(x->chain, route->next, route->nnext * sizeof(*x->chain));
         x->nchain = (unsigned)route->nnext;
-        x->request = json_incref(body);
     }
     ex_begin(x, body);
     json_decref(body);

@@ -13,11 +13,16 @@
 
 #include "cp_log.h"
 
-#define UP_KEPT_HEADERS  5
+#define UP_KEPT_HEADERS  7
 #define UP_READ_BODY_MIN (64u * 1024u) /* curl 7.88 uses its upload buffer from here on anyway */
 
-static const char *const up_kept[UP_KEPT_HEADERS] = {"content-type", "retry-after", "retry-after-ms",
-                                                     "x-should-retry", "request-id"};
+static const char *const up_kept[UP_KEPT_HEADERS] = {"content-type",
+                                                     "retry-after",
+                                                     "retry-after-ms",
+                                                     "x-should-retry",
+                                                     "request-id",
+                                                     "x-ratelimit-reset-requests", /* lib/base/cp_retry.h */
+                                                     "x-ratelimit-reset-tokens"};
 
 struct cp_up {
     struct event_base *base;

@@ -51,6 +51,7 @@ function settings(dead) {
       },
     },
     ledger: { enabled: false },
+    retry: { maxAttempts: 1 }, // the chain alone (each candidate asked again: tests/e2e/99-retry.test.mjs)
   };
 }
 

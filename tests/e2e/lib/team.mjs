@@ -34,6 +34,7 @@ export function teamSettings({ oai, anth }, extra = {}) {
       map: { 'gpt-*': 'gpt-4o@oai', 'claude-*': 'claude-up@anth' },
     },
     ledger: { flushMs: 100 },
+    retry: { maxAttempts: 1 }, // one upstream answer, one row (retries: tests/e2e/99-retry.test.mjs)
     ...extra,
   };
 }
