@@ -50,7 +50,7 @@ anth-version|lib/prov/anthropic/cp_prov_anthropic.c|s/: "2023-06-01");/: "2023-0
 text-log|lib/base/cp_log.c|s/"%s %-5s ", ts, lvl/"%s %s ", ts, lvl/|unit:log e2e:30#text|the text log format loses its aligned level column
 notify-ready|lib/net/cp_server.c|/^int cp_server_run/,/^}/s/cp_notify_ready(s.notify);/(void)0;/|e2e:96#READY=1 from the daemon|Type=notify: READY=1 never sent at start
 notify-reload|lib/net/cp_server.c|s/cp_notify_reloading(s->notify);/(void)0;/|e2e:96#SIGHUP|Type=notify: RELOADING=1 never sent on SIGHUP
-tls-plain-400|lib/net/cp_conn.c|s/plain |= ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;/plain |= 0;/|e2e:95#plain HTTP to the TLS port|plain HTTP to the TLS port gets a bare close instead of a 400 saying https
+tls-plain-400|lib/net/cp_conn.c|s/ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;/ERR_GET_REASON(err) == -1;/|e2e:95#plain HTTP to the TLS port|plain HTTP to the TLS port gets a bare close instead of a 400 saying https
 nagle|lib/net/cp_conn.c|s/        int one = 1;/        int one = 0;/|e2e:95#no Nagle stall|client sockets keep Nagle's algorithm (40 ms per keep-alive HTTPS answer)
 fallback-off|lib/exchange/cp_exchange.c|s/if (x->next >= x->nchain)/if (1)/|e2e:98#the second answers|models.fallbacks chains are never followed
 retry-after-off|lib/exchange/cp_exchange.c|s/if (wait >= 0 \&\& budget \&\& wait <= /if (0 \&\& wait >= 0 \&\& budget \&\& wait <= /|e2e:99#429 with retry-after: 1|a short Retry-After is never waited for
