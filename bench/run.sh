@@ -15,6 +15,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
+. "$HERE/lib.sh" # busy, busy_pct, quiet_wait
 
 DURATION=10          # seconds per wrk throughput run (32 connections)
 LAT_DURATION=5       # seconds per wrk latency run (1 connection)
@@ -150,30 +151,7 @@ wait_http() { # port path: wait up to 5 s for a 200
     done
     return 1
 }
-busy() { # CPU index -> "busy-ticks total-ticks" from /proc/stat
-    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
-}
-busy_pct() { # "b0 t0" "b1 t1" -> percent busy in between
-    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        printf "%.1f", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0 }'
-}
-# The machine may be shared (other people's tests): wait, up to QUIET_MAX seconds, until both CPUs are
-# below 15 % busy for a second. Timed runs also record how busy the proxy's CPU was in total.
-QUIET_MAX=${QUIET_MAX:-120}
-quiet_wait() {
-    local waited=0 a0 a1 b0 b1 pa pb
-    while :; do
-        a0=$(busy "$PROXY_CPU"); b0=$(busy "$LOAD_CPU"); sleep 1; a1=$(busy "$PROXY_CPU"); b1=$(busy "$LOAD_CPU")
-        pa=$(busy_pct "$a0" "$a1"); pb=$(busy_pct "$b0" "$b1")
-        awk -v a="$pa" -v b="$pb" 'BEGIN { exit !(a < 15 && b < 15) }' && return 0
-        if [ "$waited" -ge "$QUIET_MAX" ]; then
-            echo "  warning: the machine is busy (CPU $PROXY_CPU ${pa}%, CPU $LOAD_CPU ${pb}%) after waiting ${waited}s; measuring anyway"
-            return 0
-        fi
-        [ "$waited" = 0 ] && echo "  (waiting for other work to finish: CPU $PROXY_CPU ${pa}%, CPU $LOAD_CPU ${pb}% busy)"
-        sleep 2; waited=$((waited + 3))
-    done
-}
+QUIET_MAX=${QUIET_MAX:-120} # quiet_wait (bench/lib.sh); timed runs also record how busy the proxy's CPU was
 port_free() { ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null; }
 for p in "$PROXY_PORT" "$MOCK_PORT" "$SLOW_PORT"; do
     port_free "$p" || { echo "run.sh: port $p is in use (set PROXY_PORT/MOCK_PORT/SLOW_PORT)" >&2; exit 1; }

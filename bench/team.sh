@@ -24,6 +24,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
+. "$HERE/lib.sh" # busy, busy_pct, quiet_wait, bench_snapshot
 
 RUNS=5
 DURATION=10
@@ -95,17 +96,7 @@ stop_pid() { # stops one of our processes (SIGTERM: the proxy drains and flushes
 }
 
 # ---- the binary and the mock ---------------------------------------------------------------------
-if [ -z "$CCPROXY" ]; then
-    if [ "$BUILD" = 1 ]; then
-        [ -f "$ROOT/build/CMakeCache.txt" ] ||
-            cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCCPROXY_TESTS=OFF >/dev/null
-        cmake --build "$ROOT/build" -j2 --target ccproxy >"$OUT/build.log" 2>&1 ||
-            { echo "team.sh: the build failed, see $OUT/build.log" >&2; exit 1; }
-    fi
-    CCPROXY=$ROOT/build/ccproxy
-fi
-cp "$CCPROXY" "$OUT/ccproxy" # a snapshot: a rebuild during the run does not change what is measured
-CC_BIN=$OUT/ccproxy
+bench_snapshot team.sh
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -Wall -o "$OUT/bin/mock_upstream" "$HERE/mock_upstream.c" $(pkg-config --cflags --libs libevent)
 
@@ -133,7 +124,6 @@ wait_http() {
     done
     return 1
 }
-. "$(dirname "$0")/lib.sh" # busy, busy_pct, quiet_wait
 for p in "$PROXY_PORT" "$MOCK_PORT"; do
     ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/" 2>/dev/null ||
         { echo "team.sh: port $p is in use (set PROXY_PORT/MOCK_PORT)" >&2; exit 1; }

@@ -23,6 +23,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
+. "$HERE/lib.sh" # busy, busy_pct, quiet_wait, bench_snapshot
 
 RUNS=3            # wrk rounds; the schemes alternate within a round, a fresh proxy for each
 DURATION=10       # seconds per wrk run at 32 connections
@@ -121,17 +122,7 @@ done
     { echo "tls.sh: the three ports must differ" >&2; exit 1; }
 
 # ---- the binary, the tools, the certificate ------------------------------------------------------
-if [ -z "$CCPROXY" ]; then
-    if [ "$BUILD" = 1 ]; then
-        [ -f "$ROOT/build/CMakeCache.txt" ] ||
-            cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCCPROXY_TESTS=OFF >/dev/null
-        cmake --build "$ROOT/build" -j2 --target ccproxy >"$OUT/build.log" 2>&1 ||
-            { echo "tls.sh: the build failed, see $OUT/build.log" >&2; exit 1; }
-    fi
-    CCPROXY=$ROOT/build/ccproxy
-fi
-cp "$CCPROXY" "$OUT/ccproxy" # a snapshot: a rebuild during the run does not change what is measured
-CC_BIN=$OUT/ccproxy
+bench_snapshot tls.sh
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -Wall -o "$OUT/bin/mock_upstream" "$HERE/mock_upstream.c" $(pkg-config --cflags --libs libevent)
 # shellcheck disable=SC2046
@@ -199,7 +190,6 @@ wait_up() { # url: up to 5 s (60 s under valgrind) for a 200 on /health
     done
     return 1
 }
-. "$(dirname "$0")/lib.sh" # busy, busy_pct, quiet_wait
 
 # run.sh's settings, plus server.tls for the https schemes, and maxConnectionsPerPeer 0 (no limit): every
 # connection comes from 127.0.0.1, and the default (256) would refuse the streams part with 429.

@@ -14,7 +14,9 @@
  * one job is still "settings files to a typed, checked snapshot": the entries of auth.keys, prices and
  * metrics.allow are checked by the modules that own their meaning (cp_auth_keys_check,
  * cp_prices_check, cp_cidr_parse), called from the schema check here, so their errors still name the
- * file and the path. */
+ * file and the path; the files server.tls names are read by lib/net/cp_tls.c (only the server needs
+ * them: `ccproxy usage` on the same box must not fail on a key it may not read); models.fallbacks is
+ * only made whole here (names, providers) and followed by lib/base/cp_route.c and the exchange. */
 #include "cp_config.h"
 #include "cp_route.h"
 

@@ -580,12 +580,18 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     cp_front_req_watch(x->fr, ex_on_gone, x);
 }
 
+/* A provider of a style that needs a key, without one: it cannot serve anyone. */
+static int ex_keyless(const cp_provider_t *p)
+{
+    return p->api_key == NULL && cp_prov_key_required(p);
+}
+
 /* Refuses what cannot be sent before any adapter runs. Returns CP_OK, or CP_ERR with <e>. */
 static int ex_admit(const cp_exchanges_t *xs, cp_front_req_t *r, const cp_provider_t *p, cp_err_t *e)
 {
     const cp_config_t *cfg = cp_front_req_config(r);
 
-    if (p->api_key == NULL && cp_prov_key_required(p))
+    if (ex_keyless(p))
         return cp_err_set(
             e, 400, "invalid_request_error",
             "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" "
@@ -658,6 +664,18 @@ static void ex_begin(exchange_t *x, json_t *body)
     cp_buf_free(&reply.body);
 }
 
+/* Another attempt on x->prov from the kept request: a fresh adapter state and answer buffer. */
+static void ex_restart(exchange_t *x)
+{
+    x->ops->free(x->st);
+    x->st = NULL;
+    x->tries++;
+    x->status = 0;
+    cp_buf_free(&x->body);
+    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
+    ex_begin(x, x->request);
+}
+
 /* Before the client got a byte, the current candidate failed (<why>: what failed, or NULL for its
  * status): the next candidate of the chain with a key gets the request. Returns 1 when one was started
  * (it may have answered already), 0 when none is left: the caller then answers as without a chain. */
@@ -667,8 +685,7 @@ static int ex_next(exchange_t *x, const char *why)
 
     if (x->fr == NULL || x->request == NULL)
         return 0;
-    while (x->next < x->nchain && x->chain[x->next].provider->api_key == NULL &&
-           cp_prov_key_required(x->chain[x->next].provider))
+    while (x->next < x->nchain && ex_keyless(x->chain[x->next].provider))
         x->next++; /* a candidate without its key cannot serve anyone */
     if (x->next >= x->nchain)
         return 0;
@@ -678,18 +695,15 @@ static int ex_next(exchange_t *x, const char *why)
              json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "model",
                        x->upstream_model, "why", why != NULL ? why : reason, "next",
                        x->chain[x->next].provider->name, "next_model", x->chain[x->next].model));
-    x->ops->free(x->st);
+    x->ops->free(x->st); /* the old candidate's state goes with its ops */
     x->st = NULL;
     x->prov = x->chain[x->next].provider;
     x->ops = cp_prov_ops(x->prov);
     snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", x->chain[x->next].model);
     x->next++;
-    x->tries = 1;
-    x->status = 0;
-    cp_buf_free(&x->body);
-    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
+    x->tries = 0;
     cp_front_req_note(x->fr, x->prov->name, x->upstream_model);
-    ex_begin(x, x->request);
+    ex_restart(x);
     return 1;
 }
 
@@ -702,13 +716,7 @@ static void ex_wait_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (x->fr == NULL || x->request == NULL)
         return; /* the client left meanwhile: the exchange is on its way out */
-    x->ops->free(x->st);
-    x->st = NULL;
-    x->tries++;
-    x->status = 0;
-    cp_buf_free(&x->body);
-    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
-    ex_begin(x, x->request);
+    ex_restart(x);
 }
 
 /* Asks the same candidate again in <ms>, on a loop timer. Returns 1, or 0 when no timer could be made. */
