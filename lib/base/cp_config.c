@@ -15,8 +15,10 @@
  * metrics.allow are checked by the modules that own their meaning (cp_auth_keys_check,
  * cp_prices_check, cp_cidr_parse), called from the schema check here, so their errors still name the
  * file and the path; the files server.tls names are read by lib/net/cp_tls.c (only the server needs
- * them: `ccproxy usage` on the same box must not fail on a key it may not read); models.fallbacks is
- * only made whole here (names, providers) and followed by lib/base/cp_route.c and the exchange. */
+ * them: `ccproxy usage` on the same box must not fail on a key it may not read); models.fallbacks and
+ * contextFallbacks, and the chains in bigModel/smallModel/map, are only checked and made whole here
+ * (names, providers) and followed by lib/base/cp_route.c and the exchange; retry.failoverStatuses,
+ * breaker.* and the key pools are only loaded here, the exchange acts on them (docs/resilience.md). */
 #include "cp_config.h"
 #include "cp_route.h"
 
@@ -89,23 +91,27 @@ enum cfg_kind {
     K_FLAVOR, /* an OpenAI-style flavor name (cp_oai_flavor.h) */
     K_LEVEL,
     K_FORMAT,
-    K_MODEL,     /* "name" or "name@provider" */
+    K_MODEL,     /* "name" or "name@provider", or an array of 1..CP_CONFIG_FALLBACKS_MAX+1 of them */
     K_HEADERS,   /* object of strings */
     K_STRLIST,   /* array of non-empty strings */
     K_MAXTOK,    /* "auto", "max_tokens", "max_completion_tokens" */
     K_TRISTATE,  /* true, false or "auto" */
-    K_MODELMAP,  /* object of glob pattern -> model name */
+    K_MODELMAP,  /* object of glob pattern -> model name, or an array of them (as K_MODEL) */
     K_FALLBACKS, /* object of model -> array of 1..CP_CONFIG_FALLBACKS_MAX models */
     K_PROXY,     /* "" (no proxy) or a proxy URL (cp_trust_proxy_ok) */
     K_BOOL,
-    K_KEYS,    /* auth.keys: checked by lib/team/cp_auth.c */
-    K_PRICES,  /* prices: checked by lib/team/cp_price.c */
-    K_CIDRS,   /* array of at most CFG_CIDRS_MAX address ranges (lib/net/cp_metrics.h, cp_cidr_parse) */
-    K_TLSVER,  /* "1.2" or "1.3" */
-    K_ABSPATH, /* an absolute file path */
+    K_KEYS,     /* auth.keys: checked by lib/team/cp_auth.c */
+    K_PRICES,   /* prices: checked by lib/team/cp_price.c */
+    K_CIDRS,    /* array of at most CFG_CIDRS_MAX address ranges (lib/net/cp_metrics.h, cp_cidr_parse) */
+    K_TLSVER,   /* "1.2" or "1.3" */
+    K_ABSPATH,  /* an absolute file path */
+    K_KEYPOOL,  /* array of 1..CP_PROVIDER_KEYS_MAX strings (providers.*.apiKeys, cfg_expand_keys) */
+    K_STATUSES, /* array of 1..CFG_STATUSES_MAX distinct integers in [min, max] (HTTP statuses) */
+    K_RATE,     /* a JSON number, integer or real, in [min, max] */
 };
 
-#define CFG_CIDRS_MAX 256 /* metrics.allow entries */
+#define CFG_CIDRS_MAX    256 /* metrics.allow entries */
+#define CFG_STATUSES_MAX 32  /* retry.failoverStatuses entries */
 
 typedef struct cfg_field {
     const char *path; /* dotted, "*" stands for a provider name */
@@ -142,11 +148,13 @@ static const cfg_field_t cfg_schema[] = {
     {"providers.*", K_OBJECT, 0, 0},
     {"providers.*.baseURL", K_URL, 0, 0},
     {"providers.*.apiKey", K_STRING, 0, 0},
+    {"providers.*.apiKeys", K_KEYPOOL, 0, 0},
     {"providers.*.responseStyle", K_STYLE, 0, 0},
     {"providers.*.flavor", K_FLAVOR, 0, 0},
     {"providers.*.headers", K_HEADERS, 0, 0},
     {"providers.*.connectTimeoutMs", K_UINT, 1, 600000},
     {"providers.*.firstByteTimeoutMs", K_UINT, 1, 3600000},
+    {"providers.*.fallbackFirstByteTimeoutMs", K_UINT, 1, 3600000},
     {"providers.*.idleTimeoutMs", K_UINT, 1, 3600000},
     {"providers.*.reasoningModels", K_STRLIST, 0, 0},
     {"providers.*.maxTokensField", K_MAXTOK, 0, 0},
@@ -159,9 +167,17 @@ static const cfg_field_t cfg_schema[] = {
     {"models.preferredProvider", K_NONEMPTY, 0, 0},
     {"models.map", K_MODELMAP, 0, 0},
     {"models.fallbacks", K_FALLBACKS, 0, 0},
+    {"models.contextFallbacks", K_FALLBACKS, 0, 0},
     {"retry", K_OBJECT, 0, 0},
     {"retry.maxWaitSeconds", K_UINT, 0, 300},
     {"retry.maxAttempts", K_UINT, 1, 10},
+    {"retry.failoverStatuses", K_STATUSES, 400, 599},
+    {"breaker", K_OBJECT, 0, 0},
+    {"breaker.failures", K_UINT, 0, 1000},
+    {"breaker.failureRate", K_RATE, 0, 1},
+    {"breaker.windowSeconds", K_UINT, 1, 3600},
+    {"breaker.minRequests", K_UINT, 1, 100000},
+    {"breaker.cooldownSeconds", K_UINT, 1, 3600},
     {"auth", K_OBJECT, 0, 0},
     {"auth.keys", K_KEYS, 0, 0},
     {"auth.allowUnauthenticated", K_BOOL, 0, 0},
@@ -253,6 +269,82 @@ int cp_config_model_ok(const char *s)
     return at == NULL || at[1] != '\0';
 }
 
+/* Whether <v> is a model name or an array of 1..CP_CONFIG_FALLBACKS_MAX+1 of them: models.bigModel,
+ * smallModel or a models.map value (the first is the target, the others its candidates). */
+static int cfg_models_ok(const json_t *v)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+
+    if (json_is_string(v))
+        return cp_config_model_ok(json_string_value(v));
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CP_CONFIG_FALLBACKS_MAX + 1)
+        return 0;
+    json_array_foreach(v, i, it)
+    {
+        if (!json_is_string(it) || !cp_config_model_ok(json_string_value(it)))
+            return 0;
+    }
+    return 1;
+}
+
+/* What providers.*.apiKeys must be, or NULL. A string element is never quoted (it may be a key); an
+ * element written as "" was refused before expansion (cfg_expand_keys), so "" here is an unset variable,
+ * which the pool leaves out. "[i]: ..." names one bad element. */
+static const char *cfg_expect_keypool(const json_t *v, char *buf, size_t n)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+    char got[96];
+
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CP_PROVIDER_KEYS_MAX) {
+        snprintf(buf, n, "an array of 1 to %d API keys (non-empty strings)", CP_PROVIDER_KEYS_MAX);
+        return buf;
+    }
+    json_array_foreach(v, i, it)
+    {
+        if (!json_is_string(it)) {
+            cp_json_describe(it, got, sizeof(got));
+            snprintf(buf, n, "[%zu]: expected an API key (a non-empty string), got %s", i, got);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* What retry.failoverStatuses (<f>: the range of a status) must be, or NULL; "[i]: ..." names one bad
+ * element. */
+static const char *cfg_expect_statuses(const cfg_field_t *f, const json_t *v, char *buf, size_t n)
+{
+    uint64_t seen[4] = {0}; /* bit (status - f->min): f->max - f->min is below 256 */
+    size_t i;
+    json_t *it; /* borrowed from v */
+    char got[96];
+
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CFG_STATUSES_MAX) {
+        snprintf(buf, n, "an array of 1 to %d HTTP statuses, distinct integers from %lld to %lld",
+                 CFG_STATUSES_MAX, f->min, f->max);
+        return buf;
+    }
+    json_array_foreach(v, i, it)
+    {
+        long long st = json_integer_value(it);
+
+        if (!json_is_integer(it) || st < f->min || st > f->max) {
+            cp_json_describe(it, got, sizeof(got));
+            snprintf(buf, n, "[%zu]: expected an HTTP status, an integer from %lld to %lld, got %s", i,
+                     f->min, f->max, got);
+            return buf;
+        }
+        if (seen[(st - f->min) / 64] >> ((st - f->min) % 64) & 1u) {
+            snprintf(buf, n, "[%zu]: %lld is listed twice", i, st);
+            return buf;
+        }
+        seen[(st - f->min) / 64] |= (uint64_t)1 << ((st - f->min) % 64);
+    }
+    return NULL;
+}
+
 /* What a value of the named-choice kind <f> must be, or NULL when <v> is one of the choices. The
  * choices come from the tables that own them (adapters, flavors, log levels), so the message lists
  * exactly what the code accepts. <buf> (<n> bytes) may hold the text returned. */
@@ -325,9 +417,23 @@ static const char *cfg_expect(const cfg_field_t *f, const json_t *v, char *buf, 
                    ? NULL
                    : "an http:// or https:// URL with a host, e.g. \"https://api.openai.com/v1\"";
     case K_MODEL:
-        return json_is_string(v) && cp_config_model_ok(json_string_value(v))
-                   ? NULL
-                   : "a model name, \"model\" or \"model@provider\" (the model under 256 bytes)";
+        if (cfg_models_ok(v))
+            return NULL;
+        snprintf(buf, n,
+                 "a model name, \"model\" or \"model@provider\" (the model under 256 bytes), or an array of "
+                 "1 to %d of them",
+                 CP_CONFIG_FALLBACKS_MAX + 1);
+        return buf;
+    case K_RATE:
+        if (json_is_number(v) && json_number_value(v) >= (double)f->min &&
+            json_number_value(v) <= (double)f->max)
+            return NULL;
+        snprintf(buf, n, "a number from %lld to %lld", f->min, f->max);
+        return buf;
+    case K_KEYPOOL:
+        return cfg_expect_keypool(v, buf, n);
+    case K_STATUSES:
+        return cfg_expect_statuses(f, v, buf, n);
     case K_STRLIST:
         if (!json_is_array(v))
             return "an array of strings";
@@ -393,8 +499,8 @@ static int cfg_fallback_bad(const json_t *v)
     return 0;
 }
 
-/* The entries of a models.map or headers object <v>: each value is checked, and a bad one is
- * reported under its own key. */
+/* The entries of a models.map, models.fallbacks or headers object <v>: each value is checked, and a bad
+ * one is reported under its own key. */
 static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path, const cfg_field_t *f,
                              const json_t *v)
 {
@@ -406,11 +512,13 @@ static int cfg_check_entries(cfg_ctx_t *cx, const char *where, const char *path,
     {
         const char *s = json_string_value(ev);
 
-        if (f->kind == K_MODELMAP && (*k == '\0' || s == NULL || !cp_config_model_ok(s))) {
+        if (f->kind == K_MODELMAP && (*k == '\0' || !cfg_models_ok(ev))) {
             cp_json_describe(ev, got, sizeof(got));
-            return cp_err_set(cx->e, 0, NULL,
-                              "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", got %s",
-                              where, path, k, got);
+            return cp_err_set(
+                cx->e, 0, NULL,
+                "%s: %s.%s: expected a model name, \"model\" or \"model@provider\", or an array "
+                "of 1 to %d of them, got %s",
+                where, path, k, CP_CONFIG_FALLBACKS_MAX + 1, got);
         }
         if (f->kind == K_FALLBACKS && (*k == '\0' || !cp_config_model_ok(k) || cfg_fallback_bad(ev))) {
             cp_json_describe(ev, got, sizeof(got));
@@ -453,6 +561,10 @@ static int cfg_check_value(cfg_ctx_t *cx, const char *where, const char *path, c
     if (expect != NULL) {
         if (f->kind == K_PROXY && json_is_string(v)) /* a proxy URL may hold a password: its length only */
             snprintf(got, sizeof(got), "a string of %zu bytes", json_string_length(v));
+        else if (f->kind == K_KEYPOOL && json_is_string(v)) /* a key written where the array belongs */
+            snprintf(got, sizeof(got), "a string");
+        else if (json_is_array(v))
+            snprintf(got, sizeof(got), "an array of %zu", json_array_size(v));
         else
             cp_json_describe(v, got, sizeof(got));
         return cp_err_set(cx->e, 0, NULL, "%s: %s: expected %s, got %s", where, path, expect, got);
@@ -499,7 +611,8 @@ static int cfg_check_object(cfg_ctx_t *cx, const char *where, const char *path, 
 /* ---- ${VAR} expansion ----------------------------------------------------------------------- */
 
 /* Returns new: <s> with ${VAR} and ${VAR:-default} replaced; "$${" is a literal "${". Without
- * <vars> (a project file outside providers.*.apiKey) a reference is an error: NULL, <cx->e> set. */
+ * <vars> (a project file outside providers.*.apiKey and apiKeys) a reference is an error: NULL, <cx->e>
+ * set. */
 static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, const char *s, int vars)
 {
     cp_buf_t out = CP_BUF_INIT;
@@ -526,7 +639,8 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
                         *q = '_';
                 cp_err_set(cx->e, 0, NULL,
                            "%s: %s: ${%.60s} is not expanded in project settings (only in "
-                           "providers.<name>.apiKey); write the value, or set it in ~/.ccproxy/settings.json",
+                           "providers.<name>.apiKey and apiKeys); write the value, or set it in "
+                           "~/.ccproxy/settings.json",
                            where, path, name);
                 free(name);
                 cp_buf_free(&out);
@@ -557,8 +671,38 @@ static char *cfg_expand(cfg_ctx_t *cx, const char *where, const char *path, cons
     return cp_buf_detach(&out, NULL);
 }
 
-/* Expands every string under <v>. <project>: only providers.<name>.apiKey may refer to a variable (a
- * repository chose those strings). Returns CP_OK, or CP_ERR with <cx->e> set. */
+/* The elements of providers.<name>.apiKeys (<arr>, at <path>), expanded as apiKey is, in any layer. An
+ * element written as "" is refused here, before expansion: after it, "" means a variable that is not
+ * set, which cfg_expand has warned about and the pool leaves out (cfg_provider_keys), as apiKey does.
+ * Elements that are not strings are left to the schema check. Returns CP_OK, or CP_ERR with <cx->e>. */
+static int cfg_expand_keys(cfg_ctx_t *cx, const char *where, const char *path, json_t *arr)
+{
+    size_t i;
+    json_t *it; /* borrowed from arr */
+
+    json_array_foreach(arr, i, it)
+    {
+        char *p, *x;
+
+        if (!json_is_string(it))
+            continue;
+        if (json_string_length(it) == 0)
+            return cp_err_set(cx->e, 0, NULL,
+                              "%s: %s[%zu]: expected an API key (a non-empty string), got \"\"", where, path,
+                              i);
+        if (strchr(json_string_value(it), '$') == NULL)
+            continue;
+        p = cp_xasprintf("%s[%zu]", path, i);
+        x = cfg_expand(cx, where, p, json_string_value(it), 1); /* with variables: never NULL */
+        json_string_set(it, x);
+        free(x);
+        free(p);
+    }
+    return CP_OK;
+}
+
+/* Expands every string under <v>. <project>: only providers.<name>.apiKey and apiKeys may refer to a
+ * variable (a repository chose those strings). Returns CP_OK, or CP_ERR with <cx->e> set. */
 static int cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, json_t *v, int project)
 {
     const char *key;
@@ -568,16 +712,18 @@ static int cfg_expand_tree(cfg_ctx_t *cx, const char *where, const char *path, j
     json_object_foreach(v, key, child)
     {
         char *p = cfg_join(path, key);
+        const char *dot = strncmp(p, "providers.", 10) == 0 ? strchr(p + 10, '.') : NULL;
+        int is_key = dot != NULL && (strcmp(dot, ".apiKey") == 0 || strcmp(dot, ".apiKeys") == 0);
 
         if (json_is_string(child) && strchr(json_string_value(child), '$') != NULL) {
-            const char *dot = strncmp(p, "providers.", 10) == 0 ? strchr(p + 10, '.') : NULL;
-            char *x = cfg_expand(cx, where, p, json_string_value(child),
-                                 !project || (dot != NULL && strcmp(dot, ".apiKey") == 0));
+            char *x = cfg_expand(cx, where, p, json_string_value(child), !project || is_key);
             if (x == NULL)
                 rc = CP_ERR;
             else
                 json_string_set(child, x);
             free(x);
+        } else if (json_is_array(child) && is_key) {
+            rc = cfg_expand_keys(cx, where, p, child);
         } else if (json_is_object(child)) {
             rc = cfg_expand_tree(cx, where, p, child, project);
         }
@@ -909,11 +1055,33 @@ static int cfg_build_tls(cfg_ctx_t *cx, cp_config_t *c, const json_t *tls)
     return CP_OK;
 }
 
-/* The key of provider <p>: apiKey, else the <NAME>_API_KEY variable (recorded as the key's source,
- * and put in the merged tree so that `ccproxy config` shows where it came from). */
-static void cfg_provider_key(cp_config_t *c, cp_provider_t *p, json_t *pv)
+/* Adds <key> to the pool of <p> (p->keys holds CP_PROVIDER_KEYS_MAX) unless it is NULL, empty or already
+ * there (the same bytes). Returns 0 when it was left out because the pool is full, else 1. */
+static int cfg_pool_add(cp_provider_t *p, const char *key)
+{
+    if (key == NULL || *key == '\0')
+        return 1;
+    for (size_t i = 0; i < p->nkeys; i++)
+        if (strcmp(p->keys[i], key) == 0)
+            return 1;
+    if (p->nkeys == CP_PROVIDER_KEYS_MAX)
+        return 0;
+    p->keys[p->nkeys++] = cp_xstrdup(key);
+    return 1;
+}
+
+/* The key pool of provider <p>: apiKey, else the <NAME>_API_KEY variable (recorded as the key's source,
+ * and put in the merged tree so that `ccproxy config` shows where it came from), then apiKeys in order,
+ * empty ones (an unset variable, warned about when expanded) and repeats left out. p->api_key is the
+ * first, borrowed from p->keys. apiKeys alone holds at most CP_PROVIDER_KEYS_MAX (the schema); with
+ * apiKey one more could be named: it is left out with a warning, not refused, since whether apiKey is
+ * set may depend on the environment. Never a key in the warning. */
+static void cfg_provider_keys(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, json_t *pv)
 {
     const char *key = cfg_str(pv, "apiKey", NULL);
+    const json_t *pool = json_object_get(pv, "apiKeys"); /* borrowed */
+    json_t *it;                                          /* borrowed from pool */
+    size_t i, left = 0;
 
     if (key == NULL || *key == '\0') {
         const char *env = getenv(p->api_key_env);
@@ -926,7 +1094,18 @@ static void cfg_provider_key(cp_config_t *c, cp_provider_t *p, json_t *pv)
             key = env;
         }
     }
-    p->api_key = (key != NULL && *key != '\0') ? cp_xstrdup(key) : NULL;
+    p->keys = cp_xcalloc(CP_PROVIDER_KEYS_MAX, sizeof(char *));
+    cfg_pool_add(p, key);
+    json_array_foreach(pool, i, it)
+    {
+        left += !cfg_pool_add(p, json_string_value(it));
+    }
+    if (left > 0)
+        cfg_warn(cx,
+                 "ccproxy: warning: providers.%s: apiKey and apiKeys name more than %d keys; the last %zu of "
+                 "apiKeys left out",
+                 p->name, CP_PROVIDER_KEYS_MAX, left);
+    p->api_key = p->nkeys > 0 ? p->keys[0] : NULL;
 }
 
 /* Fills <p> from the merged provider object <pv>. Returns CP_OK, or CP_ERR for what only the whole
@@ -954,6 +1133,7 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
     }
     p->connect_timeout_ms = (long)cfg_int(pv, "connectTimeoutMs", 10000);
     p->first_byte_timeout_ms = (long)cfg_int(pv, "firstByteTimeoutMs", 600000);
+    p->fallback_first_byte_timeout_ms = (long)cfg_int(pv, "fallbackFirstByteTimeoutMs", 30000);
     p->idle_timeout_ms = (long)cfg_int(pv, "idleTimeoutMs", 300000);
     cfg_provider_reasoning(p, pv);
     p->max_output_tokens = (long)cfg_int(pv, "maxOutputTokens", 0);
@@ -969,7 +1149,7 @@ static int cfg_build_provider(cfg_ctx_t *cx, cp_config_t *c, cp_provider_t *p, c
     while (ul > 0 && url[ul - 1] == '/')
         ul--;
     p->base_url = cp_xstrndup(url, ul);
-    cfg_provider_key(c, p, pv);
+    cfg_provider_keys(cx, c, p, pv);
     if (p->api_key != NULL && strncmp(p->base_url, "http://", 7) == 0 && !cp_trust_url_loopback(p->base_url))
         cfg_warn(
             cx,
@@ -990,13 +1170,15 @@ static json_t *cfg_whole_target(const cp_config_t *c, const char *s)
     return j;
 }
 
-/* models.fallbacks into c->fallbacks, every name made whole and its provider checked. */
-static int cfg_build_fallbacks(cfg_ctx_t *cx, cp_config_t *c, const json_t *fb)
+/* models.fallbacks or models.contextFallbacks (<fb>, at <name>) into *<out> (new, never NULL), every
+ * name made whole and its provider checked. */
+static int cfg_build_fallbacks(cfg_ctx_t *cx, cp_config_t *c, const json_t *fb, const char *name,
+                               json_t **out)
 {
     const char *k;
     json_t *list; /* borrowed from fb */
 
-    c->fallbacks = json_object();
+    *out = json_object();
     json_object_foreach((json_t *)fb, k, list)
     {
         json_t *whole = json_array(), *key = cfg_whole_target(c, k), *it;
@@ -1004,7 +1186,7 @@ static int cfg_build_fallbacks(cfg_ctx_t *cx, cp_config_t *c, const json_t *fb)
         size_t i;
         int rc = CP_OK;
 
-        snprintf(path, sizeof(path), "models.fallbacks.%s", k);
+        snprintf(path, sizeof(path), "%s.%s", name, k);
         rc = cfg_check_model_provider(cx, c, path, k);
         json_array_foreach(list, i, it)
         {
@@ -1012,13 +1194,44 @@ static int cfg_build_fallbacks(cfg_ctx_t *cx, cp_config_t *c, const json_t *fb)
                 json_array_append_new(whole, cfg_whole_target(c, json_string_value(it)));
         }
         if (rc == CP_OK)
-            json_object_set(c->fallbacks, json_string_value(key), whole);
+            json_object_set(*out, json_string_value(key), whole);
         json_decref(whole);
         json_decref(key);
         if (rc != CP_OK)
             return CP_ERR;
     }
     return CP_OK;
+}
+
+/* The providers named by <v> (at <path>), a model name or an array of them, are configured. */
+static int cfg_check_model_names(cfg_ctx_t *cx, cp_config_t *c, const char *path, const json_t *v)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+
+    if (json_is_string(v))
+        return cfg_check_model_provider(cx, c, path, json_string_value(v));
+    json_array_foreach(v, i, it)
+    {
+        if (cfg_check_model_provider(cx, c, path, json_string_value(it)) != CP_OK)
+            return CP_ERR;
+    }
+    return CP_OK;
+}
+
+/* models.<key> (bigModel or smallModel), a name or an array of names, into *<arr> (new, an array of
+ * one for a name) and *<first> (new, its first); <dflt> when absent. */
+static int cfg_build_model_list(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod, const char *key,
+                                const char *dflt, json_t **arr, char **first)
+{
+    const json_t *v = json_object_get(mod, key); /* borrowed */
+    char path[64];
+
+    snprintf(path, sizeof(path), "models.%s", key);
+    *arr = json_is_array(v) ? json_deep_copy(v)
+                            : json_pack("[s]", json_is_string(v) ? json_string_value(v) : dflt);
+    *first = cp_xstrdup(json_string_value(json_array_get(*arr, 0)));
+    return cfg_check_model_names(cx, c, path, *arr);
 }
 
 static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
@@ -1028,18 +1241,18 @@ static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
     json_t *target; /* borrowed from c->model_map */
     char list[512];
 
-    c->big_model = cp_xstrdup(cfg_str(mod, "bigModel", "gpt-4@openai"));
-    c->small_model = cp_xstrdup(cfg_str(mod, "smallModel", "gpt-4-mini@openai"));
     c->preferred_provider = cp_xstrdup(cfg_str(mod, "preferredProvider", "openai"));
-    if (cfg_check_model_provider(cx, c, "models.bigModel", c->big_model) != CP_OK ||
-        cfg_check_model_provider(cx, c, "models.smallModel", c->small_model) != CP_OK)
+    if (cfg_build_model_list(cx, c, mod, "bigModel", "gpt-4@openai", &c->big_models, &c->big_model) !=
+            CP_OK ||
+        cfg_build_model_list(cx, c, mod, "smallModel", "gpt-4-mini@openai", &c->small_models,
+                             &c->small_model) != CP_OK)
         return CP_ERR;
     c->model_map = json_is_object(map) ? json_deep_copy(map) : json_object();
     json_object_foreach(c->model_map, pat, target)
     {
         char path[512];
         snprintf(path, sizeof(path), "models.map.%s", pat);
-        if (cfg_check_model_provider(cx, c, path, json_string_value(target)) != CP_OK)
+        if (cfg_check_model_names(cx, c, path, target) != CP_OK)
             return CP_ERR;
     }
     if (cp_config_provider(c, c->preferred_provider, strlen(c->preferred_provider)) == NULL) {
@@ -1048,7 +1261,39 @@ static int cfg_build_models(cfg_ctx_t *cx, cp_config_t *c, const json_t *mod)
                           "%s: models.preferredProvider: provider \"%s\" is not configured (configured: %s)",
                           cfg_source(c, "models.preferredProvider"), c->preferred_provider, list);
     }
-    return cfg_build_fallbacks(cx, c, json_object_get(mod, "fallbacks"));
+    if (cfg_build_fallbacks(cx, c, json_object_get(mod, "fallbacks"), "models.fallbacks", &c->fallbacks) !=
+        CP_OK)
+        return CP_ERR;
+    return cfg_build_fallbacks(cx, c, json_object_get(mod, "contextFallbacks"), "models.contextFallbacks",
+                               &c->context_fallbacks);
+}
+
+/* retry and breaker (docs/resilience.md), checked by the schema: only loaded here. */
+static void cfg_build_resilience(cp_config_t *c)
+{
+    static const int dflt[] = {408, 409, 429, 500, 502, 503, 504, 529}; /* retry.failoverStatuses */
+    const json_t *rt = json_object_get(c->merged, "retry");             /* borrowed */
+    const json_t *br = json_object_get(c->merged, "breaker");           /* borrowed */
+    const json_t *st = json_object_get(rt, "failoverStatuses");         /* borrowed */
+    const json_t *rate = json_object_get(br, "failureRate");            /* borrowed */
+    json_t *it;                                                         /* borrowed from st */
+    size_t i;
+
+    c->retry_max_wait_s = (unsigned)cfg_int(rt, "maxWaitSeconds", 10);
+    c->retry_max_attempts = (unsigned)cfg_int(rt, "maxAttempts", 3);
+    memset(c->failover, 0, sizeof(c->failover));
+    json_array_foreach(st, i, it)
+    {
+        long long s = json_integer_value(it); /* 400..599 */
+        c->failover[(s - 400) / 64] |= (uint64_t)1 << ((s - 400) % 64);
+    }
+    for (i = 0; st == NULL && i < sizeof(dflt) / sizeof(dflt[0]); i++)
+        c->failover[(dflt[i] - 400) / 64] |= (uint64_t)1 << ((dflt[i] - 400) % 64);
+    c->breaker_failures = (unsigned)cfg_int(br, "failures", 5);
+    c->breaker_rate = json_is_number(rate) ? json_number_value(rate) : 0.5;
+    c->breaker_window_s = (unsigned)cfg_int(br, "windowSeconds", 60);
+    c->breaker_min_requests = (unsigned)cfg_int(br, "minRequests", 10);
+    c->breaker_cooldown_s = (unsigned)cfg_int(br, "cooldownSeconds", 30);
 }
 
 /* The default ledger: systemd's StateDirectory for the service, else ~/.ccproxy/usage.db. */
@@ -1127,8 +1372,7 @@ static int cfg_build(cfg_ctx_t *cx, cp_config_t *c)
     qsort(c->providers, c->nproviders, sizeof(cp_provider_t), cfg_provider_cmp);
     if (cfg_build_models(cx, c, json_object_get(c->merged, "models")) != CP_OK)
         return CP_ERR;
-    c->retry_max_wait_s = (unsigned)cfg_int(json_object_get(c->merged, "retry"), "maxWaitSeconds", 10);
-    c->retry_max_attempts = (unsigned)cfg_int(json_object_get(c->merged, "retry"), "maxAttempts", 3);
+    cfg_build_resilience(c);
     cp_log_level_parse(cfg_str(lg, "level", "info"), &c->log_level);
     cp_log_format_parse(cfg_str(lg, "format", "json"), &c->log_format);
     return cfg_build_team(cx, c);
@@ -1285,7 +1529,9 @@ void cp_config_unref(cp_config_t *c)
         cp_provider_t *p = &c->providers[i];
         free(p->name);
         free(p->base_url);
-        free(p->api_key);
+        for (size_t k = 0; k < p->nkeys; k++)
+            free(p->keys[k]); /* p->api_key is keys[0] */
+        free(p->keys);
         free(p->api_key_env);
         free(p->flavor);
         free(p->proxy);
@@ -1295,6 +1541,9 @@ void cp_config_unref(cp_config_t *c)
     free(c->providers);
     free(c->host);
     json_decref(c->fallbacks);
+    json_decref(c->context_fallbacks);
+    json_decref(c->big_models);
+    json_decref(c->small_models);
     free(c->tls_cert);
     free(c->tls_key);
     free(c->big_model);
@@ -1329,13 +1578,20 @@ json_t *cp_config_dump(const cp_config_t *c)
     {
         const char *k = json_string_value(json_object_get(pv, "apiKey"));
         json_t *hdrs = json_object_get(pv, "headers"); /* borrowed from pv */
+        json_t *pool = json_object_get(pv, "apiKeys"); /* borrowed from pv */
         const char *hk;
-        json_t *hv; /* borrowed from hdrs */
+        json_t *hv; /* borrowed from pool, then hdrs */
+        size_t i;
 
         const char *proxy = json_string_value(json_object_get(pv, "proxy"));
 
         if (k != NULL && *k != '\0')
             json_object_set_new(pv, "apiKey", json_string(CFG_REDACTED));
+        json_array_foreach(pool, i, hv)
+        {
+            if (json_string_length(hv) > 0) /* "" (an unset variable) says nothing and stays, as apiKey's */
+                json_array_set_new(pool, i, json_string(CFG_REDACTED));
+        }
         if (proxy != NULL && *proxy != '\0') {
             char *r = cp_trust_url_redacted(proxy);
             json_object_set_new(pv, "proxy", json_string(r));

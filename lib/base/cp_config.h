@@ -8,7 +8,7 @@
  * `${VAR}` and `${VAR:-default}` in file strings are expanded from the environment; a provider
  * without `apiKey` takes `<NAME>_API_KEY`. Every leaf value remembers where it came from.
  * The $CWD layer is applied only when the user trusted that file (`ccproxy trust`, lib/base/cp_trust.h),
- * and even then expands `${VAR}` in `providers.*.apiKey` only.
+ * and even then expands `${VAR}` in `providers.*.apiKey` and `providers.*.apiKeys` only.
  *
  * A loaded cp_config_t is immutable and reference counted: requests in flight keep the snapshot
  * they started with while SIGHUP installs a new one. No I/O besides reading the files. */
@@ -16,6 +16,7 @@
 #define CP_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -64,11 +65,24 @@ typedef struct cp_config {
     char *big_model;
     char *small_model;
     char *preferred_provider;
-    json_t *model_map;         /* models.map: {glob pattern: "model" | "model@provider"}, file order; owned */
-    unsigned retry_max_wait_s; /* retry.maxWaitSeconds: the longest Retry-After waited for */
+    json_t *big_models;   /* models.bigModel as an array of 1..CP_CONFIG_FALLBACKS_MAX+1 names (a string is
+                             an array of one); big_model is its first; owned */
+    json_t *small_models; /* models.smallModel, the same */
+    json_t *model_map;    /* models.map: {glob pattern: "model" | "model@provider" | [such names, 1..8]}, file
+                             order; owned */
+    unsigned retry_max_wait_s;   /* retry.maxWaitSeconds: the longest Retry-After waited for */
     unsigned retry_max_attempts; /* retry.maxAttempts: how often one candidate is asked at most */
     json_t *fallbacks;           /* models.fallbacks: {"model@provider": ["model@provider", ...]}, keys and
                                     values made whole with models.preferredProvider; owned, never NULL */
+    json_t *context_fallbacks;   /* models.contextFallbacks: the same shape: tried on a context-length error;
+                                    owned, never NULL */
+    uint64_t failover[4];        /* retry.failoverStatuses: bit (status - 400) set for each status that
+                                    hands a request to the next candidate (cp_config_failover) */
+    unsigned breaker_failures;   /* breaker.failures: consecutive failures that open it; 0: off */
+    double breaker_rate;         /* breaker.failureRate: 0 (off) .. 1 */
+    unsigned breaker_window_s;   /* breaker.windowSeconds */
+    unsigned breaker_min_requests; /* breaker.minRequests */
+    unsigned breaker_cooldown_s;   /* breaker.cooldownSeconds */
     /* team access (docs/team.md) */
     struct cp_auth *auth;       /* auth: developer keys and the unauthenticated mode; owned, never NULL */
     struct cp_prices *prices;   /* prices: the config's before the built-in table; owned, never NULL */
@@ -100,6 +114,12 @@ typedef struct cp_config {
 
 /* The most candidates a models.fallbacks entry names (after its own target). */
 #define CP_CONFIG_FALLBACKS_MAX 7
+
+/* Whether upstream HTTP <status> hands the request to the next candidate (retry.failoverStatuses). */
+static inline int cp_config_failover(const cp_config_t *c, long status)
+{
+    return status >= 400 && status < 656 && (c->failover[(status - 400) / 64] >> ((status - 400) % 64) & 1u);
+}
 
 /* The managed layer when $CCPROXY_MANAGED_PATH is not set: what the system service reads. */
 #define CP_CONFIG_MANAGED_DEFAULT "/etc/ccproxy/managed-settings.json"
@@ -135,10 +155,10 @@ size_t cp_config_watch_paths(const cp_config_opts_t *o, char **out, size_t max);
 cp_config_t *cp_config_ref(cp_config_t *c);
 void cp_config_unref(cp_config_t *c); /* accepts NULL; frees at zero */
 
-/* Returns new: {"config": <merged, every apiKey and every secret-looking header value (see
- * cp_prov_header_secret) replaced by "<redacted>", the user and password of a proxy URL too>,
- * "sources": {...}, "keys": <cp_trust_key_origins: per provider, the layers that set its baseURL and
- * its key, and a "warning" when they differ>}. */
+/* Returns new: {"config": <merged, every apiKey and apiKeys element and every secret-looking header value
+ * (see cp_prov_header_secret) replaced by "<redacted>", the user and password of a proxy URL too>, "sources":
+ * {...}, "keys": <cp_trust_key_origins: per provider, the layers that set its baseURL and its key, and a
+ * "warning" when they differ>}. */
 json_t *cp_config_dump(const cp_config_t *c);
 
 /* Borrows: the provider named <name> (<len> bytes, not NUL-terminated), or NULL. */

@@ -19,10 +19,14 @@ typedef struct cp_route {
     char model[CP_ROUTE_MODEL_MAX]; /* the upstream model name */
     size_t nnext;                   /* candidates after this one, in order (docs/resilience.md) */
     cp_route_next_t next[CP_CONFIG_FALLBACKS_MAX];
+    size_t nctx; /* candidates for a context-length error (models.contextFallbacks of the target), in order */
+    cp_route_next_t ctx[CP_CONFIG_FALLBACKS_MAX];
 } cp_route_t;
 
-/* Resolves the client's <model> (then fills <next> from models.fallbacks of the resulting
- * "model@provider", duplicates of the target or of each other left out):
+/* Resolves the client's <model>. A rule whose value is an array of names (models.bigModel, smallModel,
+ * a models.map value) gives its first as the target and the others, in order, as <next>; then <next> gets
+ * models.fallbacks of the resulting "model@provider", and <ctx> models.contextFallbacks of it; duplicates
+ * of the target or of each other are left out of each list, a list is cut at CP_CONFIG_FALLBACKS_MAX:
  *   "name@provider"          -> that provider, upstream model "name"
  *   contains "haiku"         -> models.smallModel (itself "name" or "name@provider")
  *   contains "sonnet"/"opus" -> models.bigModel

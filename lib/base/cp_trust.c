@@ -391,6 +391,24 @@ int cp_trust_key_literal(const char *raw)
     return 0;
 }
 
+/* The first of providers.<name>.apiKey and apiKeys (its elements) in <pv> that holds key material
+ * (cp_trust_key_literal), or NULL. */
+static const char *trust_literal_key(const json_t *pv)
+{
+    const char *raw = json_string_value(json_object_get(pv, "apiKey"));
+    size_t i;
+    json_t *it; /* borrowed from pv */
+
+    if (raw != NULL && cp_trust_key_literal(raw))
+        return "apiKey";
+    json_array_foreach(json_object_get(pv, "apiKeys"), i, it)
+    {
+        if (json_is_string(it) && cp_trust_key_literal(json_string_value(it)))
+            return "apiKeys";
+    }
+    return NULL;
+}
+
 void cp_trust_warn_readable_key(const char *path, unsigned mode, const json_t *root, cp_trust_warn_cb warn,
                                 void *ud)
 {
@@ -401,12 +419,12 @@ void cp_trust_warn_readable_key(const char *path, unsigned mode, const json_t *r
         return;
     json_object_foreach(json_object_get(root, "providers"), name, pv)
     {
-        const char *raw = json_string_value(json_object_get(pv, "apiKey"));
+        const char *which = trust_literal_key(pv);
 
-        if (raw != NULL && cp_trust_key_literal(raw)) {
-            char *line = cp_xasprintf("ccproxy: warning: %s holds an API key (providers.%s.apiKey) and other "
+        if (which != NULL) {
+            char *line = cp_xasprintf("ccproxy: warning: %s holds an API key (providers.%s.%s) and other "
                                       "users can read it (mode %04o); run: chmod 600 %s",
-                                      path, name, mode, path);
+                                      path, name, which, mode, path);
             warn(line, ud);
             free(line);
             return;
@@ -529,6 +547,20 @@ static const char *trust_origin(const json_t *sources, const char *name, const c
     return o != NULL ? o : "default";
 }
 
+/* Whether providers.<name>.apiKeys in <pv> names a key (a non-empty element; "" is an unset variable). */
+static int trust_has_pool(const json_t *pv)
+{
+    size_t i;
+    json_t *it; /* borrowed from pv */
+
+    json_array_foreach(json_object_get(pv, "apiKeys"), i, it)
+    {
+        if (json_string_length(it) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 json_t *cp_trust_key_origins(const json_t *merged, const json_t *sources, const json_t *layers)
 {
     json_t *out = json_object(); /* returned */
@@ -540,8 +572,10 @@ json_t *cp_trust_key_origins(const json_t *merged, const json_t *sources, const 
         const char *key = json_string_value(json_object_get(pv, "apiKey"));
         const char *uo = trust_origin(sources, name, "baseURL");
         const char *ko = key != NULL && *key != '\0' ? trust_origin(sources, name, "apiKey") : NULL;
+        const char *po = trust_has_pool(pv) ? trust_origin(sources, name, "apiKeys") : NULL;
         const char *ul = trust_layer_name(layers, uo);
         json_t *ent = json_pack("{s:{s:s,s:s}}", "baseURL", "layer", ul, "source", uo);
+        int which = 0; /* 1: apiKey came from another layer than baseURL, 2: apiKeys did */
 
         if (ent == NULL) /* an origin that is not UTF-8 */
             continue;
@@ -549,11 +583,18 @@ json_t *cp_trust_key_origins(const json_t *merged, const json_t *sources, const 
                             ko != NULL
                                 ? json_pack("{s:s,s:s}", "layer", trust_layer_name(layers, ko), "source", ko)
                                 : json_null());
-        if (ko != NULL && strcmp(uo, "default") != 0 && strcmp(uo, ko) != 0) {
+        if (po != NULL) /* only for a provider with a key pool */
+            json_object_set_new(ent, "apiKeys",
+                                json_pack("{s:s,s:s}", "layer", trust_layer_name(layers, po), "source", po));
+        if (strcmp(uo, "default") != 0)
+            which = ko != NULL && strcmp(uo, ko) != 0 ? 1 : po != NULL && strcmp(uo, po) != 0 ? 2 : 0;
+        if (which != 0) {
+            const char *wo = which == 1 ? ko : po;
             char *w =
-                cp_xasprintf("ccproxy: warning: providers.%s: its key comes from %s (%s) but its baseURL "
-                             "from %s (%s): make sure that server is meant to receive this key",
-                             name, ko, trust_layer_name(layers, ko), uo, ul);
+                cp_xasprintf("ccproxy: warning: providers.%s: its %s from %s (%s) but its baseURL "
+                             "from %s (%s): make sure that server is meant to receive %s",
+                             name, which == 1 ? "key comes" : "keys (apiKeys) come", wo,
+                             trust_layer_name(layers, wo), uo, ul, which == 1 ? "this key" : "these keys");
             json_object_set_new(ent, "warning", json_string(w));
             free(w);
         }

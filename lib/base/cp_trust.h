@@ -95,7 +95,8 @@ int cp_trust_proxy_ok(const char *s);
 char *cp_trust_url_redacted(const char *url);
 
 /* Returns new, for `ccproxy config`: {"<provider>": {"baseURL": {"layer": L, "source": S},
- * "apiKey": {"layer": L, "source": S} or null (no key), "warning": "..." when the key and the baseURL
+ * "apiKey": {"layer": L, "source": S} or null (no key), "apiKeys": {"layer": L, "source": S} (a pool
+ * only), "warning": "..." when a key and the baseURL
  * were set by different layers and the baseURL is not the built-in one}}. <merged> is the effective
  * tree (only presence of keys is read), <sources> {dotted path: origin}, <layers> {file: layer name}.
  * L is "default", "user", "project", "managed", "CCPROXY_CONFIG", "--config", "environment" or

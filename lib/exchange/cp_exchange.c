@@ -18,95 +18,15 @@
  * the stream has been silent for server.pingIntervalSeconds (and the adapter is between events), so no idle
  * timeout fires during a long think. Callbacks only record facts and release halves; the exchange is freed
  * from its own zero-delay event once both are released, so no callback frees the object that delivered it. */
-#include "cp_exchange.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
-#include "cp_buf.h"
-#include "cp_caps.h"
+#include "cp_exchange_int.h"
 #include "cp_log.h"
-#include "cp_prov.h"
-#include "cp_retry.h"
-#include "cp_up.h"
-
-#define EX_ERROR_BODY_MAX (64u * 1024u) /* what we keep of a non-2xx upstream body */
-#define EX_OUT_KEEP       4096          /* output buffer capacity kept between pieces */
-#define EX_LINGER_MS      100           /* after a complete answer, how long the upstream may take to end */
-#define EX_HALF_CLIENT    1u
-#define EX_HALF_UPSTREAM  2u
-
-struct cp_exchanges {
-    struct event_base *base; /* borrowed */
-    cp_up_t *up;             /* borrowed */
-    cp_caps_t *caps;         /* owned: output-token caps learned from upstream answers */
-    unsigned live;
-    LIST_HEAD(, exchange) all; /* every live exchange */
-};
-
-typedef struct exchange {
-    cp_exchanges_t *xs;
-    cp_front_req_t *fr; /* NULL once replied or gone */
-    cp_xfer_t *xfer;    /* NULL once done or cancelled */
-    cp_config_t *cfg;   /* own reference: the provider below lives in it */
-    const cp_provider_t *prov;
-    const cp_prov_ops_t *ops;
-    void *st;                       /* owned: the adapter's state */
-    char model[CP_ROUTE_MODEL_MAX]; /* the client's model */
-    char upstream_model[CP_ROUTE_MODEL_MAX];
-    cp_route_next_t *chain; /* owned: the candidates still to try (models.fallbacks); NULL when none */
-    unsigned nchain, next;  /* how many, and the next one's index */
-    json_t *request;        /* own reference to the client's body while another attempt may be made */
-    struct event *wait;     /* a Retry-After or backoff pause before the same candidate is asked again */
-    unsigned tries;         /* attempts on the current candidate */
-    uint64_t start_us;      /* when the request reached the exchange */
-    uint64_t free_at_ms;    /* the earliest a candidate said it frees up (wall clock); 0: none said */
-    enum cp_anth_kind kind;
-    unsigned client_stream : 1;
-    char rid[CP_REQ_ID_LEN + 1];
-    unsigned live;          /* EX_HALF_* still held */
-    unsigned streaming : 1; /* the streamed reply started */
-    unsigned paused : 1;    /* we paused the transfer: client output above the high-water mark */
-    unsigned in_curl : 1;   /* inside on_head/on_body: the transfer must not be removed now */
-    long status;            /* of the upstream answer */
-    unsigned sent;          /* upstream requests sent (the first and each retry) */
-    uint64_t sent_us;       /* when the current one was sent (cp_mono_us) */
-    uint64_t up_us;         /* in flight, summed over the attempts that ended */
-    int64_t ttfb_us;        /* sent -> head of the current attempt; -1: no head yet */
-    cp_buf_t out;           /* client bytes the adapter produced, not written yet */
-    cp_buf_t body;          /* the collected upstream body */
-    struct event *ping;
-    const struct timeval *ping_tv; /* the base's common timeout for ping_interval_s */
-    struct timeval ping_store;     /* used when no common timeout could be made */
-    struct event *linger;          /* cancels a transfer still open after its answer was complete */
-    struct event *reap;
-    LIST_ENTRY(exchange) link; /* in xs->all */
-} exchange_t;
 
 static void ex_release(exchange_t *x, unsigned half);
 static void ex_send(exchange_t *x, cp_upreq_t *req);
-static int ex_next(exchange_t *x, const char *why);
-static int ex_again(exchange_t *x, cp_xfer_t *xf);
-
-/* Upstream statuses after which the next candidate of a chain is tried (docs/resilience.md). */
-static int ex_failover_status(long status)
-{
-    switch (status) {
-    case 408:
-    case 409:
-    case 429:
-    case 500:
-    case 502:
-    case 503:
-    case 504:
-    case 529:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 cp_exchanges_t *cp_exchanges_new(struct event_base *base, cp_up_t *up)
 {
@@ -115,6 +35,7 @@ cp_exchanges_t *cp_exchanges_new(struct event_base *base, cp_up_t *up)
     xs->base = base;
     xs->up = up;
     xs->caps = cp_caps_new();
+    xs->health = cp_health_new();
     LIST_INIT(&xs->all);
     return xs;
 }
@@ -124,7 +45,18 @@ void cp_exchanges_free(cp_exchanges_t *xs)
     if (xs == NULL)
         return;
     cp_caps_free(xs->caps);
+    cp_health_free(xs->health);
     free(xs);
+}
+
+void cp_exchanges_set_metrics(cp_exchanges_t *xs, cp_metrics_t *m)
+{
+    xs->metrics = m;
+}
+
+cp_health_t *cp_exchanges_health(cp_exchanges_t *xs)
+{
+    return xs->health;
 }
 
 unsigned cp_exchange_live(const cp_exchanges_t *xs)
@@ -164,8 +96,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
         event_free(x->ping);
     if (x->linger != NULL)
         event_free(x->linger);
-    x->ops->free(x->st);
-    free(x->chain);
+    if (x->st != NULL)
+        x->ops->free(x->st);
     json_decref(x->request);
     if (x->wait != NULL)
         event_free(x->wait);
@@ -200,7 +132,7 @@ static void ex_report_usage(exchange_t *x)
                               x->sent - 1);
 }
 
-static void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
+void ex_error(exchange_t *x, const cp_err_t *e, const char *const *extra)
 {
     cp_front_req_t *fr = x->fr;
 
@@ -240,6 +172,8 @@ static void ex_on_gone(void *ud)
     exchange_t *x = ud;
 
     ex_report_usage(x); /* what was reported before the client left */
+    if (x->xfer != NULL)
+        ex_attempt_end(x, 0, 1);
     x->fr = NULL;
     if (x->ping != NULL)
         evtimer_del(x->ping);
@@ -415,6 +349,7 @@ static int ex_on_head(void *ud, cp_xfer_t *xf, long status)
     if (status >= 200 && status < 300) { /* an answer: no other attempt will be made */
         json_decref(x->request);
         x->request = NULL;
+        ex_attempt_end(x, status, 0);
     }
     if (x->ops->head(x->st, status, cp_xfer_header(xf, "content-type")) == CP_PROV_STREAM) {
         x->in_curl = 1;
@@ -448,35 +383,6 @@ static int ex_on_body(void *ud, cp_xfer_t *xf, const char *p, size_t n)
     return CP_OK;
 }
 
-/* Copies retry-after headers of the upstream answer into <hdr> (NULL-terminated name/value pairs); when
- * a candidate named the time it frees up, the wait until the earliest such time instead: retry-after in
- * whole seconds (<buf>), retry-after-ms (<buf> + 24). <buf> holds 48 bytes. */
-static void ex_retry_headers(const exchange_t *x, cp_xfer_t *xf, const char **hdr, size_t cap, char *buf)
-{
-    static const char *const names[] = {"retry-after", "retry-after-ms"};
-    size_t n = 0;
-
-    if (x->free_at_ms > 0 && ex_failover_status(x->status)) {
-        uint64_t now = cp_wall_ms(), ms = x->free_at_ms > now ? x->free_at_ms - now : 1;
-        snprintf(buf, 24, "%llu", (unsigned long long)((ms + 999) / 1000));
-        snprintf(buf + 24, 24, "%llu", (unsigned long long)ms);
-        hdr[n++] = "retry-after";
-        hdr[n++] = buf;
-        hdr[n++] = "retry-after-ms";
-        hdr[n++] = buf + 24;
-        hdr[n] = NULL;
-        return;
-    }
-    for (size_t i = 0; i < 2 && n + 2 < cap; i++) {
-        const char *v = cp_xfer_header(xf, names[i]);
-        if (v != NULL) {
-            hdr[n++] = names[i];
-            hdr[n++] = v;
-        }
-    }
-    hdr[n] = NULL;
-}
-
 /* The collected answer is complete: the adapter says what the client gets. */
 static void ex_finish(exchange_t *x, cp_xfer_t *xf)
 {
@@ -487,10 +393,10 @@ static void ex_finish(exchange_t *x, cp_xfer_t *xf)
     char secs[48];
     int rc;
 
-    if (ex_failover_status(x->status) && ex_again(x, xf))
+    if ((x->status < 200 || x->status >= 300) && ex_recover(x, xf))
         return;
     ex_retry_headers(x, xf, hdr, 8, secs);
-    if (x->nchain > 0 && x->free_at_ms > 0 && ex_failover_status(x->status) && x->status != 429) {
+    if (ex_all_busy(x)) {
         /* a chain whose every candidate failed, one of them busy until a known time: that is the news */
         cp_err_set(&e, 429, "rate_limit_error",
                    "every provider for this model is busy; the first one frees up in %s s (retry-after)",
@@ -521,6 +427,7 @@ static void ex_on_done(void *ud, cp_xfer_t *xf, int rc, const cp_err_t *e)
 
     x->up_us += cp_mono_us() - x->sent_us;
     x->xfer = NULL;
+    ex_attempt_end(x, x->status, x->fr == NULL);
     ex_release(x, EX_HALF_UPSTREAM); /* the client half is still held: nothing is freed here */
     if (x->fr == NULL)
         return; /* already answered (stream complete, error event sent) or the client left */
@@ -561,7 +468,7 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     ur.headers = h;
     ur.body = cp_buf_detach(&req->body, &ur.body_len); /* taken by cp_up_start */
     ur.connect_timeout_ms = x->prov->connect_timeout_ms;
-    ur.first_byte_timeout_ms = x->prov->first_byte_timeout_ms;
+    ur.first_byte_timeout_ms = ex_first_byte_timeout(x);
     ur.idle_timeout_ms = x->prov->idle_timeout_ms;
     ur.proxy = x->prov->proxy;
     cp_log_j(CP_LOG_DEBUG, "upstream request",
@@ -569,6 +476,7 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
                        "bytes", (json_int_t)ur.body_len));
     x->sent_us = cp_mono_us();
     x->ttfb_us = -1;
+    x->reported = 0;
     x->xfer = cp_up_start(x->xs->up, &ur, &ex_cbs, x, &e);
     cp_upreq_free(req);
     if (x->xfer == NULL) {
@@ -580,18 +488,12 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     cp_front_req_watch(x->fr, ex_on_gone, x);
 }
 
-/* A provider of a style that needs a key, without one: it cannot serve anyone. */
-static int ex_keyless(const cp_provider_t *p)
-{
-    return p->api_key == NULL && cp_prov_key_required(p);
-}
-
 /* Refuses what cannot be sent before any adapter runs. Returns CP_OK, or CP_ERR with <e>. */
 static int ex_admit(const cp_exchanges_t *xs, cp_front_req_t *r, const cp_provider_t *p, cp_err_t *e)
 {
     const cp_config_t *cfg = cp_front_req_config(r);
 
-    if (ex_keyless(p))
+    if (p->nkeys == 0 && cp_prov_key_required(p))
         return cp_err_set(
             e, 400, "invalid_request_error",
             "ccproxy: provider \"%s\" has no API key. Set %s in ccproxy's environment, add \"apiKey\" "
@@ -617,6 +519,7 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
     x->start_us = cp_mono_us();
     x->prov = route->provider;
     x->ops = cp_prov_ops(x->prov);
+    x->key = -1;
     x->live = EX_HALF_CLIENT;
     cp_buf_init(&x->out, 0);
     cp_buf_init(&x->body, x->cfg->max_answer_bytes);
@@ -632,7 +535,7 @@ static exchange_t *ex_new(cp_exchanges_t *xs, cp_front_req_t *r, const json_t *b
 }
 
 /* Runs the current candidate's adapter on the client's <body>: sends its upstream request, or answers. */
-static void ex_begin(exchange_t *x, json_t *body)
+void ex_begin(exchange_t *x, json_t *body)
 {
     cp_prov_args_t a = {0};
     cp_prov_reply_t reply = {0};
@@ -648,6 +551,8 @@ static void ex_begin(exchange_t *x, json_t *body)
     a.caps = x->xs->caps;
     a.kind = x->kind;
     a.client_stream = x->client_stream;
+    a.api_key = x->key >= 0 ? x->prov->keys[x->key] : NULL;
+    a.cache_key = x->cache_key[0] != '\0' ? x->cache_key : NULL;
     rc = x->ops->start(&a, body, &x->st, &req, &reply, &e);
     if (rc == CP_OK) {
         if (req.note != NULL)
@@ -662,117 +567,6 @@ static void ex_begin(exchange_t *x, json_t *body)
     else
         ex_error(x, &e, NULL);
     cp_buf_free(&reply.body);
-}
-
-/* Another attempt on x->prov from the kept request: a fresh adapter state and answer buffer. */
-static void ex_restart(exchange_t *x)
-{
-    x->ops->free(x->st);
-    x->st = NULL;
-    x->tries++;
-    x->status = 0;
-    cp_buf_free(&x->body);
-    cp_buf_init(&x->body, x->cfg->max_answer_bytes);
-    ex_begin(x, x->request);
-}
-
-/* Before the client got a byte, the current candidate failed (<why>: what failed, or NULL for its
- * status): the next candidate of the chain with a key gets the request. Returns 1 when one was started
- * (it may have answered already), 0 when none is left: the caller then answers as without a chain. */
-static int ex_next(exchange_t *x, const char *why)
-{
-    char reason[64];
-
-    if (x->fr == NULL || x->request == NULL)
-        return 0;
-    while (x->next < x->nchain && ex_keyless(x->chain[x->next].provider))
-        x->next++; /* a candidate without its key cannot serve anyone */
-    if (x->next >= x->nchain)
-        return 0;
-    if (why == NULL)
-        snprintf(reason, sizeof(reason), "HTTP %ld", x->status);
-    cp_log_j(CP_LOG_WARN, "upstream failed; trying the next candidate",
-             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "rid", x->rid, "provider", x->prov->name, "model",
-                       x->upstream_model, "why", why != NULL ? why : reason, "next",
-                       x->chain[x->next].provider->name, "next_model", x->chain[x->next].model));
-    x->ops->free(x->st); /* the old candidate's state goes with its ops */
-    x->st = NULL;
-    x->prov = x->chain[x->next].provider;
-    x->ops = cp_prov_ops(x->prov);
-    snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", x->chain[x->next].model);
-    x->next++;
-    x->tries = 0;
-    cp_front_req_note(x->fr, x->prov->name, x->upstream_model);
-    ex_restart(x);
-    return 1;
-}
-
-/* The pause of a Retry-After or a backoff is over: the same candidate is asked again. */
-static void ex_wait_cb(evutil_socket_t fd, short what, void *arg)
-{
-    exchange_t *x = arg;
-
-    (void)fd;
-    (void)what;
-    if (x->fr == NULL || x->request == NULL)
-        return; /* the client left meanwhile: the exchange is on its way out */
-    ex_restart(x);
-}
-
-/* Asks the same candidate again in <ms>, on a loop timer. Returns 1, or 0 when no timer could be made. */
-static int ex_wait(exchange_t *x, int64_t ms, const char *why)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-
-    if (x->wait == NULL && (x->wait = evtimer_new(x->xs->base, ex_wait_cb, x)) == NULL)
-        return 0;
-    cp_log_j(CP_LOG_INFO, "upstream asks to wait; retrying",
-             json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "rid", x->rid, "provider", x->prov->name, "model",
-                       x->upstream_model, "status", (json_int_t)x->status, "why", why, "wait_ms",
-                       (json_int_t)ms, "attempt", (json_int_t)x->tries + 1));
-    evtimer_add(x->wait, &tv);
-    return 1;
-}
-
-/* Whether <ms> more still fits the client's own timeout (x-stainless-timeout, seconds, as the SDKs and
- * Claude Code send it); no header: it fits. */
-static int ex_patient(const exchange_t *x, int64_t ms)
-{
-    const char *t = cp_front_req_header(x->fr, "x-stainless-timeout");
-    char *end;
-    double s = t != NULL ? strtod(t, &end) : 0;
-
-    if (t == NULL || end == t || s <= 0)
-        return 1;
-    return (double)(cp_mono_us() - x->start_us) / 1000.0 + (double)ms < s * 1000.0 - 1000.0;
-}
-
-/* A failover status from the current candidate (docs/resilience.md): wait for its Retry-After when short
- * and ask it again; else hand over to the next candidate; else, with no Retry-After at all, back off and
- * ask it again; all within retry.maxAttempts per candidate. Returns 1 when something was started, 0 when
- * the answer stands. */
-static int ex_again(exchange_t *x, cp_xfer_t *xf)
-{
-    cp_retry_hdrs_t h = {cp_xfer_header(xf, "retry-after-ms"), cp_xfer_header(xf, "retry-after"),
-                         cp_xfer_header(xf, "x-ratelimit-reset-requests"),
-                         cp_xfer_header(xf, "x-ratelimit-reset-tokens")};
-    int64_t wait = x->status == 429 || x->status == 503 || x->status == 529
-                       ? cp_retry_after_ms(&h, (int64_t)cp_wall_ms())
-                       : -1;
-    int budget = x->tries < x->cfg->retry_max_attempts && x->request != NULL && x->fr != NULL;
-
-    if (wait >= 0 && budget && wait <= (int64_t)x->cfg->retry_max_wait_s * 1000 && ex_patient(x, wait))
-        return ex_wait(x, wait, "retry-after");
-    if (wait >= 0 && (x->free_at_ms == 0 || cp_wall_ms() + (uint64_t)wait < x->free_at_ms))
-        x->free_at_ms = cp_wall_ms() + (uint64_t)wait; /* too long to wait here: the client may */
-    if (ex_next(x, NULL))
-        return 1;
-    if (wait < 0 && budget) {
-        int64_t pause = cp_retry_backoff_ms(x->tries + 1, (uint32_t)(cp_mono_us() * 2654435761u));
-        if (ex_patient(x, pause))
-            return ex_wait(x, pause, "backoff");
-    }
-    return 0;
 }
 
 void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
@@ -790,13 +584,6 @@ void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json
     x = ex_new(xs, r, body, route);
     x->kind = kind;
     x->client_stream = kind == CP_ANTH_MESSAGES && json_is_true(json_object_get(body, "stream"));
-    x->request = json_incref(body); /* kept until the answer starts: another attempt may need it */
-    x->tries = 1;
-    if (route->nnext > 0) {
-        x->chain = cp_xcalloc(route->nnext, sizeof(*x->chain));
-        memcpy(x->chain, route->next, route->nnext * sizeof(*x->chain));
-        x->nchain = (unsigned)route->nnext;
-    }
-    ex_begin(x, body);
-    json_decref(body);
+    x->request = body; /* kept until the answer starts: another attempt may need it */
+    ex_cands_start(x, route);
 }

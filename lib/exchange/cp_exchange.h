@@ -37,6 +37,13 @@ void cp_exchanges_free(cp_exchanges_t *xs);
 void cp_exchange_start(void *ud, cp_front_req_t *r, enum cp_anth_kind kind, json_t *body,
                        const cp_route_t *route);
 
+/* Counts each upstream attempt into <m> (ccproxy_upstream_attempts_total); <m> is borrowed, NULL: none. */
+void cp_exchanges_set_metrics(cp_exchanges_t *xs, struct cp_metrics *m);
+
+/* What the exchanges remember of the upstreams (breakers, keys, sessions), for /health and /metrics and
+ * the reload (cp_health_reload). Borrowed: lives as long as <xs>. */
+struct cp_health *cp_exchanges_health(cp_exchanges_t *xs);
+
 /* Exchanges alive (for the drain). */
 unsigned cp_exchange_live(const cp_exchanges_t *xs);
 

@@ -28,7 +28,9 @@
 #include "cp_accept.h"
 #include "cp_conn.h"
 #include "cp_anth.h"
+#include "cp_auth.h"
 #include "cp_guard.h"
+#include "cp_health.h"
 #include "cp_ident.h"
 #include "cp_json.h"
 #include "cp_log.h"
@@ -43,6 +45,7 @@ struct cp_front {
     void *handler_ud;
     cp_team_t *team;       /* borrowed: developer keys, limits, the ledger; NULL in unit tests */
     cp_metrics_t *metrics; /* borrowed: GET /metrics and what it counts; NULL: none */
+    cp_health_t *health;   /* borrowed: breakers and key states for /health and /metrics; NULL: none */
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     cp_accept_t *acc; /* owned: pauses accepting at the open-file limit */
@@ -281,6 +284,22 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 
 /* ---- handlers ------------------------------------------------------------------------------- */
 
+/* Whether the /health caller presents a developer key (auth.keys) or the metrics token. */
+static int front_health_authed(const front_req_t *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    const char *authz = evhttp_find_header(h, "Authorization");
+    size_t len;
+    const char *k = cp_auth_presented(evhttp_find_header(h, "x-api-key"), authz, &len);
+
+    if (k == NULL)
+        return 0;
+    if (cp_auth_find(r->cfg->auth, k, len) != NULL)
+        return 1;
+    return r->cfg->metrics_token != NULL && authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0 &&
+           cp_metrics_token_eq(authz + 7, r->cfg->metrics_token);
+}
+
 /* GET /health: status for anyone; the version, pid and load for callers on loopback or that prove the
  * instance key (x-ccproxy-auth); with x-ccproxy-nonce, the proof that this server holds the key and
  * the digest of its current configuration (lib/cli/cp_ident.h). */
@@ -315,13 +334,17 @@ static void front_health(front_req_t *r)
     /* Who may see the pid and the load: loopback peers, and callers that prove the instance key.
      * Client keys, once they exist, are the third way in: here. */
     trusted = cp_ident_peer_loopback(evc ? evhttp_connection_get_addr(evc) : NULL) ||
-              (key != NULL && auth != NULL && cp_ident_client_ok(key, nonce, auth));
+              (key != NULL && auth != NULL && cp_ident_client_ok(key, nonce, auth)) || front_health_authed(r);
     body = json_pack("{s:s,s:s}", "status", "ok", "service", "ccproxy");
     if (trusted)
         json_object_update_new(
             body, json_pack("{s:s,s:I,s:I,s:I,s:I}", "version", CP_VERSION, "pid", (json_int_t)getpid(),
                             "uptime_s", (json_int_t)((cp_mono_us() - r->f->started_us) / 1000000u), "active",
                             (json_int_t)r->f->active - 1, "streams", (json_int_t)r->f->streams));
+    if (trusted && r->f->health != NULL) /* breakers and key states (docs/resilience.md) */
+        json_object_set_new(
+            body, "upstreams",
+            cp_health_json(r->f->health, r->cfg->providers, r->cfg->nproviders, cp_mono_us() / 1000u));
     if (nonce != NULL && key != NULL && cp_ident_config_digest(key, r->cfg->merged, digest) == CP_OK) {
         cp_ident_proof(key, nonce, (long)getpid(), digest, proof);
         json_object_set_new(body, "config_digest", json_string(digest));
@@ -361,9 +384,10 @@ static void front_models(front_req_t *r)
     front_models_add(data, r->cfg, r->cfg->small_model);
     {
         const char *pat;
-        json_t *target; /* borrowed from the config */
-        json_object_foreach(r->cfg->model_map, pat, target)
-            front_models_add(data, r->cfg, json_string_value(target));
+        json_t *target;                                     /* borrowed from the config */
+        json_object_foreach(r->cfg->model_map, pat, target) /* a chain is listed by its target */
+            front_models_add(data, r->cfg,
+                             json_string_value(json_is_array(target) ? json_array_get(target, 0) : target));
     }
     n = json_array_size(data);
     front_json(r, 200,
@@ -455,7 +479,12 @@ static void front_metrics(front_req_t *r)
 
     cp_buf_init(&b, CP_METRICS_TEXT_MAX);
     if (cp_scrape(r->f->metrics, r->f->team, r->cfg, evc ? evhttp_connection_get_addr(evc) : NULL, authz, &g,
-                  &b, &e) == CP_OK)
+                  &b, &e) == CP_OK &&
+        r->f->health != NULL &&
+        cp_health_metrics(r->f->health, r->cfg->providers, r->cfg->nproviders, cp_mono_us() / 1000u, &b) !=
+            CP_OK)
+        cp_err_set(&e, 500, "api_error", "the metrics text is larger than %u bytes", CP_METRICS_TEXT_MAX);
+    if (e.http_status == 0)
         front_reply(r, 200, CP_METRICS_CONTENT_TYPE, cp_buf_str(&b), b.len, NULL);
     else
         cp_front_req_error(r, &e, NULL);
@@ -644,6 +673,11 @@ void cp_front_set_team(cp_front_t *f, cp_team_t *team)
 void cp_front_set_metrics(cp_front_t *f, cp_metrics_t *m)
 {
     f->metrics = m;
+}
+
+void cp_front_set_health(cp_front_t *f, cp_health_t *h)
+{
+    f->health = h;
 }
 
 void cp_front_req_upstream(cp_front_req_t *r, int64_t ttfb_us, uint64_t inflight_us, unsigned retries)

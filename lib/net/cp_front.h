@@ -85,6 +85,11 @@ void cp_front_set_team(cp_front_t *f, cp_team_t *team);
 typedef struct cp_metrics cp_metrics_t;
 void cp_front_set_metrics(cp_front_t *f, cp_metrics_t *m);
 
+/* What the exchanges remember of the upstreams (lib/exchange/cp_health.h), borrowed: its breakers and
+ * key states are shown by /health to trusted callers and by /metrics. NULL (the default): not shown. */
+typedef struct cp_health cp_health_t;
+void cp_front_set_health(cp_front_t *f, cp_health_t *h);
+
 /* What the upstream side of <r> took, for the metrics: <ttfb_us> from the upstream request sent to its
  * head (the last attempt; -1: no head), <inflight_us> the time upstream transfers were in flight
  * (summed over attempts), <retries> the requests sent again. Call before the reply ends (or from the

@@ -34,7 +34,18 @@ static const double met_le_added[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.
                                       0.01,   0.025,   0.05,   0.1,   0.25,   1};
 #define MET_NLE(a) (sizeof(a) / sizeof((a)[0]))
 
-enum { F_REQUESTS, F_ERRORS, F_TOKENS, F_RETRIES, F_RELOADS, F_TTFB, F_DURATION, F_ADDED, F_COUNT };
+enum {
+    F_REQUESTS,
+    F_ERRORS,
+    F_TOKENS,
+    F_RETRIES,
+    F_ATTEMPTS,
+    F_RELOADS,
+    F_TTFB,
+    F_DURATION,
+    F_ADDED,
+    F_COUNT
+};
 
 static const met_family_t met_families[F_COUNT] = {
     [F_REQUESTS] = {"ccproxy_requests_total",
@@ -62,6 +73,13 @@ static const met_family_t met_families[F_COUNT] = {
                    {"provider"},
                    NULL,
                    0},
+    [F_ATTEMPTS] = {"ccproxy_upstream_attempts_total",
+                    "Upstream attempts by provider, upstream model and outcome (ok, rate_limited, refused, "
+                    "overloaded, server_error, client_error, no_answer, cancelled).",
+                    MET_COUNTER,
+                    {"provider", "model", "outcome"},
+                    NULL,
+                    0},
     [F_RELOADS] = {"ccproxy_config_reloads_total",
                    "Configuration reloads by result (ok, error).",
                    MET_COUNTER,
@@ -318,6 +336,16 @@ static const char *met_error_type(const char *t)
 }
 
 /* ---- public: counting -------------------------------------------------------------------------------- */
+
+void cp_metrics_attempt(cp_metrics_t *m, const char *provider, const char *model, const char *outcome)
+{
+    const char *v[3];
+
+    v[0] = met_or_dash(provider);
+    v[1] = met_model(m, model);
+    v[2] = met_or_dash(outcome);
+    met_add(m, F_ATTEMPTS, v, 1);
+}
 
 cp_metrics_t *cp_metrics_new(unsigned max_models)
 {

@@ -70,6 +70,11 @@ void cp_metrics_request(cp_metrics_t *m, const cp_metrics_req_t *r);
 
 /* API requests counted since start (the sum of ccproxy_requests_total), for systemd's STATUS=. */
 uint64_t cp_metrics_served(const cp_metrics_t *m);
+
+/* One upstream attempt of a request (the exchange's, docs/resilience.md): <model> is the upstream model
+ * (admitted as the client models are, metrics.maxModels), <outcome> one of the labels the family's help
+ * text lists. */
+void cp_metrics_attempt(cp_metrics_t *m, const char *provider, const char *model, const char *outcome);
 void cp_metrics_reload(cp_metrics_t *m, int ok);
 
 /* Appends the whole exposition to <out> (whose cap bounds it). Returns CP_OK, or CP_ERR when <out>

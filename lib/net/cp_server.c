@@ -17,6 +17,7 @@
 
 #include "cp_accept.h"
 #include "cp_exchange.h"
+#include "cp_health.h"
 #include "cp_front.h"
 #include "cp_ident.h"
 #include "cp_log.h"
@@ -100,13 +101,14 @@ typedef struct server {
 
 void cp_server_apply_logging(const cp_config_t *cfg)
 {
-    const char *keys[256];
-    size_t n = 0;
+    size_t cap = cfg->nproviders * CP_PROV_SECRETS_MAX, n = 0; /* every key of every pool, and headers */
+    const char **keys = cp_xcalloc(cap + 1, sizeof(*keys));
 
     cp_log_setup(cfg->log_level, cfg->log_format);
-    for (size_t i = 0; i < cfg->nproviders && n < 256; i++) /* cp_log copies them */
-        n += cp_prov_secrets(&cfg->providers[i], keys + n, 256 - n);
-    cp_log_set_secrets(keys, n);
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        n += cp_prov_secrets(&cfg->providers[i], keys + n, CP_PROV_SECRETS_MAX);
+    cp_log_set_secrets(keys, n); /* cp_log copies them */
+    free(keys);
 }
 
 static void server_status(void *ud, char *buf, size_t cap)
@@ -263,6 +265,7 @@ static void server_reload(server_t *s, const char *why)
     }
     cp_metrics_reload(s->metrics, 1);
     cp_metrics_set_max_models(s->metrics, next->metrics_max_models);
+    cp_health_reload(cp_exchanges_health(s->xs)); /* keys refused until a reload are usable again */
     cp_config_unref(s->cfg);
     s->cfg = next;
     cp_server_apply_logging(next);
@@ -382,6 +385,8 @@ int cp_server_run(const cp_config_opts_t *opts, cp_config_t *cfg, const char *pi
     cp_front_set_team(s.front, s.team);
     s.metrics = cp_metrics_new(cfg->metrics_max_models);
     cp_front_set_metrics(s.front, s.metrics);
+    cp_exchanges_set_metrics(s.xs, s.metrics);
+    cp_front_set_health(s.front, cp_exchanges_health(s.xs));
     s.notify = cp_notify_new(s.base, server_status, &s);
     if (server_watch_start(&s) != CP_OK)
         goto out;

@@ -131,7 +131,9 @@ size_t cp_prov_secrets(const cp_provider_t *p, const char **out, size_t max)
     json_t *hv; /* borrowed from p->headers */
     size_t n = 0;
 
-    if (p->api_key != NULL && n < max)
+    for (size_t i = 0; i < p->nkeys && n < max; i++) /* the pool: any of its keys may be the one in use */
+        out[n++] = p->keys[i];
+    if (p->nkeys == 0 && p->api_key != NULL && n < max) /* a provider built without a pool (tests) */
         out[n++] = p->api_key;
     json_object_foreach(p->headers, hk, hv)
     {

@@ -50,6 +50,9 @@ typedef struct cp_prov_args {
     cp_caps_t *caps;               /* the server's learned output-token caps */
     enum cp_anth_kind kind;
     unsigned client_stream : 1; /* the client asked for an event stream */
+    const char *api_key;        /* the key of the provider's pool picked for this attempt, or NULL */
+    const char *cache_key;      /* the session's prompt-cache key (a hash of x-claude-code-session-id,
+                                   never the id itself), or NULL: sent where the flavor takes one */
 } cp_prov_args_t;
 
 /* One upstream HTTP POST, built by an adapter. Embedded; cp_upreq_free() frees what it holds. */
@@ -142,9 +145,9 @@ int cp_prov_header_secret(const char *name);
 
 #define CP_PROV_SECRETS_MAX 64 /* secrets of one provider that are scrubbed */
 
-/* The secrets of <p>: its key, its secret-looking header values and the credential after "Bearer " or
- * "Basic " in them. Writes up to <max> borrowed pointers (valid while <p> lives) to <out>; returns
- * how many. */
+/* The secrets of <p>: every key of its pool, its secret-looking header values and the credential after
+ * "Bearer " or "Basic " in them. Writes up to <max> borrowed pointers (valid while <p> lives) to <out>;
+ * returns how many. */
 size_t cp_prov_secrets(const cp_provider_t *p, const char **out, size_t max);
 
 /* Replaces in <b> every occurrence of <p>'s key and of its secret-looking header values (and the

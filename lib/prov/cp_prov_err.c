@@ -451,3 +451,13 @@ void cp_prov_error_value(const json_t *err, const char *provider, cp_err_t *e)
     err_fill(err_status_hint(ei.num, ei.code), &ei, NULL, 0, provider, e);
     json_decref(wrap);
 }
+
+int cp_prov_error_overflow(long status, const char *body, size_t len)
+{
+    cp_err_t e = {0};
+
+    if (status != 400)
+        return 0;
+    cp_prov_error(status, body, len, NULL, &e);
+    return e.http_status == 400 && strncmp(e.msg, "prompt is too long", 18) == 0;
+}

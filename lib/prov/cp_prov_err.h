@@ -19,6 +19,10 @@
  * the shapes above, or not JSON at all). <provider> NULL reads "upstream". Never fails. */
 void cp_prov_error(long status, const char *body, size_t len, const char *provider, cp_err_t *e);
 
+/* Whether the non-2xx answer <status>/<body> says the prompt does not fit the model's context window
+ * (what cp_prov_error maps to "prompt is too long"), whatever the provider's style. */
+int cp_prov_error_overflow(long status, const char *body, size_t len);
+
 /* Maps an error reported inside a 2xx answer or a stream: <err> (borrowed) is the value of an
  * "error" member (object or string); the status comes from its numeric code / status_code, else its
  * code, type or Google status word, else 500. */

@@ -739,7 +739,8 @@ describe('identity: only your own proxy gets claude, and only its pid is signall
     const key = readKey(dirs);
     const nonce = randomBytes(32).toString('hex');
     const local = await getHealth('127.0.0.1', port);
-    assert.deepEqual(Object.keys(local.json).sort(), ['active', 'pid', 'service', 'status', 'streams', 'uptime_s', 'version']);
+    assert.deepEqual(Object.keys(local.json).sort(), ['active', 'pid', 'service', 'status', 'streams', 'upstreams', 'uptime_s', 'version']);
+    assert.deepEqual(local.json.upstreams, { breakers: [], keys: [] }, 'breakers and keys (docs/resilience.md)');
     assert.equal(local.json.pid, pid);
     const stranger = await getHealth(lan, port);
     assert.deepEqual(stranger.json, { status: 'ok', service: 'ccproxy' }, 'no pid, load or version');
@@ -749,6 +750,7 @@ describe('identity: only your own proxy gets claude, and only its pid is signall
     assert.equal(wrongAuth.json.pid, undefined);
     const authed = await getHealth(lan, port, { 'x-ccproxy-nonce': nonce, 'x-ccproxy-auth': hmac(key, 'ccproxy-health-client-v1\n', nonce) });
     assert.equal(authed.json.pid, pid);
+    assert.deepEqual(authed.json.upstreams, { breakers: [], keys: [] });
     assert.equal(typeof authed.json.active, 'number');
     const { config_digest: digest, proof } = authed.json;
     assert.equal(proof, hmac(key, 'ccproxy-health-v1\n', nonce, '\n', String(pid), '\n', digest), 'the documented proof');

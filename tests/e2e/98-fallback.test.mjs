@@ -52,6 +52,7 @@ function settings(dead) {
     },
     ledger: { enabled: false },
     retry: { maxAttempts: 1 }, // the chain alone (each candidate asked again: tests/e2e/99-retry.test.mjs)
+    breaker: { failures: 0, failureRate: 0 }, // every test scripts failures of A (the breaker: 100-pools)
   };
 }
 

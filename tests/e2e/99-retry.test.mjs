@@ -40,6 +40,7 @@ before(async () => {
         fallbacks: { 'm-x@oa': ['m-b@ob', 'm-c@oc'] },
       },
       // retry: the defaults (maxWaitSeconds 10, maxAttempts 3)
+      breaker: { failures: 0, failureRate: 0 }, // every test scripts failures of A (the breaker: 100-pools)
       ledger: { enabled: false },
     },
   });

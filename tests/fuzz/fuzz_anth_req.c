@@ -158,6 +158,7 @@ static void fz_start(const setting_t *s, json_t *body, int64_t est, cp_caps_t *c
     a.prov = &s->prov;
     a.client_model = s->model;
     a.upstream_model = s->upstream;
+    a.api_key = s->prov.api_key; /* the exchange's pick from the pool (cp_health.h) */
     a.anthropic_version = s->extras ? "2023-06-01" : NULL;
     a.anthropic_beta = s->extras ? "fine-grained-tool-streaming-2025-05-14" : NULL;
     a.caps = caps;

@@ -885,6 +885,425 @@ static void test_team_errors(void **state)
     }
 }
 
+/* The settings of docs/resilience.md when none are given: one candidate per rule, no key pool, the
+ * default failover statuses, the breaker's defaults. */
+static void test_resilience_defaults(void **state)
+{
+    static const long on[] = {408, 409, 429, 500, 502, 503, 504, 529};
+    static const long off[] = {399, 400, 401, 403, 404, 413, 422, 501, 505, 528, 530, 599, 600, 655, 656};
+    fx_t *f = *state;
+    cp_config_t *c = load(f);
+
+    assert_non_null(c);
+    assert_int_equal(json_array_size(c->big_models), 1);
+    assert_string_equal(json_string_value(json_array_get(c->big_models, 0)), "gpt-4@openai");
+    assert_int_equal(json_array_size(c->small_models), 1);
+    assert_string_equal(json_string_value(json_array_get(c->small_models, 0)), "gpt-4-mini@openai");
+    assert_non_null(c->context_fallbacks);
+    assert_int_equal(json_object_size(c->context_fallbacks), 0);
+    assert_int_equal(json_object_size(c->fallbacks), 0);
+    for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++)
+        if (!cp_config_failover(c, on[i]))
+            fail_msg("status %ld should hand over by default", on[i]);
+    for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+        if (cp_config_failover(c, off[i]))
+            fail_msg("status %ld should not hand over by default", off[i]);
+    assert_int_equal(c->breaker_failures, 5);
+    assert_true(c->breaker_rate == 0.5);
+    assert_int_equal(c->breaker_window_s, 60);
+    assert_int_equal(c->breaker_min_requests, 10);
+    assert_int_equal(c->breaker_cooldown_s, 30);
+    assert_int_equal(c->retry_max_wait_s, 10);
+    assert_int_equal(c->retry_max_attempts, 3);
+    for (size_t i = 0; i < c->nproviders; i++) {
+        assert_int_equal(c->providers[i].fallback_first_byte_timeout_ms, 30000);
+        assert_int_equal(c->providers[i].nkeys, 0);
+        assert_null(c->providers[i].api_key);
+    }
+    cp_config_unref(c);
+}
+
+/* Good values of every resilience key land in their fields; arrays stay in file order. */
+static void test_resilience_values(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    const json_t *v;
+
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"fallbackFirstByteTimeoutMs\":5000},"
+               "\"local\":{\"baseURL\":\"http://127.0.0.1:1/v1\",\"fallbackFirstByteTimeoutMs\":3600000}},"
+               "\"models\":{\"bigModel\":[\"a@openai\",\"b\",\"c@local\",\"a@openai\"],"
+               "\"smallModel\":[\"s@local\"],"
+               "\"map\":{\"x-*\":[\"m1@local\",\"m2\"],\"y-*\":\"m3@gemini\"},"
+               "\"contextFallbacks\":{\"a@openai\":[\"long@gemini\",\"l2\"],\"b\":[\"l3@local\"]}},"
+               "\"retry\":{\"failoverStatuses\":[429,503,599,400]},"
+               "\"breaker\":{\"failures\":0,\"failureRate\":0.25,\"windowSeconds\":3600,\"minRequests\":1,"
+               "\"cooldownSeconds\":1}}");
+    c = load(f);
+    if (c == NULL)
+        fail_msg("%s", f->e.msg);
+    assert_int_equal(cp_config_provider(c, "openai", 6)->fallback_first_byte_timeout_ms, 5000);
+    assert_int_equal(cp_config_provider(c, "local", 5)->fallback_first_byte_timeout_ms, 3600000);
+    assert_int_equal(cp_config_provider(c, "gemini", 6)->fallback_first_byte_timeout_ms, 30000);
+    assert_int_equal(json_array_size(c->big_models), 4); /* as given: repeats are the route's business */
+    assert_string_equal(c->big_model, "a@openai");       /* the first, for every other user of it */
+    assert_string_equal(json_string_value(json_array_get(c->big_models, 1)), "b");
+    assert_string_equal(json_string_value(json_array_get(c->big_models, 2)), "c@local");
+    assert_string_equal(c->small_model, "s@local");
+    assert_int_equal(json_array_size(c->small_models), 1);
+    v = json_object_get(c->model_map, "x-*"); /* a map value is kept as given */
+    assert_true(json_is_array(v));
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_array_get(v, 1)), "m2");
+    assert_string_equal(json_string_value(json_object_get(c->model_map, "y-*")), "m3@gemini");
+    v = json_object_get(c->context_fallbacks, "a@openai"); /* made whole, as models.fallbacks */
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_array_get(v, 0)), "long@gemini");
+    assert_string_equal(json_string_value(json_array_get(v, 1)), "l2@openai");
+    v = json_object_get(c->context_fallbacks, "b@openai"); /* the key too */
+    assert_string_equal(json_string_value(json_array_get(v, 0)), "l3@local");
+    assert_true(cp_config_failover(c, 429) && cp_config_failover(c, 503) && cp_config_failover(c, 599) &&
+                cp_config_failover(c, 400));
+    assert_false(cp_config_failover(c, 500) || cp_config_failover(c, 529) || cp_config_failover(c, 408));
+    assert_int_equal(c->breaker_failures, 0);
+    assert_true(c->breaker_rate == 0.25);
+    assert_int_equal(c->breaker_window_s, 3600);
+    assert_int_equal(c->breaker_min_requests, 1);
+    assert_int_equal(c->breaker_cooldown_s, 1);
+    cp_config_unref(c);
+
+    /* failureRate: an integer is a number too, at both ends of the range */
+    unit_write(f->home, ".ccproxy/settings.json", "{\"breaker\":{\"failureRate\":1}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_true(c->breaker_rate == 1.0);
+    cp_config_unref(c);
+    unit_write(f->home, ".ccproxy/settings.json", "{\"breaker\":{\"failureRate\":0}}");
+    c = load(f);
+    assert_non_null(c);
+    assert_true(c->breaker_rate == 0.0);
+    cp_config_unref(c);
+}
+
+/* Hostile values of every resilience key: refused, the message naming the file, the path and what was
+ * expected, never quoting a key. */
+static void test_resilience_errors(void **state)
+{
+    static const struct {
+        const char *json, *want1, *want2;
+    } bad[] = {
+        {"{\"providers\":{\"openai\":{\"apiKeys\":\"sk-SECRET\"}}}",
+         "providers.openai.apiKeys: expected an array of 1 to 16 API keys", "got a string"},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":[]}}}", "providers.openai.apiKeys: expected an array",
+         "got an array of 0"},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":{}}}}", "providers.openai.apiKeys: expected an array",
+         "got an object"},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":[\"sk-SECRET\",\"\"]}}}", "providers.openai.apiKeys[1]",
+         "expected an API key (a non-empty string), got \"\""},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":[\"sk-SECRET\",5]}}}",
+         "providers.openai.apiKeys[1]: expected an API key", "got 5"},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":[null]}}}", "providers.openai.apiKeys[0]", "got null"},
+        {"{\"providers\":{\"openai\":{\"apiKeys\":[[\"sk-SECRET\"]]}}}", "providers.openai.apiKeys[0]",
+         "got an array"},
+        {"{\"providers\":{\"openai\":{\"fallbackFirstByteTimeoutMs\":0}}}",
+         "providers.openai.fallbackFirstByteTimeoutMs: expected an integer from 1 to 3600000", "got 0"},
+        {"{\"providers\":{\"openai\":{\"fallbackFirstByteTimeoutMs\":3600001}}}",
+         "providers.openai.fallbackFirstByteTimeoutMs", "got 3600001"},
+        {"{\"providers\":{\"openai\":{\"fallbackFirstByteTimeoutMs\":\"30000\"}}}",
+         "providers.openai.fallbackFirstByteTimeoutMs", "got \"30000\""},
+        {"{\"models\":{\"bigModel\":[]}}", "models.bigModel: expected a model name", "got an array of 0"},
+        {"{\"models\":{\"bigModel\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}}",
+         "models.bigModel: expected a model name", "or an array of 1 to 8 of them, got an array of 9"},
+        {"{\"models\":{\"bigModel\":[\"a@openai\",\"\"]}}", "models.bigModel: expected a model name",
+         "got an array of 2"},
+        {"{\"models\":{\"bigModel\":[\"a@openai\",5]}}", "models.bigModel: expected", "got an array"},
+        {"{\"models\":{\"bigModel\":[\"a@openai\",\"m@\"]}}", "models.bigModel: expected", "got an array"},
+        {"{\"models\":{\"bigModel\":[\"a@openai\",\"b@nosuch\"]}}",
+         "models.bigModel: provider \"nosuch\" in \"b@nosuch\"", "not configured"},
+        {"{\"models\":{\"smallModel\":[\"x@nosuch\"]}}", "models.smallModel: provider \"nosuch\"",
+         "not configured"},
+        {"{\"models\":{\"smallModel\":{}}}", "models.smallModel: expected a model name", "got an object"},
+        {"{\"models\":{\"smallModel\":true}}", "models.smallModel: expected a model name", "got true"},
+        {"{\"models\":{\"map\":{\"x*\":[]}}}", "models.map.x*: expected a model name", "got an array"},
+        {"{\"models\":{\"map\":{\"x*\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}}}",
+         "models.map.x*: expected a model name", "or an array of 1 to 8 of them"},
+        {"{\"models\":{\"map\":{\"x*\":[\"a@openai\",\"b@nosuch\"]}}}", "models.map.x*: provider \"nosuch\"",
+         "not configured"},
+        {"{\"models\":{\"contextFallbacks\":[]}}", "models.contextFallbacks: expected an object",
+         "got an array"},
+        {"{\"models\":{\"contextFallbacks\":{\"a@openai\":[]}}}",
+         "models.contextFallbacks.a@openai: expected a model name as the key and an array of 1 to 7",
+         "got an array"},
+        {"{\"models\":{\"contextFallbacks\":{\"a@openai\":\"b@gemini\"}}}",
+         "models.contextFallbacks.a@openai", "got \"b@gemini\""},
+        {"{\"models\":{\"contextFallbacks\":{\"a@openai\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\"]}}"
+         "}",
+         "models.contextFallbacks.a@openai", "array of 1 to 7"},
+        {"{\"models\":{\"contextFallbacks\":{\"a@openai\":[\"b@gemini\",\"\"]}}}",
+         "models.contextFallbacks.a@openai", "array of 1 to 7"},
+        {"{\"models\":{\"contextFallbacks\":{\"a@openai\":[\"b@nosuch\"]}}}",
+         "models.contextFallbacks.a@openai: provider \"nosuch\"", "not configured"},
+        {"{\"models\":{\"contextFallbacks\":{\"a@nosuch\":[\"b\"]}}}",
+         "models.contextFallbacks.a@nosuch: provider \"nosuch\"", "not configured"},
+        {"{\"retry\":{\"failoverStatuses\":429}}",
+         "retry.failoverStatuses: expected an array of 1 to 32 HTTP statuses", "got 429"},
+        {"{\"retry\":{\"failoverStatuses\":[]}}", "retry.failoverStatuses: expected an array",
+         "got an array of 0"},
+        {"{\"retry\":{\"failoverStatuses\":[399]}}",
+         "retry.failoverStatuses[0]: expected an HTTP status, an integer from 400 to 599", "got 399"},
+        {"{\"retry\":{\"failoverStatuses\":[429,600]}}", "retry.failoverStatuses[1]", "got 600"},
+        {"{\"retry\":{\"failoverStatuses\":[\"429\"]}}", "retry.failoverStatuses[0]", "got \"429\""},
+        {"{\"retry\":{\"failoverStatuses\":[4.5]}}", "retry.failoverStatuses[0]", "got 4.5"},
+        {"{\"retry\":{\"failoverStatuses\":[429.0]}}", "retry.failoverStatuses[0]", "got 429"},
+        {"{\"retry\":{\"failoverStatuses\":[true]}}", "retry.failoverStatuses[0]", "got true"},
+        {"{\"retry\":{\"failoverStatuses\":[-429]}}", "retry.failoverStatuses[0]", "got -429"},
+        {"{\"retry\":{\"failoverStatuses\":[429,503,429]}}", "retry.failoverStatuses[2]: 429 is listed twice",
+         "settings.json"},
+        {"{\"breaker\":[]}", "breaker: expected an object", "got an array"},
+        {"{\"breaker\":{\"failureRate\":1.5}}", "breaker.failureRate: expected a number from 0 to 1",
+         "got 1.5"},
+        {"{\"breaker\":{\"failureRate\":-0.1}}", "breaker.failureRate", "got -0.1"},
+        {"{\"breaker\":{\"failureRate\":\"0.5\"}}", "breaker.failureRate", "got \"0.5\""},
+        {"{\"breaker\":{\"failureRate\":true}}", "breaker.failureRate", "got true"},
+        {"{\"breaker\":{\"failureRate\":null}}", "breaker.failureRate", "got null"},
+        {"{\"breaker\":{\"failureRate\":1e308}}", "breaker.failureRate", "got 1e+308"},
+        {"{\"breaker\":{\"failures\":1001}}", "breaker.failures: expected an integer from 0 to 1000",
+         "got 1001"},
+        {"{\"breaker\":{\"failures\":-1}}", "breaker.failures", "got -1"},
+        {"{\"breaker\":{\"failures\":0.5}}", "breaker.failures", "got 0.5"},
+        {"{\"breaker\":{\"windowSeconds\":0}}", "breaker.windowSeconds: expected an integer from 1 to 3600",
+         "got 0"},
+        {"{\"breaker\":{\"windowSeconds\":3601}}", "breaker.windowSeconds", "got 3601"},
+        {"{\"breaker\":{\"minRequests\":0}}", "breaker.minRequests: expected an integer from 1 to 100000",
+         "got 0"},
+        {"{\"breaker\":{\"minRequests\":100001}}", "breaker.minRequests", "got 100001"},
+        {"{\"breaker\":{\"cooldownSeconds\":0}}",
+         "breaker.cooldownSeconds: expected an integer from 1 to 3600", "got 0"},
+        {"{\"breaker\":{\"cooldownSeconds\":\"30\"}}", "breaker.cooldownSeconds", "got \"30\""},
+    };
+    fx_t *f = *state;
+    char file[1200];
+
+    snprintf(file, sizeof(file), "%s/.ccproxy/settings.json: ", f->home);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unit_write(f->home, ".ccproxy/settings.json", bad[i].json);
+        if (load(f) != NULL)
+            fail_msg("case %zu (%s) loaded", i, bad[i].json);
+        if (strstr(f->e.msg, file) == NULL || strstr(f->e.msg, bad[i].want1) == NULL ||
+            strstr(f->e.msg, bad[i].want2) == NULL || strstr(f->e.msg, "SECRET") != NULL)
+            fail_msg("case %zu (%s): message \"%s\" lacks \"%s\" / \"%s\"", i, bad[i].json, f->e.msg,
+                     bad[i].want1, bad[i].want2);
+    }
+}
+
+/* Arrays at their largest: 16 keys, 8 names, 7 context fallbacks, 32 statuses; one more is refused. */
+static void test_resilience_limits(void **state)
+{
+    fx_t *f = *state;
+    char json[4096];
+    size_t len;
+    cp_config_t *c;
+
+    len = (size_t)snprintf(json, sizeof(json), "{\"providers\":{\"openai\":{\"apiKeys\":[");
+    for (int i = 0; i < 16; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"sk-%02d\"", i ? "," : "", i);
+    len += (size_t)snprintf(json + len, sizeof(json) - len, "]}},\"retry\":{\"failoverStatuses\":[");
+    for (int i = 0; i < 32; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s%d", i ? "," : "", 568 + i);
+    snprintf(json + len, sizeof(json) - len,
+             "]},\"models\":{\"bigModel\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\"],"
+             "\"contextFallbacks\":{\"1\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"]}}}");
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    c = load(f);
+    if (c == NULL)
+        fail_msg("%s", f->e.msg);
+    assert_int_equal(cp_config_provider(c, "openai", 6)->nkeys, 16);
+    assert_string_equal(cp_config_provider(c, "openai", 6)->keys[15], "sk-15");
+    assert_int_equal(json_array_size(c->big_models), 8);
+    assert_true(cp_config_failover(c, 599) && cp_config_failover(c, 568));
+    assert_false(cp_config_failover(c, 567));
+    cp_config_unref(c);
+
+    /* 17 keys */
+    json[0] = '\0';
+    len = (size_t)snprintf(json, sizeof(json), "{\"providers\":{\"openai\":{\"apiKeys\":[");
+    for (int i = 0; i < 17; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"sk-SECRET-%02d\"", i ? "," : "", i);
+    snprintf(json + len, sizeof(json) - len, "]}}}");
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "providers.openai.apiKeys: expected an array of 1 to 16 API keys"));
+    assert_non_null(strstr(f->e.msg, "got an array of 17"));
+    assert_null(strstr(f->e.msg, "SECRET"));
+
+    /* 33 statuses, all distinct and in range */
+    len = (size_t)snprintf(json, sizeof(json), "{\"retry\":{\"failoverStatuses\":[");
+    for (int i = 0; i < 33; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s%d", i ? "," : "", 500 + i);
+    snprintf(json + len, sizeof(json) - len, "]}}");
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "retry.failoverStatuses: expected an array of 1 to 32"));
+    assert_non_null(strstr(f->e.msg, "got an array of 33"));
+
+    /* a huge array of names */
+    len = (size_t)snprintf(json, sizeof(json), "{\"models\":{\"smallModel\":[");
+    for (int i = 0; i < 500; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"m\"", i ? "," : "");
+    snprintf(json + len, sizeof(json) - len, "]}}");
+    unit_write(f->home, ".ccproxy/settings.json", json);
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "models.smallModel: expected a model name"));
+    assert_non_null(strstr(f->e.msg, "got an array of 500"));
+}
+
+/* providers.<name>.apiKeys: the pool is apiKey (or <NAME>_API_KEY), then apiKeys in order, repeats and
+ * unset variables left out (the latter with apiKey's warning); api_key is the first. */
+static void test_key_pool(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    const cp_provider_t *p;
+    const char *sec[CP_PROV_SECRETS_MAX];
+    size_t n;
+
+    setenv("CP_TEST_VAR", "sk-pool-a", 1);
+    setenv("MY_LOCAL_API_KEY", "sk-pool-env", 1);
+    unit_write(
+        f->home, ".ccproxy/settings.json",
+        "{\"providers\":{\"openai\":{\"apiKey\":\"${CP_TEST_VAR}\",\"apiKeys\":[\"sk-pool-b\","
+        "\"${CP_TEST_VAR}\",\"sk-pool-c\",\"sk-pool-b\",\"${CP_UNSET_VAR}\",\"${CP_UNSET_VAR:-}\"]},"
+        "\"my-local\":{\"baseURL\":\"http://127.0.0.1:1/v1\",\"apiKeys\":[\"sk-pool-d\",\"sk-pool-env\"]},"
+        "\"gemini\":{\"apiKeys\":[\"sk-pool-e\"]},"
+        "\"openrouter\":{\"apiKeys\":[\"${CP_UNSET_VAR}\"]}}}");
+    c = load(f);
+    if (c == NULL)
+        fail_msg("%s", f->e.msg);
+    p = cp_config_provider(c, "openai", 6);
+    assert_int_equal(p->nkeys, 3);
+    assert_string_equal(p->keys[0], "sk-pool-a");
+    assert_string_equal(p->keys[1], "sk-pool-b");
+    assert_string_equal(p->keys[2], "sk-pool-c");
+    assert_ptr_equal(p->api_key, p->keys[0]);
+    /* an unset variable in one element: apiKey's warning, with the element's index */
+    assert_non_null(
+        strstr(f->warnings, "providers.openai.apiKeys[4]: environment variable CP_UNSET_VAR is not set"));
+    assert_null(strstr(f->warnings, "apiKeys[5]")); /* "${VAR:-}" asked for "" */
+    p = cp_config_provider(c, "my-local", 8);       /* no apiKey: the variable first, then the pool */
+    assert_int_equal(p->nkeys, 2);
+    assert_string_equal(p->api_key, "sk-pool-env");
+    assert_string_equal(p->keys[1], "sk-pool-d");
+    p = cp_config_provider(c, "gemini", 6); /* apiKeys alone */
+    assert_int_equal(p->nkeys, 1);
+    assert_string_equal(p->api_key, "sk-pool-e");
+    p = cp_config_provider(c, "openrouter", 10); /* every element unset: no key, as an unset apiKey */
+    assert_int_equal(p->nkeys, 0);
+    assert_null(p->api_key);
+    assert_non_null(strstr(f->warnings, "providers.openrouter.apiKeys[0]"));
+    /* every key of a pool is scrubbed from logs and upstream echoes */
+    n = cp_prov_secrets(cp_config_provider(c, "openai", 6), sec, CP_PROV_SECRETS_MAX);
+    assert_int_equal(n, 3);
+    assert_string_equal(sec[2], "sk-pool-c");
+    assert_int_equal(cp_prov_secrets(cp_config_provider(c, "openai", 6), sec, 2), 2); /* bounded */
+    assert_null(strstr(f->warnings, "sk-pool"));
+    cp_config_unref(c);
+
+    /* apiKey and 16 others: the pool keeps 16, says how many it left out, never which */
+    {
+        char json[2048];
+        size_t len = (size_t)snprintf(
+            json, sizeof(json), "{\"providers\":{\"openai\":{\"apiKey\":\"sk-pool-first\",\"apiKeys\":[");
+        for (int i = 0; i < 16; i++)
+            len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"sk-pool-%02d\"", i ? "," : "", i);
+        snprintf(json + len, sizeof(json) - len, "]}}}");
+        unit_write(f->home, ".ccproxy/settings.json", json);
+    }
+    c = load(f);
+    assert_non_null(c);
+    p = cp_config_provider(c, "openai", 6);
+    assert_int_equal(p->nkeys, 16);
+    assert_string_equal(p->keys[0], "sk-pool-first");
+    assert_string_equal(p->keys[15], "sk-pool-14");
+    assert_non_null(
+        strstr(f->warnings, "providers.openai: apiKey and apiKeys name more than 16 keys; the last 1"));
+    assert_null(strstr(f->warnings, "sk-pool"));
+    cp_config_unref(c);
+}
+
+/* apiKeys is as secret as apiKey: redacted by `ccproxy config`, a clear one in a readable file warned
+ * about, ${VAR} allowed in a project file, and its layer shown (and warned about) next to baseURL's. */
+static void test_key_pool_secrecy(void **state)
+{
+    fx_t *f = *state;
+    cp_config_t *c;
+    json_t *dump, *o;
+    char *text;
+    char path[1200];
+
+    setenv("CP_TEST_VAR", "sk-var-SECRET", 1);
+    snprintf(path, sizeof(path), "%s/.ccproxy/settings.json", f->home);
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"apiKeys\":[\"sk-lit-SECRET\",\"${CP_TEST_VAR}\",\"${CP_UNSET_"
+               "VAR}\"]}}}");
+    assert_int_equal(chmod(path, 0644), 0);
+    c = load(f);
+    assert_non_null(c);
+    assert_non_null(
+        strstr(f->warnings, "holds an API key (providers.openai.apiKeys) and other users can read it"));
+    assert_null(strstr(f->warnings, "SECRET"));
+    dump = cp_config_dump(c);
+    text = json_dumps(dump, JSON_COMPACT);
+    assert_null(strstr(text, "SECRET"));
+    assert_non_null(strstr(text, "\"apiKeys\":[\"<redacted>\",\"<redacted>\",\"\"]"));
+    free(text);
+    o = json_object_get(json_object_get(dump, "keys"), "openai");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "apiKeys"), "layer")), "user");
+    assert_true(json_is_null(json_object_get(o, "apiKey")));
+    assert_null(json_object_get(o, "warning")); /* the built-in baseURL */
+    assert_null(json_object_get(json_object_get(json_object_get(dump, "keys"), "gemini"), "apiKeys"));
+    json_decref(dump);
+    cp_config_unref(c);
+
+    /* only references: nothing to warn about */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"openai\":{\"apiKeys\":[\"${CP_TEST_VAR}\"]}}}");
+    assert_int_equal(chmod(path, 0644), 0);
+    c = load(f);
+    assert_string_equal(f->warnings, "");
+    cp_config_unref(c);
+
+    /* a trusted project may name the variables of its pool, not refer to one anywhere else; its
+     * baseURL with the user's pool is worth a warning */
+    unit_write(f->home, ".ccproxy/settings.json",
+               "{\"providers\":{\"corp\":{\"baseURL\":\"https://corp.example/v1\","
+               "\"apiKeys\":[\"sk-user-SECRET\"]}}}");
+    assert_int_equal(chmod(path, 0600), 0);
+    write_trusted_cwd(f,
+                      "{\"providers\":{\"corp\":{\"baseURL\":\"https://gw.example/v1\"},"
+                      "\"proj\":{\"baseURL\":\"https://p.example/v1\",\"apiKeys\":[\"${CP_TEST_VAR}\"]}}}");
+    c = load(f);
+    if (c == NULL)
+        fail_msg("%s", f->e.msg);
+    assert_string_equal(cp_config_provider(c, "proj", 4)->api_key, "sk-var-SECRET");
+    dump = cp_config_dump(c);
+    o = json_object_get(json_object_get(dump, "keys"), "corp");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "apiKeys"), "layer")), "user");
+    assert_non_null(strstr(json_string_value(json_object_get(o, "warning")),
+                           "providers.corp: its keys (apiKeys) come from "));
+    assert_null(json_object_get(json_object_get(json_object_get(dump, "keys"), "proj"), "warning"));
+    text = json_dumps(dump, JSON_COMPACT);
+    assert_null(strstr(text, "SECRET"));
+    free(text);
+    json_decref(dump);
+    cp_config_unref(c);
+    write_trusted_cwd(f, "{\"providers\":{\"proj\":{\"baseURL\":\"https://p.example/v1\",\"apiKeys\":[\"k\"],"
+                         "\"headers\":{\"X-A\":\"${CP_TEST_VAR}\"}}}}");
+    assert_null(load(f));
+    assert_non_null(strstr(f->e.msg, "providers.proj.headers.X-A: ${CP_TEST_VAR} is not expanded in project "
+                                     "settings (only in providers.<name>.apiKey and apiKeys)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -912,6 +1331,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readable_key_file_warning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_team_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_team_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resilience_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resilience_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resilience_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resilience_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_pool_secrecy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

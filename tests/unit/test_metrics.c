@@ -244,6 +244,9 @@ static void test_exact(void **s)
     r.ttfb_s = 0.125;
     r.upstream_s = 0.25;
     cp_metrics_request(m, &r);
+    cp_metrics_attempt(m, "p", "up-m", "rate_limited");
+    cp_metrics_attempt(m, "p", "up-m", "ok");
+    cp_metrics_attempt(m, "p", "up-m", "ok");
     cp_buf_adds(&want,
                 "# HELP ccproxy_requests_total API requests (/v1/messages, /v1/messages/count_tokens) by "
                 "provider, client model, HTTP status and developer key.\n"
@@ -255,6 +258,11 @@ static void test_exact(void **s)
                 "cache_read, cache_write).\n# TYPE ccproxy_tokens_total counter\n"
                 "# HELP ccproxy_upstream_retries_total Upstream requests sent again by ccproxy.\n"
                 "# TYPE ccproxy_upstream_retries_total counter\n"
+                "# HELP ccproxy_upstream_attempts_total Upstream attempts by provider, upstream model and "
+                "outcome (ok, rate_limited, refused, overloaded, server_error, client_error, no_answer, "
+                "cancelled).\n# TYPE ccproxy_upstream_attempts_total counter\n"
+                "ccproxy_upstream_attempts_total{provider=\"p\",model=\"up-m\",outcome=\"rate_limited\"} 1\n"
+                "ccproxy_upstream_attempts_total{provider=\"p\",model=\"up-m\",outcome=\"ok\"} 2\n"
                 "# HELP ccproxy_config_reloads_total Configuration reloads by result (ok, error).\n"
                 "# TYPE ccproxy_config_reloads_total counter\n"
                 "ccproxy_config_reloads_total{result=\"ok\"} 0\n"

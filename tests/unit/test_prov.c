@@ -118,7 +118,8 @@ static void test_openai_adapter(void **s)
     cp_provider_t p = prov("gemini", "https://generativelanguage.googleapis.com", CP_STYLE_OPENAI, "g-key");
     const cp_prov_ops_t *ops = cp_prov_ops(&p);
     cp_caps_t *caps = cp_caps_new();
-    cp_prov_args_t a = {&p, "claude-x", "gemini-2.5-pro", NULL, NULL, caps, CP_ANTH_MESSAGES, 0};
+    cp_prov_args_t a = {&p,      "claude-x", "gemini-2.5-pro", NULL, NULL, caps, CP_ANTH_MESSAGES, 0,
+                        "g-key", "ck1"};
     cp_prov_reply_t reply = {0};
     cp_upreq_t req = {0};
     cp_err_t e = {0};
@@ -138,7 +139,8 @@ static void test_openai_adapter(void **s)
     assert_true(has_header(&req, "Authorization: Bearer g-key"));
     body = json_loadb(req.body.p, req.body.len, 0, NULL);
     assert_non_null(body);
-    assert_null(json_object_get(body, "user")); /* the gemini flavor takes no "user" */
+    assert_null(json_object_get(body, "user"));             /* the gemini flavor takes no "user" */
+    assert_null(json_object_get(body, "prompt_cache_key")); /* nor a prompt_cache_key */
     assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 32000);
     json_decref(body);
     cp_upreq_free(&req);
@@ -217,8 +219,8 @@ static void test_anthropic_adapter(void **s)
 {
     cp_provider_t p = prov("anth", "http://127.0.0.1:9/v1", CP_STYLE_ANTHROPIC, "sk-ant-KEY");
     const cp_prov_ops_t *ops = cp_prov_ops(&p);
-    cp_prov_args_t a = {&p, "claude-x", "claude-up", "2023-06-01", "beta-a,beta-b", NULL, CP_ANTH_MESSAGES,
-                        1};
+    cp_prov_args_t a = {&p,   "claude-x",       "claude-up", "2023-06-01", "beta-a,beta-b",
+                        NULL, CP_ANTH_MESSAGES, 1,           "sk-ant-KEY", "ck1"};
     cp_prov_reply_t reply = {0};
     cp_upreq_t req = {0};
     cp_err_t e = {0};
@@ -237,6 +239,7 @@ static void test_anthropic_adapter(void **s)
     assert_true(has_header(&req, "X-Extra: 1"));
     body = json_loadb(req.body.p, req.body.len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(body, "model")), "claude-up");
+    assert_null(json_object_get(body, "prompt_cache_key")); /* the client's body, untouched */
     json_decref(body);
     cp_upreq_free(&req);
 
@@ -338,6 +341,44 @@ static void test_anthropic_adapter(void **s)
 }
 
 /* What an upstream echoes back is scrubbed of the provider's key and secret header values. */
+/* The picked key of a pool, not the provider's first, goes upstream; the session's cache key reaches the
+ * OpenAI flavor as prompt_cache_key, and nothing of it without a session. */
+static void test_pool_key_and_cache_key(void **s)
+{
+    cp_provider_t p = prov("openai", "https://api.openai.com/v1", CP_STYLE_OPENAI, "sk-first");
+    const cp_prov_ops_t *ops = cp_prov_ops(&p);
+    cp_prov_args_t a = {&p,   "claude-x",       "gpt-5", NULL,        NULL,
+                        NULL, CP_ANTH_MESSAGES, 0,       "sk-second", "c0ffee"};
+    cp_prov_reply_t reply = {0};
+    cp_upreq_t req = {0};
+    cp_err_t e = {0};
+    void *st = NULL;
+    json_t *anth = req_json("claude-x", 0), *body;
+
+    (void)s;
+    assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+    assert_true(has_header(&req, "Authorization: Bearer sk-second"));
+    assert_false(has_header(&req, "Authorization: Bearer sk-first"));
+    body = json_loadb(req.body.p, req.body.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(body, "prompt_cache_key")), "c0ffee");
+    json_decref(body);
+    cp_upreq_free(&req);
+    ops->free(st);
+    st = NULL;
+    a.cache_key = NULL;
+    a.api_key = NULL; /* a keyless attempt sends no Authorization at all */
+    assert_int_equal(ops->start(&a, anth, &st, &req, &reply, &e), CP_OK);
+    body = json_loadb(req.body.p, req.body.len, 0, NULL);
+    assert_null(json_object_get(body, "prompt_cache_key"));
+    for (size_t i = 0; i < req.nhdr; i++)
+        assert_null(strstr(req.hdr[i], "Authorization"));
+    json_decref(body);
+    cp_upreq_free(&req);
+    ops->free(st);
+    json_decref(anth);
+    prov_done(&p);
+}
+
 static void test_scrub(void **s)
 {
     cp_provider_t p = prov("relay", "http://h/v1", CP_STYLE_OPENAI, "sk-relay-KEY1");
@@ -381,7 +422,7 @@ static void test_usage(void **s)
                                  "\"completion_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":5}}}";
     cp_provider_t pa = prov("anth", "http://127.0.0.1:9", CP_STYLE_ANTHROPIC, "k");
     cp_provider_t po = prov("oai", "http://127.0.0.1:9/v1", CP_STYLE_OPENAI, "k");
-    cp_prov_args_t a = {&pa, "claude-x", "claude-up", NULL, NULL, NULL, CP_ANTH_MESSAGES, 1};
+    cp_prov_args_t a = {&pa, "claude-x", "claude-up", NULL, NULL, NULL, CP_ANTH_MESSAGES, 1, "k", NULL};
     cp_caps_t *caps = cp_caps_new();
     cp_prov_reply_t reply = {0};
     cp_upreq_t req = {0};
@@ -468,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_openai_adapter),
         cmocka_unit_test(test_anthropic_adapter),
+        cmocka_unit_test(test_pool_key_and_cache_key),
         cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_usage),
     };

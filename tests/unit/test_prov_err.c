@@ -234,6 +234,31 @@ static void test_error_bounds(void **s)
 
 /* An exhausted quota is a 429 the client must not retry (x-should-retry: false); every other error
  * leaves that to the status. The flag is cleared when the record is reused. */
+/* A context-length error of any provider's shape is recognised (contextFallbacks); other 400s, and an
+ * overflow wording under another status, are not. */
+static void test_error_overflow(void **s)
+{
+    static const char oai[] =
+        "{\"error\":{\"message\":\"This model's maximum context length is 128000 tokens. "
+        "However, your messages resulted in 130567 tokens.\",\"code\":\"context_length_exceeded\"}}";
+    static const char ant[] = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+                              "\"prompt is too long: 210000 tokens > 200000 maximum\"}}";
+    static const char gem[] =
+        "[{\"error\":{\"code\":400,\"message\":\"The input token count (1234567) exceeds the "
+        "maximum number of tokens allowed (1048576).\",\"status\":\"INVALID_ARGUMENT\"}}]";
+    static const char other[] = "{\"error\":{\"message\":\"messages: field required\"}}";
+
+    (void)s;
+    assert_true(cp_prov_error_overflow(400, oai, sizeof(oai) - 1));
+    assert_true(cp_prov_error_overflow(400, ant, sizeof(ant) - 1));
+    assert_true(cp_prov_error_overflow(400, gem, sizeof(gem) - 1));
+    assert_true(cp_prov_error_overflow(400, "prompt is too long", 18)); /* plain text too */
+    assert_false(cp_prov_error_overflow(400, other, sizeof(other) - 1));
+    assert_false(cp_prov_error_overflow(400, "", 0));
+    assert_false(cp_prov_error_overflow(500, oai, sizeof(oai) - 1));
+    assert_false(cp_prov_error_overflow(429, ant, sizeof(ant) - 1));
+}
+
 static void test_error_no_retry(void **s)
 {
     static const char quota[] = "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":"
@@ -268,10 +293,9 @@ static void test_error_no_retry(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_status_map),
-        cmocka_unit_test(test_error_messages),
-        cmocka_unit_test(test_error_bounds),
-        cmocka_unit_test(test_error_no_retry),
+        cmocka_unit_test(test_error_status_map), cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_error_bounds),     cmocka_unit_test(test_error_no_retry),
+        cmocka_unit_test(test_error_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,8 +63,8 @@ static int ant_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
                     a->anthropic_version != NULL ? a->anthropic_version : "2023-06-01");
     if (a->anthropic_beta != NULL)
         cp_upreq_header(req, "anthropic-beta", a->anthropic_beta);
-    if (p->api_key != NULL)
-        cp_upreq_header(req, "x-api-key", p->api_key); /* never the client's key */
+    if (a->api_key != NULL)
+        cp_upreq_header(req, "x-api-key", a->api_key); /* never the client's key */
     cp_upreq_header(req, "User-Agent", "ccproxy/" CP_VERSION);
     cp_upreq_extra_headers(req, p);
     return CP_OK;

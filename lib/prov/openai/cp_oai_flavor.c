@@ -24,6 +24,7 @@ static const cp_oai_flavor_t oai_flavors[CP_OAI_FLAVORS] = {
         .id = CP_OAI_OPENAI, .name = "openai", .host = "api.openai.com",
         .stop_max = 4, .reasoning = CP_OAI_RS_EFFORT, .history = CP_OAI_HIST_NONE,
         .key_required = 1, .max_completion = 1, .parallel = 1, .user = 1, .strict = 1, .pdf = 1,
+        .cache_key = 1,
     },
     /* generativelanguage.googleapis.com/v1beta/openai: rejects unknown fields ("user", "strict",
      * "parallel_tool_calls"), takes a subset of JSON Schema, wants the function name on tool messages. */

@@ -46,6 +46,7 @@ typedef struct cp_oai_flavor {
     unsigned stop_reasoning : 1; /* reasoning models accept "stop" (else: 400 before sending) */
     unsigned parallel : 1;       /* "parallel_tool_calls" accepted */
     unsigned user : 1;           /* "user" accepted */
+    unsigned cache_key : 1;      /* "prompt_cache_key" accepted (the session's cache, docs/resilience.md) */
     unsigned strict : 1;         /* function "strict" accepted */
     unsigned tool_name : 1;      /* tool messages must carry the function "name" */
     unsigned schema_subset : 1;  /* JSON schemas reduced to Gemini's subset (cp_oai_schema.h) */

@@ -52,8 +52,8 @@ static void oai_upreq(const oai_state_t *st, cp_upreq_t *req)
     req->url = cp_xasprintf("%s%s/chat/completions", p->base_url, root);
     cp_upreq_header(req, "Content-Type", "application/json");
     cp_upreq_header(req, "Accept", "application/json");
-    if (p->api_key != NULL) {
-        char *auth = cp_xasprintf("Bearer %s", p->api_key);
+    if (st->a.api_key != NULL) {
+        char *auth = cp_xasprintf("Bearer %s", st->a.api_key);
         cp_upreq_header(req, "Authorization", auth);
         free(auth);
     }
@@ -91,6 +91,8 @@ static int oai_start(const cp_prov_args_t *a, json_t *anth, void **stp, cp_upreq
     if (a->prov->max_output_tokens > 0)
         cp_oai_request_cap(body, a->prov->max_output_tokens);
     cp_oai_request_cap(body, cp_caps_get(a->caps, a->prov->name, a->upstream_model));
+    if (a->cache_key != NULL && st->o.fl->cache_key) /* one session, one OpenAI prompt cache */
+        json_object_set_new(body, "prompt_cache_key", json_string(a->cache_key));
     /* the body is written straight into the request's buffer; the next step is a builder that writes
      * there without the tree (docs/architecture.md, "Performance notes") */
     rc = cp_upreq_json_body(req, body);

@@ -32,6 +32,9 @@ export async function loadSdk() {
  * homeSettings = settings({main, alt, downPort}).
  * → {d, main, alt, downPort, Anthropic, client, sdk(opts), post(path, body, headers, opts), stderrTail(), close()}
  */
+/** The circuit breaker turned off, for suites that script many failures of one upstream. */
+export const BREAKER_OFF = Object.freeze({ failures: 0, failureRate: 0 });
+
 export async function setupProxy({ settings, daemonOpts = {} }) {
   const Anthropic = await loadSdk();
   const env = { mocks: [] };
@@ -41,9 +44,12 @@ export async function setupProxy({ settings, daemonOpts = {} }) {
     env.mocks.push(env.main, env.alt);
     env.downPort = await closedPort();
     // one attempt per upstream answer: these suites check how one answer is mapped (retries and their
-    // default budget: tests/e2e/99-retry.test.mjs)
-    const s = settings(env);
-    env.d = await startDaemon({ ...daemonOpts, homeSettings: s.retry ? s : { ...s, retry: { maxAttempts: 1 } } });
+    // default budget: tests/e2e/99-retry.test.mjs); no circuit breaker, so that a suite of scripted
+    // failures keeps reaching its mock (the breaker: tests/e2e/100-pools.test.mjs)
+    const s = { ...settings(env) };
+    if (!s.retry) s.retry = { maxAttempts: 1 };
+    if (!s.breaker) s.breaker = BREAKER_OFF;
+    env.d = await startDaemon({ ...daemonOpts, homeSettings: s });
   } catch (e) {
     for (const m of env.mocks) await m.close().catch(() => {});
     throw e;

@@ -35,6 +35,7 @@ export function teamSettings({ oai, anth }, extra = {}) {
     },
     ledger: { flushMs: 100 },
     retry: { maxAttempts: 1 }, // one upstream answer, one row (retries: tests/e2e/99-retry.test.mjs)
+    breaker: { failures: 0, failureRate: 0 }, // scripted failures keep reaching the mocks
     ...extra,
   };
 }
