@@ -59,6 +59,7 @@ install(FILES ${CP_PKG_GEN}/changelog.gz ${CP_PKG_DIR}/copyright DESTINATION sha
         PERMISSIONS ${CP_PKG_R644})
 install(FILES README.md DESTINATION share/doc/ccproxy PERMISSIONS ${CP_PKG_R644})
 install(FILES docs/cli.md docs/configuration.md docs/deployment.md docs/team.md docs/security.md docs/providers.md
+        docs/resilience.md
         DESTINATION share/doc/ccproxy/docs PERMISSIONS ${CP_PKG_R644})
 install(FILES ${CP_PKG_DIR}/ccproxy.lintian-overrides DESTINATION share/lintian/overrides RENAME ccproxy
         PERMISSIONS ${CP_PKG_R644})

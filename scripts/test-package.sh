@@ -135,7 +135,8 @@ for f in /usr/bin/ccproxy "$UNIT" /usr/lib/sysusers.d/ccproxy.conf "$MANAGED" "$
     /usr/share/man/man1/ccproxy.1.gz /usr/share/doc/ccproxy/README.md /usr/share/doc/ccproxy/copyright \
     /usr/share/doc/ccproxy/changelog.gz /usr/share/doc/ccproxy/docs/cli.md \
     /usr/share/doc/ccproxy/docs/configuration.md /usr/share/doc/ccproxy/docs/team.md \
-    /usr/share/doc/ccproxy/docs/security.md /usr/share/doc/ccproxy/docs/deployment.md; do
+    /usr/share/doc/ccproxy/docs/security.md /usr/share/doc/ccproxy/docs/deployment.md \
+    /usr/share/doc/ccproxy/docs/resilience.md; do
     grep -qx "$f" "$TMP/list" || fail "dpkg -L $PKG does not list $f"
     [ -f "$f" ] || fail "$f is listed but not installed"
 done

@@ -249,7 +249,7 @@ void ex_attempt_end(exchange_t *x, long status, int gone)
     if (status >= 200 && status < 300 && x->session != 0)
         cp_health_session_put(x->xs->health, x->session, x->prov, x->upstream_model, x->key, fo_now_ms());
     if (strcmp(outcome, "ok") != 0 || x->sent > 1)
-        cp_log_j(strcmp(outcome, "ok") != 0 ? CP_LOG_INFO : CP_LOG_DEBUG, "upstream attempt",
+        cp_log_j(CP_LOG_INFO, "upstream attempt",
                  json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "rid", x->rid, "provider", x->prov->name, "model",
                            x->upstream_model, "key", (json_int_t)x->key + 1, "attempt", (json_int_t)x->sent,
                            "status", (json_int_t)status, "outcome", outcome));

@@ -129,16 +129,21 @@ typedef struct met_set { /* open addressing: slot = index + 1, 0 = empty */
     size_t cap, used;
 } met_set_t;
 
+typedef struct met_names { /* label values admitted up to max_models, by value */
+    char **v;              /* owned, each owned */
+    size_t n, cap;
+    met_set_t index;
+} met_names_t;
+
 struct cp_metrics {
     met_series_t *series; /* owned */
     size_t nseries, capseries;
-    met_set_t index; /* series by key */
-    char **models;   /* owned: admitted client model names */
-    size_t nmodels, capmodels;
-    met_set_t model_index;
-    unsigned max_models;
-    uint64_t dropped; /* samples lost to CP_METRICS_SERIES_MAX */
-    uint64_t served;  /* API requests answered (cp_metrics_served) */
+    met_set_t index;      /* series by key */
+    met_names_t models;   /* admitted client model names */
+    met_names_t upmodels; /* admitted upstream model names (ccproxy_upstream_attempts_total) */
+    unsigned max_models;  /* of each */
+    uint64_t dropped;     /* samples lost to CP_METRICS_SERIES_MAX */
+    uint64_t served;      /* API requests answered (cp_metrics_served) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -172,9 +177,9 @@ static const char *met_or_dash(const char *s)
 
 /* Finds the index of the entry whose key is <k> (<get> gives an entry's key), or -1; <slot_out> gets
  * the slot where it is or would go. */
-typedef const char *(*met_key_fn)(const cp_metrics_t *m, size_t i, size_t *len);
+typedef const char *(*met_key_fn)(const void *ctx, size_t i, size_t *len);
 
-static long met_set_find(const cp_metrics_t *m, const met_set_t *s, met_key_fn get, const char *k, size_t n,
+static long met_set_find(const void *m, const met_set_t *s, met_key_fn get, const char *k, size_t n,
                          size_t *slot_out)
 {
     size_t i = (size_t)met_hash(k, n) & (s->cap - 1);
@@ -195,7 +200,7 @@ static long met_set_find(const cp_metrics_t *m, const met_set_t *s, met_key_fn g
 }
 
 /* Makes room for one more entry (grows at half full, re-inserting every entry). */
-static void met_set_grow(const cp_metrics_t *m, met_set_t *s, met_key_fn get, size_t count)
+static void met_set_grow(const void *m, met_set_t *s, met_key_fn get, size_t count)
 {
     met_set_t t;
 
@@ -215,16 +220,20 @@ static void met_set_grow(const cp_metrics_t *m, met_set_t *s, met_key_fn get, si
     *s = t;
 }
 
-static const char *met_series_key(const cp_metrics_t *m, size_t i, size_t *len)
+static const char *met_series_key(const void *ctx, size_t i, size_t *len)
 {
+    const cp_metrics_t *m = ctx;
+
     *len = m->series[i].klen;
     return m->series[i].key;
 }
 
-static const char *met_model_key(const cp_metrics_t *m, size_t i, size_t *len)
+static const char *met_name_key(const void *ctx, size_t i, size_t *len)
 {
-    *len = strlen(m->models[i]);
-    return m->models[i];
+    const met_names_t *t = ctx;
+
+    *len = strlen(t->v[i]);
+    return t->v[i];
 }
 
 /* ---- series ---------------------------------------------------------------------------------------- */
@@ -297,8 +306,8 @@ static void met_observe(cp_metrics_t *m, unsigned fam, const char *const *v, dou
     s->sum += x;
 }
 
-/* The model label: <model> when admitted (or room is left), else "other". */
-static const char *met_model(cp_metrics_t *m, const char *model)
+/* A model label of table <t>: <model> when admitted (or room is left), else "other". */
+static const char *met_model_in(met_names_t *t, unsigned max, const char *model)
 {
     size_t n, at;
     long i;
@@ -307,24 +316,38 @@ static const char *met_model(cp_metrics_t *m, const char *model)
     if (strcmp(model, "-") == 0)
         return model;
     n = met_cut(model);
-    met_set_grow(m, &m->model_index, met_model_key, m->nmodels);
+    met_set_grow(t, &t->index, met_name_key, t->n);
     {
         char cut[CP_METRICS_VALUE_MAX + 1];
         memcpy(cut, model, n);
         cut[n] = '\0';
-        if ((i = met_set_find(m, &m->model_index, met_model_key, cut, n, &at)) >= 0)
-            return m->models[i];
-        if (m->nmodels >= m->max_models)
+        if ((i = met_set_find(t, &t->index, met_name_key, cut, n, &at)) >= 0)
+            return t->v[i];
+        if (t->n >= max)
             return "other";
-        if (m->nmodels == m->capmodels) {
-            m->capmodels = m->capmodels ? m->capmodels * 2 : 16;
-            m->models = cp_xrealloc(m->models, m->capmodels * sizeof(*m->models));
+        if (t->n == t->cap) {
+            t->cap = t->cap ? t->cap * 2 : 16;
+            t->v = cp_xrealloc(t->v, t->cap * sizeof(*t->v));
         }
-        m->models[m->nmodels] = cp_xstrdup(cut);
+        t->v[t->n] = cp_xstrdup(cut);
     }
-    m->model_index.slot[at] = (uint32_t)(m->nmodels + 1);
-    m->model_index.used++;
-    return m->models[m->nmodels++];
+    t->index.slot[at] = (uint32_t)(t->n + 1);
+    t->index.used++;
+    return t->v[t->n++];
+}
+
+/* The client model label. */
+static const char *met_model(cp_metrics_t *m, const char *model)
+{
+    return met_model_in(&m->models, m->max_models, model);
+}
+
+static void met_names_free(met_names_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+    free(t->index.slot);
 }
 
 static const char *met_error_type(const char *t)
@@ -342,7 +365,7 @@ void cp_metrics_attempt(cp_metrics_t *m, const char *provider, const char *model
     const char *v[3];
 
     v[0] = met_or_dash(provider);
-    v[1] = met_model(m, model);
+    v[1] = met_model_in(&m->upmodels, m->max_models, model);
     v[2] = met_or_dash(outcome);
     met_add(m, F_ATTEMPTS, v, 1);
 }
@@ -420,12 +443,10 @@ void cp_metrics_free(cp_metrics_t *m)
         free(m->series[i].key);
         free(m->series[i].b);
     }
-    for (size_t i = 0; i < m->nmodels; i++)
-        free(m->models[i]);
+    met_names_free(&m->models);
+    met_names_free(&m->upmodels);
     free(m->series);
-    free(m->models);
     free(m->index.slot);
-    free(m->model_index.slot);
     free(m);
 }
 

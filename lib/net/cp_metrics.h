@@ -7,10 +7,10 @@
  * lib/net/cp_server.c and kept across reloads, so counters never reset while the process lives.
  *
  * Cardinality is bounded: a client model name beyond the first <max_models> distinct ones is counted
- * as "other"; error types outside the Anthropic set as "other"; label values are cut to
- * CP_METRICS_VALUE_MAX bytes; and at most CP_METRICS_SERIES_MAX labelled series exist in all (a new
- * one past that is not created; ccproxy_metrics_series_dropped_total counts the samples lost).
- * Loop thread only. */
+ * as "other" (upstream model names, of ccproxy_upstream_attempts_total, have a budget of their own); error
+ * types outside the Anthropic set as "other"; label values are cut to CP_METRICS_VALUE_MAX bytes; and at most
+ * CP_METRICS_SERIES_MAX labelled series exist in all (a new one past that is not created;
+ * ccproxy_metrics_series_dropped_total counts the samples lost). Loop thread only. */
 #ifndef CP_METRICS_H
 #define CP_METRICS_H
 

@@ -347,10 +347,10 @@ function lanAddress() {
   return null;
 }
 
-/** GET /metrics at <host>:<port> (a peer that is not loopback). */
-function getFrom(host, port, headers = {}) {
+/** GET <path> (/metrics) at <host>:<port> (a peer that is not loopback). */
+function getFrom(host, port, headers = {}, path = '/metrics') {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, method: 'GET', path: '/metrics', headers }, (res) => {
+    const req = http.request({ host, port, method: 'GET', path, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (c) => { text += c; }).on('end', () => {
         let json;
@@ -366,6 +366,21 @@ function getFrom(host, port, headers = {}) {
 
 describe('access to /metrics', () => {
   const lan = lanAddress();
+
+  test('/health from another address: breakers and keys (upstreams) only with a developer key or the metrics token', { skip: !lan && 'no non-loopback IPv4 address' }, async () => {
+    const t = await startTeam({ settings: () => ({ metrics: { token: 'tok-123' }, auth: { keys: KEYS } }), daemon: { args: ['--host', '0.0.0.0'] } });
+    try {
+      const health = (headers) => getFrom(lan, t.port, headers, '/health');
+      assert.deepEqual((await health({})).json, { status: 'ok', service: 'ccproxy' });
+      assert.deepEqual((await health({ 'x-api-key': 'ccp_not_a_key_of_this_server' })).json, { status: 'ok', service: 'ccproxy' });
+      assert.deepEqual((await health({ authorization: 'Bearer tok-12' })).json, { status: 'ok', service: 'ccproxy' });
+      assert.deepEqual((await health({ 'x-api-key': BOB })).json.upstreams, { breakers: [], keys: [] });
+      assert.deepEqual((await health({ authorization: `Bearer ${ALICE}` })).json.upstreams, { breakers: [], keys: [] });
+      assert.deepEqual((await health({ authorization: 'Bearer tok-123' })).json.upstreams, { breakers: [], keys: [] });
+    } finally {
+      await t.close();
+    }
+  });
 
   test('other addresses: 401 without or with a wrong metrics.token, 200 with it; 403 without a token set; metrics.allow admits', { skip: !lan && 'no non-loopback IPv4 address' }, async () => {
     const t = await startTeam({ settings: () => ({ metrics: { token: 'tok-123' } }), daemon: { args: ['--host', '0.0.0.0'] } });

@@ -188,6 +188,19 @@ static void test_model_cap(void **s)
     assert_null(strstr(t, "m-3"));
     assert_int_equal(count_lines(t, "ccproxy_requests_total{"), 4);
     free(t);
+    /* upstream model names have a budget of their own: the client's full one takes none of it */
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "up-%d", i);
+        cp_metrics_attempt(m, "p", name, "ok");
+    }
+    t = text_of(m);
+    assert_non_null(
+        strstr(t, "ccproxy_upstream_attempts_total{provider=\"p\",model=\"up-2\",outcome=\"ok\"} 1\n"));
+    assert_non_null(
+        strstr(t, "ccproxy_upstream_attempts_total{provider=\"p\",model=\"other\",outcome=\"ok\"} 2\n"));
+    assert_null(strstr(t, "up-3"));
+    free(t);
     cp_metrics_set_max_models(m, 4); /* a reload raising the limit: one more name gets in */
     {
         cp_metrics_req_t r = api_req("p", "m-4", NULL, 200);
