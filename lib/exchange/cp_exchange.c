@@ -480,6 +480,7 @@ static void ex_send(exchange_t *x, cp_upreq_t *req)
     x->xfer = cp_up_start(x->xs->up, &ur, &ex_cbs, x, &e);
     cp_upreq_free(req);
     if (x->xfer == NULL) {
+        ex_attempt_unsent(x);
         ex_error(x, &e, NULL);
         return;
     }
@@ -562,6 +563,7 @@ void ex_begin(exchange_t *x, json_t *body)
         return;
     }
     cp_upreq_free(&req);
+    ex_attempt_unsent(x);
     if (rc == CP_DECLINED)
         ex_reply(x, reply.status, reply.ctype, cp_buf_str(&reply.body), reply.body.len, NULL);
     else

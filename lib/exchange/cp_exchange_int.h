@@ -102,6 +102,9 @@ int ex_cands_start(exchange_t *x, const cp_route_t *route);
 /* The first-byte timeout of an attempt on the current candidate. */
 long ex_first_byte_timeout(const exchange_t *x);
 
+/* The current attempt was answered without an upstream request (or none could be started). */
+void ex_attempt_unsent(exchange_t *x);
+
 /* The current attempt ended with upstream <status> (0: no answer; <gone>: the client left first):
  * tells the breaker and the metrics, once per attempt. */
 void ex_attempt_end(exchange_t *x, long status, int gone);

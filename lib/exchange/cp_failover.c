@@ -74,6 +74,8 @@ static int fo_choose(exchange_t *x, unsigned from, fo_choice_t *c)
 
         if (fo_keyless(k->provider))
             continue; /* said at start when it is the target (ex_admit); a fallback is just passed over */
+        if (!cp_front_req_model_ok(x->fr, k->provider->name, k->model))
+            continue; /* the developer key's "models" list holds for fallbacks too (docs/team.md) */
         g = cp_health_gate(x->xs->health, k->provider->name, k->model, &bc, now, &until);
         c->i = i;
         c->probe = g == CP_HEALTH_PROBE;
@@ -119,8 +121,7 @@ static void fo_go(exchange_t *x, const fo_choice_t *c, const char *why)
     x->key = c->key;
     x->probe = c->probe != 0;
     snprintf(x->upstream_model, sizeof(x->upstream_model), "%s", k->model);
-    if (x->sent > 0)
-        cp_front_req_note(x->fr, x->prov->name, x->upstream_model);
+    cp_front_req_note(x->fr, x->prov->name, x->upstream_model); /* the access line names who serves */
     x->status = 0;
     cp_buf_free(&x->body);
     cp_buf_init(&x->body, x->cfg->max_answer_bytes);
@@ -224,6 +225,16 @@ static const char *fo_outcome(long status, int gone)
     if (status == 503 || status == 529)
         return "overloaded";
     return status >= 500 ? "server_error" : "client_error";
+}
+
+void ex_attempt_unsent(exchange_t *x)
+{
+    cp_breaker_cfg_t bc = fo_breaker(x->cfg);
+
+    if (x->probe) /* answered here (a local count, a request the adapter refused): the next may probe */
+        cp_health_report(x->xs->health, x->prov->name, x->upstream_model, 1, CP_HEALTH_NEUTRAL, &bc,
+                         fo_now_ms());
+    x->probe = 0;
 }
 
 void ex_attempt_end(exchange_t *x, long status, int gone)

@@ -651,6 +651,11 @@ const char *cp_front_req_header(const cp_front_req_t *r, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
 }
 
+int cp_front_req_model_ok(const cp_front_req_t *r, const char *provider, const char *upstream_model)
+{
+    return r->team.key == NULL || cp_auth_model_ok(r->team.key, r->model, upstream_model, provider);
+}
+
 void cp_front_req_usage(cp_front_req_t *r, const cp_anth_usage_t *u)
 {
     r->team.tokens_known = 1;

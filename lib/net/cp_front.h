@@ -75,6 +75,10 @@ const char *cp_front_req_id(const cp_front_req_t *r);
 cp_config_t *cp_front_req_config(const cp_front_req_t *r);                  /* the request's snapshot */
 const char *cp_front_req_header(const cp_front_req_t *r, const char *name); /* a request header */
 
+/* Whether the request's developer key (if any) may use <upstream_model>@<provider>: its "models" list
+ * (docs/team.md) holds for every candidate of a fallback chain, not only the route's target. */
+int cp_front_req_model_ok(const cp_front_req_t *r, const char *provider, const char *upstream_model);
+
 /* Developer keys, limits and the ledger (lib/team/cp_team.h), borrowed; NULL (the default) turns them
  * off. Set once, before the loop runs. */
 typedef struct cp_team cp_team_t;

@@ -7,6 +7,12 @@
 // the breaker opens, skips, lets one probe through, closes or opens again; /health and /metrics show it.
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkClaude, runClaude, openaiResponder, FIRST_LINE_PREFIX } from './lib/claude-cli.mjs';
+import { ALICE, BOB, keyEntry, startTeam, body as teamBody } from './lib/team.mjs';
 import { startDaemon, request, runCli, closedPort, sleep, waitFor, CONFIG_EXIT } from './lib/daemon.mjs';
 import { startMock, oaiCompletion, DEFAULT_OAI_TEXT } from './lib/mock-upstream.mjs';
 
@@ -35,7 +41,7 @@ function settings(dead) {
       duo: { baseURL: `${P.url}/v1`, apiKeys: ['sk-duo-one', 'sk-duo-two'] },
       bad: { baseURL: `${P.url}/v1`, apiKey: 'sk-bad-one', apiKeys: ['sk-bad-two'] },
       solo: { baseURL: `${P.url}/v1`, apiKey: 'sk-solo-only' },
-      oflav: { baseURL: `${O.url}/v1`, flavor: 'openai', apiKey: 'sk-of' },
+      oflav: { baseURL: `${O.url}/v1`, flavor: 'openai', apiKeys: ['sk-of-one', 'sk-of-two', 'sk-of-three'] },
       oa: { baseURL: `${A.url}/v1`, apiKey: 'sk-oa' },
       ob: { baseURL: `${B.url}/v1`, apiKey: 'sk-ob' },
       oc: { baseURL: `${C.url}/v1`, apiKey: 'sk-oc' },
@@ -199,6 +205,36 @@ describe('sessions', () => {
   });
 });
 
+describe('the real Claude Code CLI', () => {
+  test('one claude session over a pool of three keys: every call on one key, one prompt_cache_key from its id', async () => {
+    checkClaude();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ccproxy-pool-cc-'));
+    const file = path.join(work, 'notes.txt');
+    fs.writeFileSync(file, 'pools keep caches warm\nsecond line\n');
+    O.enqueue(openaiResponder());
+    const sid = randomUUID();
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await post(d.port, 'oflav-warm')).status, 200); // move the round robin
+      const res = await runClaude(['-p', `read the file ${file} and tell me its first line`, '--allowedTools', 'Read',
+        '--max-turns', '3', '--output-format', 'json', '--session-id', sid, '--model', 'oflav-cc'],
+      { baseURL: `http://127.0.0.1:${d.port}`, cwd: work });
+      const ctx = `\nexit ${res.code}\nstdout: ${res.stdout.slice(0, 1500)}\nstderr: ${res.stderr.slice(0, 1500)}`;
+      assert.equal(res.code, 0, ctx);
+      assert.ok(String(res.json.result).includes(FIRST_LINE_PREFIX), ctx);
+      const calls = O.requests.slice(2).filter((r) => r.json && r.json.model === 'gpt-5');
+      assert.ok(calls.length >= 2, `the tool call and the answer${ctx}`);
+      const want = createHash('sha256').update(sid).digest('hex').slice(0, 32);
+      for (const c of calls) {
+        assert.equal(c.json.prompt_cache_key, want, 'the hash of the session id the CLI sent');
+        assert.ok(!c.text.includes(sid), 'never the id itself');
+      }
+      assert.equal(new Set(calls.map((c) => c.headers.authorization)).size, 1, calls.map((c) => c.headers.authorization).join());
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('chains', () => {
   test('bigModel as an array: its second answers when its first fails', async () => {
     A.enqueue({ status: 502, json: { error: { message: 'bad gateway' } } });
@@ -259,6 +295,26 @@ describe('chains', () => {
     const r = await post(d.port, 'ctx-1');
     assert.equal(r.status, 400, r.text);
     assert.equal(B.requests.length, 0);
+  });
+
+  test('a developer key\'s models list holds for every candidate: one it may not use is passed over', async () => {
+    const t = await startTeam({
+      settings: () => ({
+        auth: { keys: [keyEntry('alice', ALICE, { models: ['gpt-4o@oai'] }), keyEntry('bob', BOB)] },
+        models: { bigModel: 'gpt-4o@oai', smallModel: 'gpt-4o@oai', preferredProvider: 'oai', map: { 'gpt-*': ['gpt-4o@oai', 'claude-up@anth'] } },
+      }),
+    });
+    try {
+      t.oai.enqueue({ status: 503, json: { error: { message: 'down' } }, times: 2 });
+      const a = await t.post(ALICE, teamBody('gpt-4o'));
+      assert.equal(a.status, 529, a.text); // oai's 503, mapped; claude-up@anth is not alice's to use
+      assert.equal(t.anth.requests.length, 0);
+      const b = await t.post(BOB, teamBody('gpt-4o'));
+      assert.equal(b.status, 200, b.text);
+      assert.equal(b.headers['x-ccproxy-provider'], 'anth');
+    } finally {
+      await t.close();
+    }
   });
 
   test('every attempt is counted by outcome', async () => {
