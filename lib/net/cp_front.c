@@ -28,7 +28,6 @@
 #include "cp_accept.h"
 #include "cp_conn.h"
 #include "cp_anth.h"
-#include "cp_auth.h"
 #include "cp_guard.h"
 #include "cp_health.h"
 #include "cp_ident.h"
@@ -284,22 +283,6 @@ static void front_error_x(front_req_t *r, int status, const char *type, const ch
 
 /* ---- handlers ------------------------------------------------------------------------------- */
 
-/* Whether the /health caller presents a developer key (auth.keys) or the metrics token. */
-static int front_health_authed(const front_req_t *r)
-{
-    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-    const char *authz = evhttp_find_header(h, "Authorization");
-    size_t len;
-    const char *k = cp_auth_presented(evhttp_find_header(h, "x-api-key"), authz, &len);
-
-    if (k == NULL)
-        return 0;
-    if (cp_auth_find(r->cfg->auth, k, len) != NULL)
-        return 1;
-    return r->cfg->metrics_token != NULL && authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0 &&
-           cp_metrics_token_eq(authz + 7, r->cfg->metrics_token);
-}
-
 /* GET /health: status for anyone; the version, pid and load for callers on loopback or that prove the
  * instance key (x-ccproxy-auth); with x-ccproxy-nonce, the proof that this server holds the key and
  * the digest of its current configuration (lib/cli/cp_ident.h). */
@@ -333,8 +316,11 @@ static void front_health(front_req_t *r)
     }
     /* Who may see the pid and the load: loopback peers, and callers that prove the instance key.
      * Client keys, once they exist, are the third way in: here. */
-    trusted = cp_ident_peer_loopback(evc ? evhttp_connection_get_addr(evc) : NULL) ||
-              (key != NULL && auth != NULL && cp_ident_client_ok(key, nonce, auth)) || front_health_authed(r);
+    trusted =
+        cp_ident_peer_loopback(evc ? evhttp_connection_get_addr(evc) : NULL) ||
+        (key != NULL && auth != NULL && cp_ident_client_ok(key, nonce, auth)) ||
+        cp_scrape_insider(r->cfg, evhttp_find_header(evhttp_request_get_input_headers(r->req), "x-api-key"),
+                          evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization"));
     body = json_pack("{s:s,s:s}", "status", "ok", "service", "ccproxy");
     if (trusted)
         json_object_update_new(
@@ -478,13 +464,8 @@ static void front_metrics(front_req_t *r)
     cp_err_t e = {0};
 
     cp_buf_init(&b, CP_METRICS_TEXT_MAX);
-    if (cp_scrape(r->f->metrics, r->f->team, r->cfg, evc ? evhttp_connection_get_addr(evc) : NULL, authz, &g,
-                  &b, &e) == CP_OK &&
-        r->f->health != NULL &&
-        cp_health_metrics(r->f->health, r->cfg->providers, r->cfg->nproviders, cp_mono_us() / 1000u, &b) !=
-            CP_OK)
-        cp_err_set(&e, 500, "api_error", "the metrics text is larger than %u bytes", CP_METRICS_TEXT_MAX);
-    if (e.http_status == 0)
+    if (cp_scrape(r->f->metrics, r->f->health, r->f->team, r->cfg,
+                  evc ? evhttp_connection_get_addr(evc) : NULL, authz, &g, &b, &e) == CP_OK)
         front_reply(r, 200, CP_METRICS_CONTENT_TYPE, cp_buf_str(&b), b.len, NULL);
     else
         cp_front_req_error(r, &e, NULL);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cp_auth.h"
 #include "cp_ident.h"
 
 /* The Bearer token of <authorization>, or NULL. */
@@ -118,15 +119,26 @@ static void scrape_gauges(cp_team_t *team, cp_metrics_gauges_t *g)
     }
 }
 
-int cp_scrape(const cp_metrics_t *m, cp_team_t *team, const cp_config_t *cfg, const void *peer,
-              const char *authorization, cp_metrics_gauges_t *g, cp_buf_t *out, cp_err_t *e)
+int cp_scrape_insider(const cp_config_t *cfg, const char *x_api_key, const char *authorization)
+{
+    size_t len;
+    const char *k = cp_auth_presented(x_api_key, authorization, &len), *tok = scrape_bearer(authorization);
+
+    return (k != NULL && cp_auth_find(cfg->auth, k, len) != NULL) ||
+           (cfg->metrics_token != NULL && tok != NULL && cp_metrics_token_eq(tok, cfg->metrics_token));
+}
+
+int cp_scrape(const cp_metrics_t *m, const cp_health_t *health, cp_team_t *team, const cp_config_t *cfg,
+              const void *peer, const char *authorization, cp_metrics_gauges_t *g, cp_buf_t *out, cp_err_t *e)
 {
     if (m == NULL)
         return cp_err_set(e, 404, "not_found_error", "Not found: /metrics");
     if (scrape_access(cfg, peer, authorization, e) != CP_OK)
         return CP_ERR;
     scrape_gauges(team, g);
-    if (cp_metrics_write(m, g, out) != CP_OK)
+    if (cp_metrics_write(m, g, out) != CP_OK ||
+        (health != NULL &&
+         cp_health_metrics(health, cfg->providers, cfg->nproviders, cp_mono_us() / 1000u, out) != CP_OK))
         return cp_err_set(e, 500, "api_error", "the metrics text is larger than %u bytes",
                           CP_METRICS_TEXT_MAX);
     return CP_OK;
