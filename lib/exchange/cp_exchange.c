@@ -98,6 +98,8 @@ static void ex_reap_cb(evutil_socket_t fd, short what, void *arg)
         event_free(x->linger);
     if (x->st != NULL)
         x->ops->free(x->st);
+    free(x->cand);
+    free(x->ctx);
     json_decref(x->request);
     if (x->wait != NULL)
         event_free(x->wait);

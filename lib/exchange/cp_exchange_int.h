@@ -24,7 +24,6 @@
 #define EX_COOL_MS        1000          /* a key's cooling after a 429 that named no time */
 #define EX_HALF_CLIENT    1u
 #define EX_HALF_UPSTREAM  2u
-#define EX_CANDS_MAX      (1 + CP_CONFIG_FALLBACKS_MAX) /* the target and its fallbacks */
 
 struct cp_exchanges {
     struct event_base *base; /* borrowed */
@@ -47,21 +46,22 @@ typedef struct exchange {
     char model[CP_ROUTE_MODEL_MAX]; /* the client's model */
     char upstream_model[CP_ROUTE_MODEL_MAX];
     /* candidates (cp_failover.c) */
-    cp_route_next_t cand[EX_CANDS_MAX]; /* the target, then its fallbacks; session's candidate first */
-    cp_route_next_t ctx[CP_CONFIG_FALLBACKS_MAX]; /* models.contextFallbacks of the target */
-    unsigned ncand, nctx, cur;                    /* cur: the current candidate's index in cand */
-    int key;               /* the current attempt's key: index into prov->keys; -1: none */
-    uint64_t session;      /* cp_health_session_id of x-claude-code-session-id; 0: none */
-    char cache_key[33];    /* the session's prompt_cache_key; "" when none */
-    unsigned probe : 1;    /* the current attempt is its breaker's half-open probe */
-    unsigned reported : 1; /* the current attempt's outcome went to the breaker and the metrics */
-    unsigned ctx_used : 1; /* the candidates were replaced by the context fallbacks */
-    unsigned skipped;      /* candidates passed over (breaker open, no usable key) */
-    json_t *request;       /* own reference to the client's body while another attempt may be made */
-    struct event *wait;    /* a Retry-After or backoff pause before the same candidate is asked again */
-    unsigned tries;        /* attempts on the current candidate */
-    uint64_t start_us;     /* when the request reached the exchange */
-    uint64_t free_at_ms;   /* the earliest a candidate said it frees up (wall clock); 0: none said */
+    cp_route_next_t *cand;     /* owned, ncand: the target, then its fallbacks; the session's candidate first
+                                  (sized to need: a stream keeps its exchange for minutes) */
+    cp_route_next_t *ctx;      /* owned, nctx: models.contextFallbacks of the target; NULL when none */
+    unsigned ncand, nctx, cur; /* cur: the current candidate's index in cand */
+    int key;                   /* the current attempt's key: index into prov->keys; -1: none */
+    uint64_t session;          /* cp_health_session_id of x-claude-code-session-id; 0: none */
+    char cache_key[33];        /* the session's prompt_cache_key; "" when none */
+    unsigned probe : 1;        /* the current attempt is its breaker's half-open probe */
+    unsigned reported : 1;     /* the current attempt's outcome went to the breaker and the metrics */
+    unsigned ctx_used : 1;     /* the candidates were replaced by the context fallbacks */
+    unsigned skipped;          /* candidates passed over (breaker open, no usable key) */
+    json_t *request;           /* own reference to the client's body while another attempt may be made */
+    struct event *wait;        /* a Retry-After or backoff pause before the same candidate is asked again */
+    unsigned tries;            /* attempts on the current candidate */
+    uint64_t start_us;         /* when the request reached the exchange */
+    uint64_t free_at_ms;       /* the earliest a candidate said it frees up (wall clock); 0: none said */
     enum cp_anth_kind kind;
     unsigned client_stream : 1;
     char rid[CP_REQ_ID_LEN + 1];

@@ -14,6 +14,7 @@
  *   - no answer at all (connect, TLS, first-byte timeout): the next candidate.
  * Every attempt's outcome goes to its breaker and to ccproxy_upstream_attempts_total. No I/O here
  * besides logging and the wait timer. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,12 +176,16 @@ int ex_cands_start(exchange_t *x, const cp_route_t *route)
     const char *sid = cp_front_req_header(x->fr, "x-claude-code-session-id");
     fo_choice_t c;
 
+    x->ncand = 1 + (unsigned)route->nnext;
+    x->cand = cp_xcalloc(x->ncand, sizeof(*x->cand));
     x->cand[0].provider = route->provider;
     snprintf(x->cand[0].model, sizeof(x->cand[0].model), "%s", route->model);
     memcpy(&x->cand[1], route->next, route->nnext * sizeof(route->next[0]));
-    x->ncand = 1 + (unsigned)route->nnext;
-    memcpy(x->ctx, route->ctx, route->nctx * sizeof(route->ctx[0]));
-    x->nctx = (unsigned)route->nctx;
+    if (route->nctx > 0) {
+        x->nctx = (unsigned)route->nctx;
+        x->ctx = cp_xcalloc(x->nctx, sizeof(*x->ctx));
+        memcpy(x->ctx, route->ctx, route->nctx * sizeof(route->ctx[0]));
+    }
     x->session = cp_health_session_id(sid);
     if (x->session != 0) { /* one session, one OpenAI prompt cache: a hash, never the id itself */
         char hex[65];
@@ -411,11 +416,14 @@ static int fo_context(exchange_t *x)
         !cp_prov_error_overflow(x->status, cp_buf_str(&x->body), x->body.len))
         return 0;
     x->ctx_used = 1;
-    memcpy(x->cand, x->ctx, x->nctx * sizeof(x->ctx[0]));
+    free(x->cand);
+    x->cand = x->ctx; /* taken */
     x->ncand = x->nctx;
+    x->ctx = NULL;
+    x->nctx = 0;
     if (!fo_choose(x, 0, &c))
         return 0;
-    x->cur = EX_CANDS_MAX; /* a new list: whatever is chosen counts as another candidate */
+    x->cur = UINT_MAX; /* a new list: whatever is chosen counts as another candidate */
     fo_go(x, &c, "prompt too long for its context window (models.contextFallbacks)");
     return 1;
 }

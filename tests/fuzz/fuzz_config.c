@@ -125,6 +125,22 @@ static void route_ok(const cp_config_t *c, const char *target)
         abort();
 }
 
+/* A configured rule's value, a name or a chain of names (bigModel, smallModel, a models.map value): every
+ * name routes, a chain has 1..CP_CONFIG_FALLBACKS_MAX+1 of them. */
+static void chain_ok(const cp_config_t *c, const json_t *v)
+{
+    size_t i;
+    json_t *it; /* borrowed from v */
+
+    if (json_is_string(v)) {
+        route_ok(c, json_string_value(v));
+        return;
+    }
+    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > CP_CONFIG_FALLBACKS_MAX + 1)
+        abort();
+    json_array_foreach(v, i, it) route_ok(c, json_string_value(it));
+}
+
 /* Routing any name: CP_OK, or a 400 with a message (for names with '@' or too long). */
 static void route_any(const cp_config_t *c, const char *model)
 {
@@ -132,8 +148,12 @@ static void route_any(const cp_config_t *c, const char *model)
     cp_err_t e = {0};
 
     if (cp_route_resolve(c, model, &rt, &e) == CP_OK) {
-        if (rt.provider == NULL || rt.model[0] == '\0')
+        if (rt.provider == NULL || rt.model[0] == '\0' || rt.nnext > CP_CONFIG_FALLBACKS_MAX ||
+            rt.nctx > CP_CONFIG_FALLBACKS_MAX)
             abort();
+        for (size_t i = 0; i < rt.nnext; i++)
+            if (rt.next[i].provider == NULL || rt.next[i].model[0] == '\0')
+                abort();
     } else if (e.http_status != 400 || e.msg[0] == '\0') {
         abort();
     }
@@ -155,6 +175,16 @@ static void fz_check_providers(const cp_config_t *c)
             abort();
         if (cp_config_provider(c, p->name, strlen(p->name)) != p)
             abort();
+        /* the key pool: 0..CP_PROVIDER_KEYS_MAX non-empty distinct keys, apiKey its first */
+        if (p->nkeys > CP_PROVIDER_KEYS_MAX || p->api_key != (p->nkeys > 0 ? p->keys[0] : NULL))
+            abort();
+        for (size_t k = 0; k < p->nkeys; k++) {
+            if (p->keys[k] == NULL || p->keys[k][0] == '\0')
+                abort();
+            for (size_t j = 0; j < k; j++)
+                if (strcmp(p->keys[j], p->keys[k]) == 0)
+                    abort();
+        }
     }
 }
 
@@ -181,7 +211,16 @@ static void fz_check_loaded(const cp_config_t *c)
         abort();
     route_ok(c, c->big_model);
     route_ok(c, c->small_model);
-    json_object_foreach(c->model_map, pat, target) route_ok(c, json_string_value(target));
+    chain_ok(c, c->big_models);
+    chain_ok(c, c->small_models);
+    if (strcmp(json_string_value(json_array_get(c->big_models, 0)), c->big_model) != 0 ||
+        strcmp(json_string_value(json_array_get(c->small_models, 0)), c->small_model) != 0)
+        abort();
+    json_object_foreach(c->model_map, pat, target) chain_ok(c, target);
+    if (!json_is_object(c->context_fallbacks) || c->breaker_rate < 0 || c->breaker_rate > 1 ||
+        c->breaker_cooldown_s < 1 || c->breaker_window_s < 1 || cp_config_failover(c, 200) ||
+        cp_config_failover(c, 399) || cp_config_failover(c, 600) || (c->failover[3] >> 8) != 0)
+        abort();
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         route_any(c, names[i]);
 }
@@ -200,9 +239,17 @@ static void fz_check_dump(const cp_config_t *c)
     json_object_foreach(prov, name, pv)
     {
         const char *k = json_string_value(json_object_get(pv, "apiKey"));
+        size_t ki;
+        json_t *kv; /* borrowed from the dump */
 
         if (k != NULL && k[0] != '\0' && strcmp(k, "<redacted>") != 0)
             abort();
+        json_array_foreach(json_object_get(pv, "apiKeys"), ki, kv)
+        {
+            if (json_is_string(kv) && json_string_length(kv) > 0 &&
+                strcmp(json_string_value(kv), "<redacted>") != 0)
+                abort();
+        }
         json_object_foreach(json_object_get(pv, "headers"), hk, hv)
         {
             if (json_is_string(hv) && json_string_length(hv) > 0 && cp_prov_header_secret(hk) &&
