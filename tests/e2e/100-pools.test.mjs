@@ -393,6 +393,42 @@ describe('the circuit breaker', () => {
   });
 });
 
+describe('the breaker\'s failure rate', () => {
+  test('half of the last minute\'s attempts failed (4 at least): it opens without 5 in a row', async () => {
+    const [E, F] = await Promise.all(['E2', 'F2'].map((name) => startMock({ name })));
+    const dr = await startDaemon({
+      homeSettings: {
+        providers: { rp: { baseURL: `${E.url}/v1`, apiKey: 'sk-rp' }, rq: { baseURL: `${F.url}/v1`, apiKey: 'sk-rq' } },
+        models: { bigModel: 'm-p@rp', smallModel: 'm-p@rp', preferredProvider: 'rp', map: { 'rate-*': ['m-p@rp', 'm-q@rq'] } },
+        breaker: { failures: 0, failureRate: 0.5, minRequests: 4, windowSeconds: 60, cooldownSeconds: 30 },
+        retry: { maxAttempts: 1 },
+        ledger: { enabled: false },
+      },
+    });
+    try {
+      const fail = { status: 502, json: { error: { message: 'bad gateway' } } };
+      const served = [];
+      for (const outcome of ['ok', 'fail', 'ok']) { // 1 of 3 failed: below the rate, and below minRequests
+        if (outcome === 'fail') E.enqueue(fail);
+        served.push((await post(dr.port, 'rate-1')).headers['x-ccproxy-provider']);
+      }
+      assert.deepEqual(served, ['rp', 'rq', 'rp']);
+      E.enqueue(fail); // 2 of 4: the rate is reached
+      assert.equal((await post(dr.port, 'rate-1')).headers['x-ccproxy-provider'], 'rq');
+      assert.equal(E.requests.length, 4);
+      assert.equal((await post(dr.port, 'rate-1')).headers['x-ccproxy-provider'], 'rq');
+      assert.equal(E.requests.length, 4, 'open: skipped');
+      const b = (await getJson(dr.port, '/health')).upstreams.breakers.find((x) => x.provider === 'rp');
+      assert.equal(b.state, 'open');
+      assert.ok(b.open_for_ms > 25000, `a 30 s cooldown (${b.open_for_ms})`);
+    } finally {
+      await dr.stop();
+      await E.close();
+      await F.close();
+    }
+  });
+});
+
 describe('hostile resilience settings', () => {
   const cases = [
     [{ providers: { openai: { apiKeys: 'sk-a' } } }, /providers\.openai\.apiKeys/],
