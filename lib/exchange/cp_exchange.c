@@ -10,9 +10,10 @@
  *
  * Nothing is sent to the client before the upstream status is known, so a failure before then is a
  * plain Anthropic error response; after the reply started it is an "event: error" (the adapter writes
- * it). A route with a fallback chain (models.fallbacks, docs/resilience.md) keeps the client's request
- * until the reply starts: a candidate that answers a failover status, or nothing at all, is dropped
- * (its adapter state freed) and the next one starts from the same request, of whatever style. Backpressure:
+ * it). The client's request is kept until the reply starts: which candidate and key each attempt goes to,
+ * and what a failed attempt leads to (another key, a wait, the next candidate of whatever style), is
+ * decided in lib/exchange/cp_failover.c (docs/resilience.md); a dropped candidate's adapter state is
+ * freed and the next one starts from the same request. Backpressure:
  * above server.streamBufferBytes of output the client has not taken, the transfer is paused (on_body returns
  * CP_AGAIN, curl keeps the bytes) and resumed from the front's drain callback. A ping event goes out whenever
  * the stream has been silent for server.pingIntervalSeconds (and the adapter is between events), so no idle
