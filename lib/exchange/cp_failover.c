@@ -271,8 +271,7 @@ void ex_attempt_end(exchange_t *x, long status, int gone)
                            "status", (json_int_t)status, "outcome", outcome));
 }
 
-/* Starts the next usable candidate after the current one. Returns 1, or 0 when none is left. */
-static int fo_next(exchange_t *x, const char *why)
+int ex_next(exchange_t *x, const char *why)
 {
     fo_choice_t c;
 
@@ -280,11 +279,6 @@ static int fo_next(exchange_t *x, const char *why)
         return 0;
     fo_go(x, &c, why);
     return 1;
-}
-
-int ex_next(exchange_t *x, const char *why)
-{
-    return fo_next(x, why);
 }
 
 /* Asks again from the current candidate on (another key, or the next candidate when it has none left).
@@ -373,7 +367,7 @@ static int fo_again(exchange_t *x, cp_xfer_t *xf)
         return fo_wait(x, wait, "retry-after");
     if (wait >= 0)
         fo_free_at(x, now + (uint64_t)wait, now); /* too long to wait here: the client may */
-    if (fo_next(x, NULL))
+    if (ex_next(x, NULL))
         return 1;
     if (wait < 0 && budget) {
         int64_t pause = cp_retry_backoff_ms(x->tries + 1, (uint32_t)(cp_mono_us() * 2654435761u));

@@ -205,6 +205,29 @@ describe('sessions', () => {
   });
 });
 
+describe('hostile session ids', () => {
+  test('empty, huge, control bytes, twice: answered, hashed to 32 hex or left out, never echoed', async () => {
+    const huge = 'S'.repeat(7000);
+    const cases = [
+      [{ 'x-claude-code-session-id': '' }, undefined],
+      [{ 'x-claude-code-session-id': huge }, createHash('sha256').update(huge).digest('hex').slice(0, 32)],
+      [{ 'x-claude-code-session-id': 'a\u00ffb"}{\\' }, /^[0-9a-f]{32}$/],
+    ];
+    for (const [hdr, want] of cases) {
+      O.reset();
+      const r = await post(d.port, 'oflav-1', hdr);
+      assert.equal(r.status, 200, r.text);
+      const key = O.requests[0].json.prompt_cache_key;
+      if (want instanceof RegExp) assert.match(key, want);
+      else assert.equal(key, want);
+      assert.ok(!O.requests[0].text.includes('SSSSSSSS'), 'the id never goes upstream');
+    }
+    const twice = await post(d.port, 'oflav-1', { 'x-claude-code-session-id': ['one', 'two'] }); // sent as two lines
+    assert.ok([200, 400].includes(twice.status), twice.text);
+    assert.equal((await request(d.port, { method: 'GET', path: '/health' })).status, 200, 'still up');
+  });
+});
+
 describe('the real Claude Code CLI', () => {
   test('one claude session over a pool of three keys: every call on one key, one prompt_cache_key from its id', async () => {
     checkClaude();
